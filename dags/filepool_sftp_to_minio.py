@@ -1,0 +1,81 @@
+"""filepool_sftp_to_minio: every hour, move new stable files from an SFTP folder to a MinIO/S3 bucket.
+
+discover (one task lists the source and registers new stable files in the ledger)
+  -> transfer (mapped over worker slots, never over files: each slot drains the shared ledger queue)
+  -> summary (adds up what the slots did; runs even when a slot failed).
+Trigger it from the UI with another folder, pattern or bucket through the Params form.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from filepool.operators import SFTPToMinIOOperator
+
+ROUTE = {
+    "sftp_conn_id": "{{ params.sftp_conn_id }}",
+    "source_path": "{{ params.source_path }}",
+    "pattern": "{{ params.pattern }}",
+    "recursive": "{{ params.recursive }}",
+    "aws_conn_id": "{{ params.aws_conn_id }}",
+    "bucket": "{{ params.bucket }}",
+    "key_prefix": "{{ params.key_prefix }}",
+    "ledger_conn_id": "{{ params.ledger_conn_id }}",
+}
+
+with DAG(
+    dag_id="filepool_sftp_to_minio",
+    description="SFTP -> MinIO, each file version exactly once",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["filepool", "sftp", "s3"],
+    doc_md=__doc__,
+    params={
+        "source_path": Param("/data/outgoing", type="string", description="Absolute folder on the SFTP server"),
+        "pattern": Param("*", type="string", description="Glob on file names, e.g. *.csv"),
+        "recursive": Param(True, type="boolean", description="Also take files in sub-folders"),
+        "bucket": Param("landing", type="string", description="Destination bucket"),
+        "key_prefix": Param("", type="string", description="Prefix of every object key, e.g. incoming/"),
+        "workers": Param(4, type="integer", minimum=1, maximum=64, description="Parallel transfer tasks"),
+        "threads": Param(8, type="integer", minimum=1, maximum=128, description="Transfers per task"),
+        "settle_seconds": Param(5, type="number", minimum=0,
+                                description="A young file must stay unchanged this long to be taken"),
+        "min_age_seconds": Param(60, type="number", minimum=0,
+                                 description="Files older than this are taken without waiting"),
+        "sftp_conn_id": Param("filepool_sftp", type="string", description="Airflow sftp connection"),
+        "aws_conn_id": Param("filepool_minio", type="string", description="Airflow aws connection"),
+        "ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection"),
+    },
+) as dag:
+
+    @task
+    def worker_slots(params: dict[str, Any] | None = None) -> list[int]:
+        return list(range(int((params or {})["workers"])))
+
+    @task(trigger_rule="all_done")
+    def summary(ti: Any = None) -> dict[str, Any]:
+        parts = [s for s in ti.xcom_pull(task_ids="transfer", key="summary") or [] if s]
+        total = {
+            "workers": len(parts),
+            "files_transferred": sum(s.get("files_transferred", 0) for s in parts),
+            "files_failed": sum(s.get("files_failed", 0) for s in parts),
+            "bytes_transferred": sum(s.get("bytes_transferred", 0) for s in parts),
+            "ledger": parts[-1].get("ledger", {}) if parts else {},
+        }
+        print(f"filepool summary: {total}")
+        return total
+
+    discover = SFTPToMinIOOperator(
+        task_id="discover", transfer=False, settle_seconds="{{ params.settle_seconds }}",
+        min_age_seconds="{{ params.min_age_seconds }}", **ROUTE,
+    )
+    transfer = SFTPToMinIOOperator.partial(
+        task_id="transfer", discover=False, threads="{{ params.threads }}", **ROUTE,
+    ).expand(worker_slot=worker_slots())
+    discover >> transfer >> summary()

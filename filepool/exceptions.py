@@ -1,0 +1,86 @@
+"""filepool's errors. Each carries a stable code that ends up in the ledger, the logs and docs/ERRORS.md."""
+
+from __future__ import annotations
+
+
+class FilepoolError(Exception):
+    """Base error; `code` is stable, `retryable` says whether a later attempt may succeed."""
+
+    code = "UNKNOWN_ERROR"
+    retryable = True
+    # True when the error is about a whole endpoint (login, host key, network), not one file:
+    # the worker stops claiming more files through that endpoint.
+    endpoint_wide = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class InvalidConfig(FilepoolError):
+    code = "INVALID_CONFIG"
+    retryable = False
+
+
+class FileNotFound(FilepoolError):
+    code = "FILE_NOT_FOUND"
+    retryable = False
+
+
+class SourceChanged(FilepoolError):
+    """The source file's size or mtime changed after discovery; its new version is discovered anew."""
+
+    code = "SOURCE_CHANGED"
+    retryable = False
+
+
+class ConnectionFailed(FilepoolError):
+    code = "CONNECTION_ERROR"
+    endpoint_wide = True
+
+
+class AuthenticationFailed(FilepoolError):
+    code = "AUTH_FAILED"
+    endpoint_wide = True
+
+
+class HostKeyUnknown(FilepoolError):
+    """The server's host key is not the one the connection (or known_hosts) trusts."""
+
+    code = "HOST_KEY_UNKNOWN"
+    endpoint_wide = True
+
+
+class TransferIOError(FilepoolError):
+    code = "IO_ERROR"
+
+
+class DestinationError(FilepoolError):
+    """The destination refused the write (no such bucket, access denied, ...)."""
+
+    code = "DESTINATION_ERROR"
+
+
+class ChecksumMismatch(FilepoolError):
+    code = "CHECKSUM_MISMATCH"
+
+
+class SizeMismatch(FilepoolError):
+    code = "SIZE_MISMATCH"
+
+
+class LedgerError(FilepoolError):
+    code = "LEDGER_ERROR"
+
+
+class TransferFailed(FilepoolError):
+    """Raised by an operator at the end of a run in which some files failed."""
+
+    code = "TRANSFER_FAILED"
+
+
+def error_code(exc: BaseException) -> str:
+    return exc.code if isinstance(exc, FilepoolError) else "UNKNOWN_ERROR"

@@ -1,0 +1,62 @@
+"""Provider metadata Airflow reads through the `apache_airflow_provider` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from filepool import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-filepool",
+        "name": "filepool",
+        "description": "Exactly-once bulk file transfers between SFTP/FTP, S3-compatible storage and local disks.",
+        "versions": [__version__],
+        "operators": [
+            {"integration-name": "filepool", "python-modules": ["filepool.operators.sftp_to_minio"]},
+        ],
+        "config": {
+            "filepool": {
+                "description": "filepool transfer engine settings.",
+                "options": {
+                    "max_sessions_per_connection": {
+                        "description": "Open sessions one worker keeps per connection id (seed 000).",
+                        "type": "integer", "example": None, "default": "8", "version_added": "0.1.0",
+                    },
+                    "max_sessions_total": {
+                        "description": "Open sessions one worker keeps over all connections (seed 000).",
+                        "type": "integer", "example": None, "default": "64", "version_added": "0.1.0",
+                    },
+                    "lease_seconds": {
+                        "description": "How long a claim holds a file before another worker may take it.",
+                        "type": "integer", "example": None, "default": "300", "version_added": "0.1.0",
+                    },
+                    "claim_batch": {
+                        "description": "Files claimed by one statement.",
+                        "type": "integer", "example": None, "default": "64", "version_added": "0.1.0",
+                    },
+                    "max_attempts": {
+                        "description": "Attempts per file before it stays FAILED.",
+                        "type": "integer", "example": None, "default": "5", "version_added": "0.1.0",
+                    },
+                    "retry_backoff_seconds": {
+                        "description": "First retry delay; doubles with each attempt.",
+                        "type": "integer", "example": None, "default": "60", "version_added": "0.1.0",
+                    },
+                    "multipart_threshold_mb": {
+                        "description": "Files at least this large go up as S3 multipart uploads.",
+                        "type": "integer", "example": None, "default": "64", "version_added": "0.1.0",
+                    },
+                    "part_size_mb": {
+                        "description": "Multipart part size (grown when a file would need over 10,000 parts).",
+                        "type": "integer", "example": None, "default": "16", "version_added": "0.1.0",
+                    },
+                    "progress_interval_seconds": {
+                        "description": "How often a transfer task logs its progress.",
+                        "type": "integer", "example": None, "default": "10", "version_added": "0.1.0",
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,209 @@
+"""The ledger repository: one method per operation, frozen records in and out.
+
+Every method runs one statement in autocommit mode, so each claim, batch of completions or heartbeat is
+atomic by itself. Connection errors are retried for a while (PostgreSQL restarts, failovers); every statement
+is safe to repeat because writes are fenced by `claimed_by`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from filepool.exceptions import LedgerError
+from filepool.ledger.queries import migrations, queries
+
+log = logging.getLogger(__name__)
+
+# Any key is fine as long as every filepool worker uses the same one.
+_MIGRATION_LOCK = 0x66696C65706F6F6C  # "filepool"
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    id: int
+    source_path: str
+    size: int
+    mtime: float
+    destination: str
+    attempts: int
+    upload_id: str | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    id: int
+    bytes: int
+    checksum: str
+    checksum_algo: str
+    etag: str | None
+    read_seconds: float
+    write_seconds: float
+    total_seconds: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    id: int
+    error_code: str
+    error_message: str
+    retry_in: float | None  # seconds until the next attempt; None = never
+
+
+@dataclass(frozen=True)
+class DiscoveredFile:
+    source_path: str
+    size: int
+    mtime: float
+    destination: str
+    metadata: dict[str, Any] | None = None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # psycopg2 and psycopg 3 both name these classes so; neither driver is imported here.
+    return type(exc).__name__ in {"OperationalError", "InterfaceError"}
+
+
+class Ledger:
+    """A connection to the ledger database and the operations on it. Not shared between threads."""
+
+    def __init__(self, connect: Callable[[], Any], worker: str, retry_seconds: float = 60.0) -> None:
+        self._connect = connect
+        self.worker = worker
+        self._retry_seconds = retry_seconds
+        self._conn: Any = None
+
+    @classmethod
+    def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
+        """A ledger on the Airflow `postgres` connection `conn_id`."""
+
+        def connect() -> Any:
+            from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+            return PostgresHook(postgres_conn_id=conn_id).get_conn()
+
+        return cls(connect, worker)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    # -- running statements ---------------------------------------------------------------------------------
+
+    def _run(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = True) -> list[tuple[Any, ...]]:
+        deadline = time.monotonic() + self._retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                    self._conn.autocommit = True
+                with self._conn.cursor() as cur:
+                    cur.execute(sql, params)
+                    return list(cur.fetchall()) if fetch else []
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise LedgerError(f"ledger statement failed: {exc}") from exc
+                self.close()
+                if time.monotonic() > deadline:
+                    raise LedgerError(f"ledger database unreachable: {exc}") from exc
+                log.warning("Ledger connection lost (%s); retrying in %.1fs", type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _query(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
+        return self._run(queries()[name], params)
+
+    # -- schema ---------------------------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; safe when many workers start at once (one advisory lock, one transaction)."""
+        applied: list[str] = []
+        self._run("SELECT 1")  # connect, with retries
+        conn = self._conn
+        conn.autocommit = False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS filepool_migrations ("
+                    " version integer PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                cur.execute("SELECT version FROM filepool_migrations")
+                done = {row[0] for row in cur.fetchall()}
+                for version, name, sql in migrations():
+                    if version in done:
+                        continue
+                    cur.execute(sql)
+                    cur.execute(
+                        "INSERT INTO filepool_migrations (version, name) VALUES (%s, %s)", (version, name)
+                    )
+                    applied.append(name)
+            conn.commit()
+        except Exception as exc:
+            conn.rollback()
+            raise LedgerError(f"ledger migration failed: {exc}") from exc
+        finally:
+            conn.autocommit = True
+        if applied:
+            log.info("Ledger migrations applied: %s", ", ".join(applied))
+        return applied
+
+    # -- operations -----------------------------------------------------------------------------------------
+
+    def register(self, job: str, files: Iterable[DiscoveredFile], batch: int = 5000) -> int:
+        """Register discovered files; returns how many were new."""
+        new = 0
+        chunk: list[dict[str, Any]] = []
+        for f in files:
+            chunk.append(asdict(f))
+            if len(chunk) >= batch:
+                new += self._register_chunk(job, chunk)
+                chunk = []
+        if chunk:
+            new += self._register_chunk(job, chunk)
+        return new
+
+    def _register_chunk(self, job: str, chunk: list[dict[str, Any]]) -> int:
+        rows = self._query("register", job=job, worker=self.worker, files=json.dumps(chunk))
+        return int(rows[0][0])
+
+    def claim(self, job: str, limit: int, lease_seconds: float) -> list[ClaimedFile]:
+        rows = self._query("claim", job=job, worker=self.worker, limit=limit, lease=lease_seconds)
+        return [ClaimedFile(*row) for row in rows]
+
+    def extend_leases(self, lease_seconds: float) -> None:
+        self._run(queries()["extend_leases"], {"worker": self.worker, "lease": lease_seconds}, fetch=False)
+
+    def complete(self, results: Sequence[Completion]) -> set[int]:
+        """Mark files COMPLETED; returns the ids that were still ours (the others lost their lease)."""
+        if not results:
+            return set()
+        rows = self._query("complete", worker=self.worker, results=json.dumps([asdict(r) for r in results]))
+        return {row[0] for row in rows}
+
+    def fail(self, failures: Sequence[Failure]) -> set[int]:
+        if not failures:
+            return set()
+        rows = self._query("fail", worker=self.worker, failures=json.dumps([asdict(f) for f in failures]))
+        return {row[0] for row in rows}
+
+    def release(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        return int(self._query("release", worker=self.worker, ids=list(ids))[0][0])
+
+    def requeue_expired(self, limit: int = 1000) -> int:
+        return int(self._query("requeue_expired", worker=self.worker, limit=limit)[0][0])
+
+    def job_counts(self, job: str) -> dict[str, tuple[int, int]]:
+        """{status: (files, bytes)} for one job."""
+        return {status: (int(n), int(b)) for status, n, b in self._query("job_counts", job=job)}

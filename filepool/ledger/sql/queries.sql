@@ -1,0 +1,138 @@
+-- Named queries: each block starts with `-- name: NAME` and runs as ONE statement.
+
+-- name: register
+-- Register discovered files idempotently; a file already known (same path, size and mtime) is skipped.
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset(%(files)s::jsonb)
+        AS r(source_path text, size bigint, mtime double precision, destination text, metadata jsonb)
+), inserted AS (
+    INSERT INTO filepool_files (job, source_path, size, mtime, destination, metadata)
+    SELECT %(job)s, source_path, size, mtime, destination, coalesce(metadata, '{}'::jsonb) FROM incoming
+    ON CONFLICT (job, source_path, size, mtime) DO NOTHING
+    RETURNING id, source_path, size
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'discovered', %(worker)s, jsonb_build_object('path', source_path, 'size', size) FROM inserted
+)
+SELECT count(*) FROM inserted;
+
+-- name: claim
+-- Claim up to `limit` files of a job: new ones, expired leases, and failed ones whose backoff has passed.
+WITH picked AS (
+    SELECT id, status AS prior_status, claimed_by AS prior_worker
+    FROM filepool_files
+    WHERE job = %(job)s
+      AND status <> 'COMPLETED'
+      AND (status = 'DISCOVERED'
+           OR (status = 'IN_PROGRESS' AND lease_until < now())
+           OR (status = 'FAILED' AND next_attempt_at <= now()))
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE filepool_files f
+    SET status = 'IN_PROGRESS', claimed_by = %(worker)s,
+        lease_until = now() + make_interval(secs => %(lease)s),
+        attempts = f.attempts + 1, started_at = now(), updated_at = now()
+    FROM picked
+    WHERE f.id = picked.id
+    RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.upload_id,
+              picked.prior_status, picked.prior_worker
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, CASE WHEN prior_status = 'IN_PROGRESS' THEN 'reclaimed_after_lease_expired' ELSE 'claimed' END,
+           %(worker)s, jsonb_build_object('attempt', attempts, 'previous_status', prior_status,
+                                          'previous_worker', prior_worker)
+    FROM claimed
+)
+SELECT id, source_path, size, mtime, destination, attempts, upload_id FROM claimed ORDER BY id;
+
+-- name: extend_leases
+-- Heartbeat: keep the files this worker holds.
+UPDATE filepool_files
+SET lease_until = now() + make_interval(secs => %(lease)s)
+WHERE claimed_by = %(worker)s AND status = 'IN_PROGRESS';
+
+-- name: complete
+-- Record a batch of finished files; only rows this worker still holds change (a lost lease is fenced off).
+WITH done AS (
+    SELECT * FROM jsonb_to_recordset(%(results)s::jsonb)
+        AS r(id bigint, bytes bigint, checksum text, checksum_algo text, etag text,
+             read_seconds double precision, write_seconds double precision, total_seconds double precision)
+), updated AS (
+    UPDATE filepool_files f
+    SET status = 'COMPLETED', bytes_transferred = done.bytes, checksum = done.checksum,
+        checksum_algo = done.checksum_algo, etag = done.etag, read_seconds = done.read_seconds,
+        write_seconds = done.write_seconds, total_seconds = done.total_seconds,
+        error_code = NULL, error_message = NULL, claimed_by = NULL, lease_until = NULL,
+        next_attempt_at = NULL, upload_id = NULL, completed_at = now(), updated_at = now()
+    FROM done
+    WHERE f.id = done.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    RETURNING f.id, f.destination, done.bytes, done.checksum, done.total_seconds
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'completed', %(worker)s,
+           jsonb_build_object('destination', destination, 'bytes', bytes, 'checksum', checksum,
+                              'seconds', total_seconds)
+    FROM updated
+)
+SELECT id FROM updated;
+
+-- name: fail
+-- Record a batch of failed files; `retry_in` NULL means no further attempt.
+WITH failed AS (
+    SELECT * FROM jsonb_to_recordset(%(failures)s::jsonb)
+        AS r(id bigint, error_code text, error_message text, retry_in double precision)
+), updated AS (
+    UPDATE filepool_files f
+    SET status = 'FAILED', error_code = failed.error_code, error_message = failed.error_message,
+        next_attempt_at = now() + make_interval(secs => failed.retry_in),
+        claimed_by = NULL, lease_until = NULL, updated_at = now()
+    FROM failed
+    WHERE f.id = failed.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    RETURNING f.id, f.attempts, failed.error_code, failed.error_message, f.next_attempt_at
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'failed', %(worker)s,
+           jsonb_build_object('error_code', error_code, 'error_message', error_message,
+                              'attempt', attempts, 'next_attempt_at', next_attempt_at)
+    FROM updated
+)
+SELECT id FROM updated;
+
+-- name: release
+-- Give back files claimed but never started (a worker stopping early); the attempt is not counted.
+WITH released AS (
+    UPDATE filepool_files
+    SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, attempts = attempts - 1,
+        updated_at = now()
+    WHERE id = ANY(%(ids)s) AND claimed_by = %(worker)s AND status = 'IN_PROGRESS'
+    RETURNING id
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker)
+    SELECT id, 'released', %(worker)s FROM released
+)
+SELECT count(*) FROM released;
+
+-- name: requeue_expired
+-- Stale-lock cleanup (seed 003): expired leases go back to the queue, with an event, a bounded batch at a time.
+WITH expired AS (
+    SELECT id, claimed_by FROM filepool_files
+    WHERE status = 'IN_PROGRESS' AND lease_until < now()
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), requeued AS (
+    UPDATE filepool_files f
+    SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, updated_at = now()
+    FROM expired WHERE f.id = expired.id
+    RETURNING f.id, expired.claimed_by AS previous_worker
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'lease_expired', %(worker)s, jsonb_build_object('previous_worker', previous_worker)
+    FROM requeued
+)
+SELECT count(*) FROM requeued;
+
+-- name: job_counts
+SELECT status, count(*), coalesce(sum(size), 0) FROM filepool_files WHERE job = %(job)s GROUP BY status;

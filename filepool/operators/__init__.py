@@ -1,0 +1,7 @@
+"""Thin Airflow operators: they check arguments and wire the task context to the engine."""
+
+from __future__ import annotations
+
+from filepool.operators.sftp_to_minio import SFTPToMinIOOperator
+
+__all__ = ["SFTPToMinIOOperator"]

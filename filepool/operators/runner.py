@@ -1,0 +1,123 @@
+"""What every filepool transfer operator does around the engine: ledger set-up, discovery, the worker, the log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from filepool.exceptions import InvalidConfig, TransferFailed
+from filepool.ledger import Ledger
+from filepool.ledger.repository import DiscoveredFile
+from filepool.settings import Settings
+from filepool.transfer.discovery import stable_files
+from filepool.transfer.interfaces import Destination, Source
+from filepool.transfer.route import Route
+from filepool.transfer.worker import Worker, WorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+def worker_name(context: Any) -> str:
+    """Unique per task try: host, pid, task and a random suffix (a retried task is a new worker)."""
+    ti = context.get("ti") if context else None
+    task = f"{ti.dag_id}.{ti.task_id}[{ti.map_index}]" if ti is not None else "standalone"
+    return f"{socket.gethostname()}:{os.getpid()}:{task}:{uuid.uuid4().hex[:8]}"
+
+
+def positive_int(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise InvalidConfig(f"{name} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def seconds(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0:
+        raise InvalidConfig(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+    return number
+
+
+def flag(value: Any) -> bool:
+    """A boolean argument that may arrive rendered as a string ("False")."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}
+
+
+def open_ledger(conn_id: str, worker: str) -> Ledger:
+    """Connect, apply pending migrations and put back expired leases (seed 003's clean-up at start)."""
+    ledger = Ledger.from_airflow(conn_id, worker)
+    ledger.migrate()
+    requeued = ledger.requeue_expired()
+    if requeued:
+        log.info("Put %d files with expired leases back in the queue", requeued)
+    return ledger
+
+
+def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive: bool, settle: float,
+             min_age: float) -> dict[str, Any]:
+    """List the source, keep the stable files and register them idempotently."""
+    started = time.monotonic()
+    listed = lister.list_files(route.source_root, pattern, recursive)
+    listing = stable_files(listed, lister.stat_files, settle, min_age)
+    new = ledger.register(route.job, (
+        DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in listing.stable
+    ))
+    result = {"listed": len(listed), "registered": new, "still_changing": len(listing.unstable),
+              "seconds": round(time.monotonic() - started, 3)}
+    log.info("Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run)",
+             route.source, len(listed), new, len(listing.unstable))
+    return result
+
+
+def transfer(ledger_conn_id: str, worker: str, route: Route, source: Source, destination: Destination,
+             threads: int, settings: Settings, max_files: int | None = None) -> dict[str, Any]:
+    config = WorkerConfig(
+        job=route.job, threads=threads, claim_batch=settings.claim_batch,
+        lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
+        retry_backoff=settings.retry_backoff_seconds, multipart_threshold=settings.multipart_threshold,
+        part_size=settings.part_size, progress_interval=settings.progress_interval, max_files=max_files,
+    )
+    ledger = Ledger.from_airflow(ledger_conn_id, worker)
+    heartbeat = Ledger.from_airflow(ledger_conn_id, worker)
+    try:
+        return Worker(config, ledger, heartbeat, source, destination).run()
+    finally:
+        ledger.close()
+
+
+def total_sessions(settings: Settings) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(settings.max_sessions_total)
+
+
+def finish(summary: dict[str, Any], ledger: Ledger, route: Route, context: Any, fail_on_file_errors: bool) -> None:
+    """Log the closing summary, push it to XCom as `summary`, and fail the task if files failed."""
+    counts = ledger.job_counts(route.job)
+    summary["ledger"] = {status: n for status, (n, _) in sorted(counts.items())}
+    if "files_transferred" in summary:
+        log.info(
+            "Summary for %s: %d files (%.1f MB) transferred and verified in %.1fs (%.1f files/s, %.1f MB/s), "
+            "%d failed%s; ledger: %s", route.job, summary["files_transferred"],
+            summary["bytes_transferred"] / 1e6, summary["seconds"], summary["files_per_second"],
+            summary["mb_per_second"], summary["files_failed"],
+            f" {summary['errors']}" if summary["errors"] else "", summary["ledger"],
+        )
+    ti = context.get("ti") if context else None
+    if ti is not None:
+        ti.xcom_push(key="summary", value=summary)
+    if fail_on_file_errors and summary.get("files_failed"):
+        raise TransferFailed(
+            f"{summary['files_failed']} of {summary['files_failed'] + summary['files_transferred']} files "
+            f"failed on {route.job}: {summary['errors']}; they are retried on a later run"
+            + (f" (stopped early: {summary['halted_by']})" if summary.get("halted_by") else "")
+        )

@@ -1,0 +1,43 @@
+"""What the engine needs from a source and a destination; endpoints/ provides them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class SourceFile(Protocol):
+    path: str
+    size: int
+    mtime: float
+
+    def parts(self, part_size: int) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+
+class SourceSession(Protocol):
+    def open_file(self, path: str) -> SourceFile: ...
+
+
+class Source(Protocol):
+    """Where files come from: a pool of sessions on one connection."""
+
+    def session(self) -> AbstractContextManager[SourceSession]: ...
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    etag: str | None
+    write_seconds: float
+
+
+class Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def commit(self, sha256: bytes) -> WriteResult: ...
+    def abort(self) -> None: ...
+
+
+class Destination(Protocol):
+    def open_writer(self, key: str, size: int, multipart: bool) -> Writer: ...

@@ -1,0 +1,43 @@
+"""A route: one source root and one destination. Its `job` names the ledger queue every worker on it shares."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from filepool.exceptions import InvalidConfig
+
+
+def normalize_root(path: str) -> str:
+    if not path or not path.startswith("/"):
+        raise InvalidConfig(f"source path must be absolute, got {path!r}")
+    return posixpath.normpath(path)
+
+
+@dataclass(frozen=True)
+class Route:
+    source: str        # e.g. "sftp://sftp_default/data/outgoing"
+    destination: str   # e.g. "s3://aws_default/landing/incoming/"
+    source_root: str
+    key_prefix: str
+
+    @property
+    def job(self) -> str:
+        return f"{self.source} -> {self.destination}"
+
+    def destination_for(self, path: str) -> str:
+        """Destination key: the prefix plus the path relative to the source root."""
+        relative = posixpath.relpath(path, self.source_root)
+        if relative.startswith("../") or relative == "..":
+            raise InvalidConfig(f"{path} is outside the source root {self.source_root}")
+        return f"{self.key_prefix}{relative}"
+
+
+def sftp_to_s3(sftp_conn_id: str, source_path: str, aws_conn_id: str, bucket: str, key_prefix: str) -> Route:
+    root = normalize_root(source_path)
+    return Route(
+        source=f"sftp://{sftp_conn_id}{root}",
+        destination=f"s3://{aws_conn_id}/{bucket}/{key_prefix}",
+        source_root=root,
+        key_prefix=key_prefix,
+    )

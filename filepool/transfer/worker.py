@@ -1,0 +1,205 @@
+"""The worker loop: claim batches from the ledger, copy them on a thread pool, record results in batches.
+
+One main thread talks to the ledger (claims and batched writes), `threads` copy threads move bytes, and a
+heartbeat thread keeps the leases of files in flight. Files claimed but never started are given back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from filepool.exceptions import FilepoolError, error_code
+from filepool.ledger import ClaimedFile, Completion, Failure, Ledger
+from filepool.transfer.copy import copy_file
+from filepool.transfer.interfaces import Destination, Source
+
+log = logging.getLogger(__name__)
+
+# Errors that say an endpoint refuses us as a whole: stop claiming at once.
+_HALT_AT_ONCE = {"AUTH_FAILED", "HOST_KEY_UNKNOWN", "INVALID_CONFIG"}
+_FLUSH_EVERY = 200
+_FLUSH_SECONDS = 0.5
+_KEEP_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    job: str
+    threads: int
+    claim_batch: int
+    lease_seconds: float
+    max_attempts: int
+    retry_backoff: float
+    multipart_threshold: int
+    part_size: int
+    progress_interval: float
+    max_files: int | None = None
+
+
+@dataclass
+class RunStats:
+    started: float = field(default_factory=time.monotonic)
+    completed: int = 0
+    failed: int = 0
+    released: int = 0
+    bytes: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    halted_by: str | None = None
+    lost_leases: int = 0
+
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
+    def line(self, in_flight: int) -> str:
+        secs = self.elapsed()
+        return (f"{self.completed:,} files ({self.bytes / 1e6:,.1f} MB) transferred, {self.failed:,} failed, "
+                f"{self.completed / secs:,.1f} files/s, {self.bytes / 1e6 / secs:,.1f} MB/s, "
+                f"{in_flight} in flight")
+
+    def summary(self, job: str, worker: str) -> dict[str, Any]:
+        secs = self.elapsed()
+        return {
+            "job": job, "worker": worker, "files_transferred": self.completed, "files_failed": self.failed,
+            "bytes_transferred": self.bytes, "seconds": round(secs, 3),
+            "files_per_second": round(self.completed / secs, 2),
+            "mb_per_second": round(self.bytes / 1e6 / secs, 2),
+            "errors": dict(self.errors), "failures": self.failures, "halted_by": self.halted_by,
+            "released": self.released, "lost_leases": self.lost_leases,
+        }
+
+
+class Heartbeat(threading.Thread):
+    """Extends this worker's leases every third of the lease, on its own ledger connection."""
+
+    def __init__(self, ledger: Ledger, lease_seconds: float) -> None:
+        super().__init__(name="filepool-heartbeat", daemon=True)
+        self._ledger = ledger
+        self._lease = lease_seconds
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self._lease / 3):
+            try:
+                self._ledger.extend_leases(self._lease)
+            except FilepoolError as exc:
+                log.warning("Heartbeat failed: %s", exc)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+        self._ledger.close()
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, ledger: Ledger, heartbeat_ledger: Ledger, source: Source,
+                 destination: Destination) -> None:
+        self.config = config
+        self.ledger = ledger
+        self._heartbeat = Heartbeat(heartbeat_ledger, config.lease_seconds)
+        self.source = source
+        self.destination = destination
+        self.stats = RunStats()
+        self._done: list[Completion] = []
+        self._failed: list[Failure] = []
+        self._last_flush = time.monotonic()
+        self._endpoint_failures = 0
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.config
+        in_flight: dict[Future[Completion], ClaimedFile] = {}
+        claimed_total = 0
+        exhausted = False
+        next_progress = time.monotonic() + cfg.progress_interval
+        self._heartbeat.start()
+        try:
+            with ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool:
+                while True:
+                    room = cfg.threads * 2 - len(in_flight)
+                    if cfg.max_files is not None:
+                        room = min(room, cfg.max_files - claimed_total)
+                    if not exhausted and self.stats.halted_by is None and room > 0:
+                        batch = self.ledger.claim(cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds)
+                        claimed_total += len(batch)
+                        exhausted = not batch or (cfg.max_files is not None and claimed_total >= cfg.max_files)
+                        for f in batch:
+                            in_flight[pool.submit(self._copy, f)] = f
+                    if not in_flight:
+                        break
+                    finished, _ = wait(list(in_flight), timeout=_FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        self._record(in_flight.pop(future), future)
+                    if self.stats.halted_by is not None:
+                        self._release_queued(in_flight)
+                    self._flush(force=False)
+                    if time.monotonic() >= next_progress:
+                        log.info("Progress: %s", self.stats.line(len(in_flight)))
+                        next_progress = time.monotonic() + cfg.progress_interval
+        finally:
+            self._flush(force=True)
+            self._heartbeat.stop()
+        return self.stats.summary(cfg.job, self.ledger.worker)
+
+    def _copy(self, f: ClaimedFile) -> Completion:
+        with self.source.session() as session:
+            return copy_file(f, session, self.destination, self.config.multipart_threshold,
+                             self.config.part_size)
+
+    def _record(self, f: ClaimedFile, future: Future[Completion]) -> None:
+        exc = future.exception()
+        if exc is None:
+            done = future.result()
+            self._done.append(done)
+            self.stats.completed += 1
+            self.stats.bytes += done.bytes
+            self._endpoint_failures = 0
+            return
+        code = error_code(exc)
+        message = str(exc.message if isinstance(exc, FilepoolError) else f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, FilepoolError):
+            log.error("Unexpected error on %s", f.source_path, exc_info=exc)
+        retryable = isinstance(exc, FilepoolError) and exc.retryable and f.attempts < self.config.max_attempts
+        retry_in = min(self.config.retry_backoff * 2 ** (f.attempts - 1), 3600.0) if retryable else None
+        self._failed.append(Failure(f.id, code, message[:2000], retry_in))
+        self.stats.failed += 1
+        self.stats.errors[code] += 1
+        if len(self.stats.failures) < _KEEP_FAILURES:
+            self.stats.failures.append({"path": f.source_path, "error_code": code, "error_message": message})
+        log.warning("Failed %s: [%s] %s (attempt %d, %s)", f.source_path, code, message, f.attempts,
+                    f"retry in {retry_in:.0f}s" if retry_in is not None else "no retry")
+        if isinstance(exc, FilepoolError) and exc.endpoint_wide:
+            self._endpoint_failures += 1
+            if code in _HALT_AT_ONCE or self._endpoint_failures >= max(3, self.config.threads):
+                if self.stats.halted_by is None:
+                    log.error("Stopping: %s; files not started are given back to the queue", exc)
+                self.stats.halted_by = code
+
+    def _release_queued(self, in_flight: dict[Future[Completion], ClaimedFile]) -> None:
+        cancelled = [f for future, f in list(in_flight.items()) if future.cancel()]
+        for future in [fu for fu in in_flight if fu.cancelled()]:
+            del in_flight[future]
+        if cancelled:
+            self.stats.released += self.ledger.release([f.id for f in cancelled])
+
+    def _flush(self, force: bool) -> None:
+        pending = len(self._done) + len(self._failed)
+        due = pending >= _FLUSH_EVERY or time.monotonic() - self._last_flush > _FLUSH_SECONDS
+        if not (force or due):
+            return
+        if self._done:
+            kept = self.ledger.complete(self._done)
+            lost = [c for c in self._done if c.id not in kept]
+            if lost:
+                self.stats.lost_leases += len(lost)
+                log.warning("%d files finished after their lease passed to another worker", len(lost))
+            self._done = []
+        if self._failed:
+            self.ledger.fail(self._failed)
+            self._failed = []
+        self._last_flush = time.monotonic()

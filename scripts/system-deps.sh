@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests, the demo and the benchmarks run for real: PostgreSQL, OpenSSH, rclone.
+# Installs what is missing when run as root; otherwise only says what is missing.
+set -euo pipefail
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v rclone >/dev/null || need+=(rclone)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages (install them as root): ${need[*]}" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

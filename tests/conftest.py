@@ -1,0 +1,128 @@
+"""Session fixtures: real PostgreSQL, OpenSSH sshd and SeaweedFS S3 on free loopback ports, stopped by PID.
+
+Under CI (CI=true) a server that cannot start fails the run; elsewhere a missing binary skips the tests
+that need it, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="filepool-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "1"
+
+from tests.servers import postgres, seaweedfs, sshd  # noqa: E402
+from tests.servers.postgres import PostgresServer  # noqa: E402
+from tests.servers.seaweedfs import S3Server  # noqa: E402
+from tests.servers.sshd import SSHServer  # noqa: E402
+
+SECRETS = (postgres.PASSWORD, sshd.PASSWORD, seaweedfs.SECRET_KEY)
+
+
+def _start(server):  # type: ignore[no-untyped-def]
+    try:
+        return server.start()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"server not available here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = _start(PostgresServer())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sshd_server() -> Iterator[SSHServer]:
+    server = _start(SSHServer())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = _start(S3Server())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ledger_uri(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty database per test, set as the `filepool_ledger` connection."""
+    import psycopg2
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(postgres_server.uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    uri = postgres_server.uri(name)
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_LEDGER", uri.replace("postgresql://", "postgres://"))
+    return uri
+
+
+@pytest.fixture
+def sftp_root() -> Iterator[Path]:
+    """A source folder the SFTP user can read (pytest's tmp_path is private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="filepool-src-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def sftp_conn(server: SSHServer, **overrides: object) -> str:
+    extra = {"host_key": server.host_key_public}
+    conn: dict[str, object] = {"conn_type": "sftp", "host": "127.0.0.1", "port": server.port,
+                               "login": sshd.USER, "password": sshd.PASSWORD, "extra": extra}
+    extra.update(overrides.pop("extra", {}))  # type: ignore[call-overload]
+    conn.update(overrides)
+    return json.dumps(conn)
+
+
+def aws_conn(endpoint: str, **overrides: object) -> str:
+    conn: dict[str, object] = {"conn_type": "aws", "login": seaweedfs.ACCESS_KEY,
+                               "password": seaweedfs.SECRET_KEY,
+                               "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    conn.update(overrides)
+    return json.dumps(conn)
+
+
+@pytest.fixture
+def conns(sshd_server: SSHServer, s3_server: S3Server, ledger_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`filepool_sftp`, `filepool_minio` and `filepool_ledger` pointing at the test servers."""
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_SFTP", sftp_conn(sshd_server))
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_MINIO", aws_conn(s3_server.endpoint))
+
+
+@pytest.fixture
+def s3_client(s3_server: S3Server):  # type: ignore[no-untyped-def]
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_server.endpoint, aws_access_key_id=seaweedfs.ACCESS_KEY,
+                        aws_secret_access_key=seaweedfs.SECRET_KEY, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    s3_client.put_object(Bucket=name, Key=".warm", Body=b"")  # volumes are allocated on the first write
+    s3_client.delete_object(Bucket=name, Key=".warm")
+    return name

@@ -1,0 +1,71 @@
+"""Test helpers: sample trees, and checks of what arrived at the destination and in the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+
+def write_tree(root: Path, count: int, size: int = 4096, seed: int = 7) -> dict[str, bytes]:
+    """`count` files in nested folders, some with spaces and non-ASCII names; returns {relative path: bytes}."""
+    rnd = random.Random(seed)
+    files: dict[str, bytes] = {}
+    names = ["plain", "with space", "données", "файл", "데이터"]
+    for i in range(count):
+        folder = Path(f"d{i % 5}") / names[i % len(names)] if i % 3 else Path(f"d{i % 5}")
+        rel = str(folder / f"{names[(i // 5) % len(names)]} {i:05d}.bin")
+        files[rel] = rnd.randbytes(size)
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    make_readable(root)
+    return files
+
+
+def make_readable(root: Path) -> None:
+    for folder, dirs, names in os.walk(root):
+        os.chmod(folder, 0o755)
+        for n in names:
+            os.chmod(os.path.join(folder, n), 0o644)
+
+
+def age(root: Path, seconds: float = 3600) -> None:
+    """Backdate every file so discovery takes it without the settle wait."""
+    for folder, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(folder, n)
+            st = os.stat(p)
+            os.utime(p, (st.st_atime - seconds, st.st_mtime - seconds))
+
+
+def bucket_contents(client: Any, bucket: str, prefix: str = "") -> dict[str, str]:
+    """{key: sha256 hex} of every object under `prefix` (downloaded and hashed here)."""
+    found: dict[str, str] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+            found[obj["Key"][len(prefix):]] = digest.hexdigest()
+    return found
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def ledger_rows(uri: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(uri)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+    finally:
+        conn.close()

@@ -1,0 +1,78 @@
+"""A throwaway PostgreSQL cluster on a free loopback port (Debian's binaries, run as `postgres` when root)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers.process import free_port, spawn, stop, wait_for_port
+
+USER = "filepool"
+PASSWORD = "ledger-secret-7f3a"  # a test secret: the log tests look for it
+
+
+def _bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise FileNotFoundError("PostgreSQL binaries not found: install Debian's `postgresql` package")
+
+
+@dataclass
+class PostgresServer:
+    """One cluster: `start()` runs initdb and postgres, `stop()` ends it and removes its folder."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-pg-")))
+    port: int = field(default_factory=free_port)
+    pid: int | None = None
+
+    @property
+    def run_as(self) -> str | None:
+        return "postgres" if os.geteuid() == 0 else None
+
+    def uri(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+
+    def start(self) -> PostgresServer:
+        bindir = _bindir()
+        data, sock = self.root / "data", self.root / "sock"
+        sock.mkdir(parents=True)
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(PASSWORD)
+        self.root.chmod(0o755)
+        if self.run_as:
+            ids = pwd.getpwnam(self.run_as)
+            for p in (self.root, sock, pwfile):
+                os.chown(p, ids.pw_uid, ids.pw_gid)
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile),
+             "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True, user=self.run_as,
+        )
+        log = self.root / "postgres.log"
+        log.touch()
+        if self.run_as:
+            os.chown(log, pwd.getpwnam(self.run_as).pw_uid, -1)
+        proc = spawn(
+            [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(sock),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=300"],
+            log, user=self.run_as,
+        )
+        self.pid = proc.pid
+        wait_for_port(self.port, proc, log)
+        return self
+
+    def stop(self) -> None:
+        stop(self.pid)
+        self.pid = None
+        shutil.rmtree(self.root, ignore_errors=True)
