@@ -29,7 +29,7 @@ def write_tree(root: Path, count: int, size: int = 4096, seed: int = 7) -> dict[
 
 
 def make_readable(root: Path) -> None:
-    for folder, dirs, names in os.walk(root):
+    for folder, _dirs, names in os.walk(root):
         os.chmod(folder, 0o755)
         for n in names:
             os.chmod(os.path.join(folder, n), 0o644)
@@ -51,7 +51,7 @@ def bucket_contents(client: Any, bucket: str, prefix: str = "") -> dict[str, str
         for obj in page.get("Contents", []):
             body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
             digest = hashlib.sha256()
-            for chunk in iter(lambda: body.read(1 << 20), b""):
+            while chunk := body.read(1 << 20):
                 digest.update(chunk)
             found[obj["Key"][len(prefix):]] = digest.hexdigest()
     return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def test_sftp_to_minio_dag_end_to_end(airflow_db: None, conns: None, sftp_root: 
     conf = {"source_path": str(sftp_root), "bucket": bucket, "key_prefix": "dag/", "workers": 3, "threads": 4,
             "settle_seconds": 1}
 
-    run = dag.test(logical_date=datetime(2026, 11, 1, tzinfo=timezone.utc), run_conf=conf)
+    run = dag.test(logical_date=datetime(2026, 11, 1, tzinfo=UTC), run_conf=conf)
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}
     assert bucket_contents(s3_client, bucket, "dag/") == {rel: sha256(d) for rel, d in files.items()}
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
@@ -54,7 +54,7 @@ def test_sftp_to_minio_dag_end_to_end(airflow_db: None, conns: None, sftp_root: 
     workers = ledger_rows(ledger_uri, "SELECT count(DISTINCT worker) FROM filepool_file_events WHERE event='claimed'")
     assert workers[0][0] >= 1
 
-    again = dag.test(logical_date=datetime(2026, 11, 1, 1, tzinfo=timezone.utc), run_conf=conf)
+    again = dag.test(logical_date=datetime(2026, 11, 1, 1, tzinfo=UTC), run_conf=conf)
     assert str(again.state) in {"success", "DagRunState.SUCCESS"}
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event='completed'") == [(150,)]
     out = capfd.readouterr()
