@@ -34,6 +34,7 @@ class PostgresServer:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-pg-")))
     port: int = field(default_factory=free_port)
     pid: int | None = None
+    keep: bool = False  # keep the data folder at stop (the demo's ledger survives between runs)
 
     @property
     def run_as(self) -> str | None:
@@ -44,24 +45,16 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         bindir = _bindir()
-        data, sock = self.root / "data", self.root / "sock"
-        sock.mkdir(parents=True)
-        pwfile = self.root / "pwfile"
-        pwfile.write_text(PASSWORD)
+        data, sock, log = self.root / "data", self.root / "sock", self.root / "postgres.log"
+        sock.mkdir(parents=True, exist_ok=True)
+        log.touch()
         self.root.chmod(0o755)
         if self.run_as:
             ids = pwd.getpwnam(self.run_as)
-            for p in (self.root, sock, pwfile):
+            for p in (self.root, sock, log):
                 os.chown(p, ids.pw_uid, ids.pw_gid)
-        subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile),
-             "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, user=self.run_as,
-        )
-        log = self.root / "postgres.log"
-        log.touch()
-        if self.run_as:
-            os.chown(log, pwd.getpwnam(self.run_as).pw_uid, -1)
+        if not (data / "PG_VERSION").exists():
+            self._initdb(bindir, data)
         proc = spawn(
             [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(sock),
              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -72,7 +65,20 @@ class PostgresServer:
         wait_for_port(self.port, proc, log)
         return self
 
+    def _initdb(self, bindir: Path, data: Path) -> None:
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(PASSWORD)
+        if self.run_as:
+            os.chown(pwfile, pwd.getpwnam(self.run_as).pw_uid, -1)
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile),
+             "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True, user=self.run_as,
+        )
+        pwfile.unlink()
+
     def stop(self) -> None:
         stop(self.pid)
         self.pid = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)

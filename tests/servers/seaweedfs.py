@@ -30,6 +30,7 @@ class S3Server:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-s3-")))
     port: int = field(default_factory=free_port)
     pid: int | None = None
+    keep: bool = False  # keep the stored objects at stop (the demo's bucket survives between runs)
 
     @property
     def endpoint(self) -> str:
@@ -40,14 +41,15 @@ class S3Server:
         return self.root / "weed.log"
 
     def start(self) -> S3Server:
+        self.root.mkdir(parents=True, exist_ok=True)
         identities = self.root / "identities.json"
         identities.write_text(json.dumps({"identities": [{
             "name": "filepool",
             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }]}))
-        (self.root / "data").mkdir()
-        (self.root / "logs").mkdir()
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        (self.root / "logs").mkdir(exist_ok=True)
         ports = {name: free_port() for name in (
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
             "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc",
@@ -66,4 +68,5 @@ class S3Server:
     def stop(self) -> None:
         stop(self.pid)
         self.pid = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
