@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from filepool.endpoints.connections import get_connection
+from filepool.endpoints.s3_put import SignedPut
 from filepool.exceptions import (
     AuthenticationFailed,
     ChecksumMismatch,
@@ -58,10 +59,11 @@ def _b64(digest: bytes) -> str:
 class S3Destination:
     """A bucket and key prefix on one `aws` connection."""
 
-    def __init__(self, aws_conn_id: str, bucket: str, client: Any) -> None:
+    def __init__(self, aws_conn_id: str, bucket: str, client: Any, fast_put: SignedPut | None = None) -> None:
         self.aws_conn_id = aws_conn_id
         self.bucket = bucket
         self.client = client
+        self.fast_put = fast_put
 
     @classmethod
     def from_airflow(cls, aws_conn_id: str, bucket: str, max_connections: int) -> S3Destination:
@@ -79,8 +81,13 @@ class S3Destination:
             response_checksum_validation="when_required",
             s3={"addressing_style": "path"},
         )
-        client = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", config=config).get_conn()
-        return cls(aws_conn_id, bucket, client)
+        hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", config=config)
+        client: Any = hook.get_conn()
+        fast_put = None
+        if hook.conn_config.endpoint_url:  # MinIO and other stores; AWS itself keeps boto3's own request path
+            fast_put = SignedPut(client.meta.endpoint_url, client.meta.region_name or "us-east-1",
+                                 hook.get_session().get_credentials(), hook.verify, max(10, max_connections))
+        return cls(aws_conn_id, bucket, client, fast_put)
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key} (connection {self.aws_conn_id!r})"
@@ -133,6 +140,11 @@ class S3Writer:
         client = self._dest.client
         if not self._multipart:
             body = self._single or b""
+            if self._dest.fast_put is not None:
+                etag, seconds = self._dest.fast_put.put(self._dest.bucket, self.key, body, _b64(sha256),
+                                                        self._dest.where(self.key))
+                self.write_seconds += seconds
+                return WriteResult(etag, self.write_seconds)
             reply = self._call(client.put_object, Body=body, ContentLength=len(body),
                                ChecksumSHA256=_b64(sha256))
             return WriteResult(reply.get("ETag", "").strip('"') or None, self.write_seconds)

@@ -146,17 +146,22 @@ def translate(exc: BaseException, config: SFTPConfig, path: str | None = None) -
 class SFTPSourceFile:
     """An open remote file; reads run on the I/O loop, and one part can be read ahead."""
 
-    def __init__(self, session: SFTPSession, path: str, handle: Any, size: int, mtime: float) -> None:
+    def __init__(self, session: SFTPSession, path: str, handle: Any, size: int, mtime: float,
+                 prefetched: bytes | None = None) -> None:
         self._session = session
         self.path = path
         self._handle = handle
         self.size = size
         self.mtime = mtime
+        self._prefetched = prefetched
 
     def parts(self, part_size: int) -> Iterator[bytes]:
         """The file in parts of `part_size` bytes, the next part read while the caller handles this one."""
         if self.size == 0:
             yield b""
+            return
+        if self._prefetched is not None and part_size >= self.size:
+            yield self._prefetched
             return
         offsets = list(range(0, self.size, part_size))
         ahead: Future[bytes] | None = self._read_async(0, min(part_size, self.size))
@@ -177,8 +182,13 @@ class SFTPSourceFile:
         return aioloop.submit(self._handle.read(length, offset))
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):  # a handle on a dead session: nothing left to release
-            aioloop.run(self._handle.close(), timeout=10)
+        """Close the handle in the background: nobody needs to wait for the server's reply."""
+
+        async def close_quietly() -> None:
+            with contextlib.suppress(Exception):  # a handle on a dead session: nothing left to release
+                await self._handle.close()
+
+        aioloop.submit(close_quietly())
 
 
 class SFTPSession:
@@ -198,6 +208,7 @@ class SFTPSession:
                 known_hosts=config.known_hosts, encryption_algs=list(config.ciphers),
                 compression_algs=list(config.compression), connect_timeout=config.connect_timeout,
                 keepalive_interval=30, preferred_auth="publickey,password,keyboard-interactive",
+                window=8 * 1024 * 1024, max_pktsize=256 * 1024,
             )
             try:
                 return conn, await conn.start_sftp_client()
@@ -223,17 +234,22 @@ class SFTPSession:
     def close(self) -> None:
         self._conn.close()
 
-    def open_file(self, path: str) -> SFTPSourceFile:
-        async def opener() -> tuple[Any, Any]:
+    def open_file(self, path: str, prefetch: int = 0) -> SFTPSourceFile:
+        """Open and stat a file; with `prefetch`, read that many bytes in the same round of requests."""
+
+        async def opener() -> tuple[Any, Any, bytes | None]:
             handle = await self._sftp.open(path, "rb")
             try:
-                return handle, await handle.stat()
+                if prefetch:
+                    attrs, data = await asyncio.gather(handle.stat(), handle.read(prefetch, 0))
+                    return handle, attrs, data
+                return handle, await handle.stat(), None
             except BaseException:
                 await handle.close()
                 raise
 
-        handle, attrs = self.call(opener(), path)
-        return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0))
+        handle, attrs, data = self.call(opener(), path)
+        return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data)
 
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
         """Regular files under `root` whose name matches `pattern`; symlinks and special files are skipped."""

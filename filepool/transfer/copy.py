@@ -22,14 +22,15 @@ def part_size_for(size: int, part_size: int) -> int:
 def copy_file(claimed: ClaimedFile, session: SourceSession, destination: Destination,
               multipart_threshold: int, part_size: int) -> Completion:
     started = time.perf_counter()
-    source = session.open_file(claimed.source_path)
+    multipart = claimed.size >= multipart_threshold
+    # A small file is read whole in the same round of requests as its open and stat.
+    source = session.open_file(claimed.source_path, prefetch=0 if multipart else claimed.size)
     try:
         if source.size != claimed.size or source.mtime != claimed.mtime:
             raise SourceChanged(
                 f"{claimed.source_path} changed since discovery (size {claimed.size} -> {source.size}, "
                 f"mtime {claimed.mtime} -> {source.mtime}); its new version will be discovered anew"
             )
-        multipart = claimed.size >= multipart_threshold
         chunk = part_size_for(claimed.size, part_size) if multipart else max(claimed.size, 1)
         writer = destination.open_writer(claimed.destination, claimed.size, multipart)
         digest = hashlib.sha256()

@@ -18,7 +18,7 @@ class SourceFile(Protocol):
 
 
 class SourceSession(Protocol):
-    def open_file(self, path: str) -> SourceFile: ...
+    def open_file(self, path: str, prefetch: int = 0) -> SourceFile: ...
 
 
 class Source(Protocol):

@@ -1,0 +1,159 @@
+"""SFTP -> S3 benchmark: filepool against `rclone copy --transfers 8` on the same servers, in one run.
+
+Starts its own PostgreSQL, OpenSSH sshd and SeaweedFS; makes 1,000 x 200 KiB files in nested folders and one
+1 GiB file; runs each tool REPS times, alternating, each into a fresh key prefix; reports the median and
+spread, CPU seconds, and filepool's peak RSS. Results: bench/results/sftp_to_s3.json.
+
+Usage: python bench/sftp_to_s3.py [--reps 3] [--small 1000] [--big-mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
+os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
+
+from tests.servers import seaweedfs, sshd  # noqa: E402
+from tests.servers.postgres import PostgresServer  # noqa: E402
+from tests.servers.seaweedfs import S3Server  # noqa: E402
+from tests.servers.sshd import SSHServer  # noqa: E402
+
+
+def make_data(root: Path, small: int, big_mib: int) -> tuple[Path, Path]:
+    small_dir, big_dir = root / "small", root / "big"
+    for i in range(small):
+        folder = small_dir / f"d{i % 10}" / f"e{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file {i:05d}.bin").write_bytes(os.urandom(200 * 1024))
+    big_dir.mkdir(parents=True)
+    with (big_dir / "one.bin").open("wb") as f:
+        for _ in range(big_mib):
+            f.write(os.urandom(1 << 20))
+    for folder, _, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    return small_dir, big_dir
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds of the process tree, peak RSS in MB, stdout) of one command."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out = proc.stdout.read() if proc.stdout else ""
+    err = proc.stderr.read() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{args[0]} failed: {err[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out
+
+
+def rclone_env(ssh: SSHServer, s3: S3Server, known_hosts: Path) -> dict[str, str]:
+    obscured = subprocess.run(["rclone", "obscure", sshd.PASSWORD], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}  # breaks rclone 1.60 here
+    env.update({
+        "RCLONE_CONFIG_SRC_TYPE": "sftp", "RCLONE_CONFIG_SRC_HOST": "127.0.0.1",
+        "RCLONE_CONFIG_SRC_PORT": str(ssh.port), "RCLONE_CONFIG_SRC_USER": sshd.USER,
+        "RCLONE_CONFIG_SRC_PASS": obscured, "RCLONE_CONFIG_SRC_KNOWN_HOSTS_FILE": str(known_hosts),
+        "RCLONE_CONFIG_DST_TYPE": "s3", "RCLONE_CONFIG_DST_PROVIDER": "Other",
+        "RCLONE_CONFIG_DST_ENDPOINT": s3.endpoint, "RCLONE_CONFIG_DST_ACCESS_KEY_ID": seaweedfs.ACCESS_KEY,
+        "RCLONE_CONFIG_DST_SECRET_ACCESS_KEY": seaweedfs.SECRET_KEY, "RCLONE_CONFIG_DST_REGION": "us-east-1",
+    })
+    return env
+
+
+def summarize(samples: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(samples), 2), "min": round(min(samples), 2),
+            "max": round(max(samples), 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--big-mib", type=int, default=1024)
+    args = parser.parse_args()
+
+    import boto3
+
+    work = Path(tempfile.mkdtemp(prefix="filepool-bench-"))
+    work.chmod(0o755)
+    pg, ssh, s3 = PostgresServer(), SSHServer(), S3Server()
+    try:
+        pg.start(), ssh.start(), s3.start()
+        small_dir, big_dir = make_data(work / "data", args.small, args.big_mib)
+        known_hosts = work / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{ssh.port} {ssh.host_key_public}\n")
+        client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id=seaweedfs.ACCESS_KEY,
+                              aws_secret_access_key=seaweedfs.SECRET_KEY, region_name="us-east-1")
+        client.create_bucket(Bucket="bench")
+        client.put_object(Bucket="bench", Key="warm", Body=os.urandom(1 << 20))
+        fp_env = dict(os.environ)
+        fp_env["AIRFLOW_CONN_FILEPOOL_LEDGER"] = pg.uri().replace("postgresql://", "postgres://")
+        fp_env["AIRFLOW_CONN_FILEPOOL_SFTP"] = json.dumps({
+            "conn_type": "sftp", "host": "127.0.0.1", "port": ssh.port, "login": sshd.USER,
+            "password": sshd.PASSWORD, "extra": {"host_key": ssh.host_key_public}})
+        fp_env["AIRFLOW_CONN_FILEPOOL_MINIO"] = json.dumps({
+            "conn_type": "aws", "login": seaweedfs.ACCESS_KEY, "password": seaweedfs.SECRET_KEY,
+            "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"}})
+        rc_env = rclone_env(ssh, s3, known_hosts)
+
+        results: dict[str, dict[str, list[float]]] = {}
+
+        def record(name: str, **values: float) -> None:
+            for key, value in values.items():
+                results.setdefault(name, {}).setdefault(key, []).append(value)
+
+        cases = [("small", small_dir, args.small), ("big", big_dir, 1)]
+        for case, folder, count in cases:
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            for rep in range(args.reps):
+                for tool in ("filepool", "rclone") if rep % 2 == 0 else ("rclone", "filepool"):
+                    prefix = f"{case}-{tool}-{uuid.uuid4().hex[:6]}/"
+                    if tool == "filepool":
+                        wall, cpu, rss, out = timed([sys.executable, "bench/filepool_once.py", str(folder), "bench",
+                                                     prefix, "8"], fp_env)
+                        inner = json.loads(out.strip().splitlines()[-1])
+                        assert inner["files"] == count and inner["failed"] == 0, inner
+                        seconds = inner["seconds"]  # discover + transfer, without interpreter start-up
+                    else:
+                        wall, cpu, rss, _ = timed(["rclone", "copy", "--transfers", "8", f"src:{folder}",
+                                                   f"dst:bench/{prefix}"], rc_env)
+                        seconds = wall
+                    listed = client.list_objects_v2(Bucket="bench", Prefix=prefix).get("KeyCount", 0)
+                    assert listed == count, (tool, listed)
+                    record(f"{case}/{tool}", seconds=seconds, process_seconds=wall, cpu_seconds=cpu,
+                           peak_rss_mb=rss, files_per_s=count / seconds, mb_per_s=size / 1e6 / seconds)
+                    print(f"{case:5s} {tool:8s} rep {rep}: {seconds:6.2f}s  {count / seconds:7.1f} files/s  "
+                          f"{size / 1e6 / seconds:6.1f} MB/s  cpu {cpu:5.1f}s  rss {rss} MB", flush=True)
+        report = {name: {k: summarize(v) for k, v in metrics.items()} for name, metrics in results.items()}
+        report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],
+                             "rclone": subprocess.run(["rclone", "version"], capture_output=True,
+                                                      text=True).stdout.splitlines()[0]}
+        out = REPO / "bench" / "results" / "sftp_to_s3.json"
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        return 0
+    finally:
+        s3.stop()
+        ssh.stop()
+        pg.stop()
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
