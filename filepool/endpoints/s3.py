@@ -30,6 +30,8 @@ from filepool.exceptions import (
 )
 from filepool.transfer.interfaces import WriteResult
 
+MAX_PARTS = 10_000  # the S3 limit
+MIB = 1024 * 1024
 _BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
 _BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
@@ -59,14 +61,18 @@ def _b64(digest: bytes) -> str:
 class S3Destination:
     """A bucket and key prefix on one `aws` connection."""
 
-    def __init__(self, aws_conn_id: str, bucket: str, client: Any, fast_put: SignedPut | None = None) -> None:
+    def __init__(self, aws_conn_id: str, bucket: str, client: Any, multipart_threshold: int, part_size: int,
+                 fast_put: SignedPut | None = None) -> None:
         self.aws_conn_id = aws_conn_id
         self.bucket = bucket
         self.client = client
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
         self.fast_put = fast_put
 
     @classmethod
-    def from_airflow(cls, aws_conn_id: str, bucket: str, max_connections: int) -> S3Destination:
+    def from_airflow(cls, aws_conn_id: str, bucket: str, max_connections: int, multipart_threshold: int,
+                     part_size: int) -> S3Destination:
         if not bucket:
             raise InvalidConfig("bucket is empty")
         get_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
@@ -87,13 +93,20 @@ class S3Destination:
         if hook.conn_config.endpoint_url:  # MinIO and other stores; AWS itself keeps boto3's own request path
             fast_put = SignedPut(client.meta.endpoint_url, client.meta.region_name or "us-east-1",
                                  hook.get_session().get_credentials(), hook.verify, max(10, max_connections))
-        return cls(aws_conn_id, bucket, client, fast_put)
+        return cls(aws_conn_id, bucket, client, multipart_threshold, part_size, fast_put)
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key} (connection {self.aws_conn_id!r})"
 
-    def open_writer(self, key: str, size: int, multipart: bool) -> S3Writer:
-        return S3Writer(self, key, size, multipart)
+    def chunk_size(self, size: int) -> int:
+        """One PUT below the multipart threshold; above it, parts (grown to stay within 10,000)."""
+        if size < self.multipart_threshold:
+            return max(size, 1)
+        needed = -(-size // MAX_PARTS)
+        return max(self.part_size, -(-needed // MIB) * MIB)
+
+    def open_writer(self, key: str, size: int) -> S3Writer:
+        return S3Writer(self, key, size, multipart=size >= self.multipart_threshold)
 
 
 class S3Writer:

@@ -85,8 +85,8 @@ def transfer(ledger_conn_id: str, worker: str, route: Route, source: Source, des
     config = WorkerConfig(
         job=route.job, threads=threads, claim_batch=settings.claim_batch,
         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
-        retry_backoff=settings.retry_backoff_seconds, multipart_threshold=settings.multipart_threshold,
-        part_size=settings.part_size, progress_interval=settings.progress_interval, max_files=max_files,
+        retry_backoff=settings.retry_backoff_seconds, progress_interval=settings.progress_interval,
+        max_files=max_files,
     )
     ledger = Ledger.from_airflow(ledger_conn_id, worker)
     heartbeat = Ledger.from_airflow(ledger_conn_id, worker)

@@ -108,7 +108,8 @@ class SFTPToMinIOOperator(BaseOperator):
                         ledger, route, session, self.pattern, runner.flag(self.recursive), settle, min_age,
                     )
             if self.transfer:
-                destination = S3Destination.from_airflow(self.aws_conn_id, self.bucket, threads)
+                destination = S3Destination.from_airflow(self.aws_conn_id, self.bucket, threads,
+                                                         settings.multipart_threshold, settings.part_size)
                 summary.update(runner.transfer(self.ledger_conn_id, worker, route, source, destination,
                                                threads, settings, self.max_files))
             runner.finish(summary, ledger, route, context, self.fail_on_file_errors)

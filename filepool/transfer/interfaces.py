@@ -9,9 +9,12 @@ from typing import Protocol
 
 
 class SourceFile(Protocol):
-    path: str
-    size: int
-    mtime: float
+    """An open source file; `size` and `mtime` are None where the protocol cannot tell before reading."""
+
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def mtime(self) -> float | None: ...
 
     def parts(self, part_size: int) -> Iterator[bytes]: ...
     def close(self) -> None: ...
@@ -40,4 +43,8 @@ class Writer(Protocol):
 
 
 class Destination(Protocol):
-    def open_writer(self, key: str, size: int, multipart: bool) -> Writer: ...
+    def chunk_size(self, size: int) -> int:
+        """Bytes per write for a file of `size` bytes (a whole small file for one S3 PUT)."""
+        ...
+
+    def open_writer(self, key: str, size: int) -> Writer: ...

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from filepool.exceptions import FilepoolError, error_code
+from filepool.exceptions import ConnectionFailed, FilepoolError, error_code
 from filepool.ledger import ClaimedFile, Completion, Failure, Ledger
 from filepool.transfer.copy import copy_file
 from filepool.transfer.interfaces import Destination, Source
@@ -36,8 +36,6 @@ class WorkerConfig:
     lease_seconds: float
     max_attempts: int
     retry_backoff: float
-    multipart_threshold: int
-    part_size: int
     progress_interval: float
     max_files: int | None = None
 
@@ -147,9 +145,15 @@ class Worker:
         return self.stats.summary(cfg.job, self.ledger.worker)
 
     def _copy(self, f: ClaimedFile) -> Completion:
-        with self.source.session() as session:
-            return copy_file(f, session, self.destination, self.config.multipart_threshold,
-                             self.config.part_size)
+        try:
+            with self.source.session() as session:
+                return copy_file(f, session, self.destination)
+        except ConnectionFailed as exc:
+            # One dropped session (a data connection cut mid-file) is worth one more try on a fresh one,
+            # right away; a second failure goes to the ledger and its backoff.
+            log.info("Retrying %s once on a fresh session: %s", f.source_path, exc)
+            with self.source.session() as session:
+                return copy_file(f, session, self.destination)
 
     def _record(self, f: ClaimedFile, future: Future[Completion]) -> None:
         exc = future.exception()

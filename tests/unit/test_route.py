@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from filepool.endpoints.s3 import S3Destination
 from filepool.exceptions import InvalidConfig
-from filepool.transfer.copy import part_size_for
 from filepool.transfer.route import sftp_to_s3
 
 MIB = 1024 * 1024
@@ -35,7 +35,10 @@ def test_a_path_outside_the_root_is_refused() -> None:
 
 
 def test_part_size_grows_to_stay_within_ten_thousand_parts() -> None:
-    assert part_size_for(1024 * MIB, 16 * MIB) == 16 * MIB
+    dest = S3Destination("aws", "b", client=None, multipart_threshold=64 * MIB, part_size=16 * MIB)
+    assert dest.chunk_size(1000) == 1000  # one PUT
+    assert dest.chunk_size(0) == 1
+    assert dest.chunk_size(1024 * MIB) == 16 * MIB
     big = 500 * 1024 * MIB  # 500 GiB
-    size = part_size_for(big, 16 * MIB)
+    size = dest.chunk_size(big)
     assert size % MIB == 0 and -(-big // size) <= 10_000
