@@ -30,6 +30,19 @@ class FileNotFound(FilepoolError):
     retryable = False
 
 
+class PathOutsideBase(FilepoolError):
+    """A local path leaves the connection's base path (through `..`, an absolute path or a symlink)."""
+
+    code = "PATH_OUTSIDE_BASE"
+    retryable = False
+
+
+class DiskFull(FilepoolError):
+    """Not enough free space at the destination (checked before writing, or ENOSPC while writing)."""
+
+    code = "DISK_FULL"
+
+
 class SourceChanged(FilepoolError):
     """The source file's size or mtime changed after discovery; its new version is discovered anew."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from filepool.operators.ftp import FTPToLocalOperator, LocalToFTPOperator
 from filepool.operators.sftp_to_minio import SFTPToMinIOOperator
 
-__all__ = ["SFTPToMinIOOperator"]
+__all__ = ["FTPToLocalOperator", "LocalToFTPOperator", "SFTPToMinIOOperator"]

@@ -1,0 +1,420 @@
+"""FTP and explicit FTPS through an Airflow `ftp` connection, on ftplib (one session per thread, pooled).
+
+Connection fields: host, port (21), login, password; extra: `tls` (explicit FTPS with a protected data channel),
+`passive` (default true), `verify` (check the server certificate, default true), `ca_file`, `timeout`.
+Listing uses MLSD where the server offers it and LIST otherwise (vsftpd). Downloads stream RETR in chunks;
+uploads STOR to a temporary name, check its SIZE, then rename (RNFR/RNTO), so no partial file is ever visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import ftplib
+import posixpath
+import re
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from filepool.endpoints.connections import get_connection
+from filepool.endpoints.pool import SessionPool
+from filepool.endpoints.sftp import RemoteFile
+from filepool.exceptions import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    FileNotFound,
+    FilepoolError,
+    InvalidConfig,
+    SizeMismatch,
+    TransferIOError,
+)
+from filepool.transfer.interfaces import WriteResult
+
+CHUNK = 1024 * 1024
+_IDLE_CHECK_SECONDS = 30.0  # a session idle longer than this is checked with NOOP before reuse
+# drwxr-xr-x    2 1000     1000         4096 Nov 23 12:00 name with spaces
+_LIST_LINE = re.compile(
+    r"^(?P<kind>[-dlbcps])\S*\s+\d+\s+\S+\s+\S+\s+(?P<size>\d+)\s+"
+    r"(?P<month>\w{3})\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.*)$"
+)
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                        "Nov", "Dec"), start=1)}
+
+
+def _true(value: Any, default: bool) -> bool:
+    return default if value is None else str(value).strip().lower() in {"true", "1", "yes"}
+
+
+@dataclass(frozen=True)
+class FTPConfig:
+    conn_id: str
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    tls: bool
+    passive: bool
+    verify: bool
+    ca_file: str | None
+    timeout: float
+
+    @classmethod
+    def from_airflow(cls, conn_id: str) -> FTPConfig:
+        conn = get_connection(conn_id)
+        extra = conn.extra_dejson
+        if not conn.host:
+            raise InvalidConfig(f"connection {conn_id!r} has no host")
+        return cls(
+            conn_id=conn_id, host=conn.host, port=int(conn.port or 21), username=conn.login or "anonymous",
+            password=conn.password or "", tls=_true(extra.get("tls"), False),
+            passive=_true(extra.get("passive"), True), verify=_true(extra.get("verify"), True),
+            ca_file=extra.get("ca_file"), timeout=float(extra.get("timeout") or 30),
+        )
+
+    def where(self) -> str:
+        return f"{self.host}:{self.port} (connection {self.conn_id!r})"
+
+
+def translate(exc: BaseException, config: FTPConfig, path: str | None = None) -> FilepoolError:
+    if isinstance(exc, FilepoolError):
+        return exc
+    text = str(exc)
+    if isinstance(exc, ftplib.error_perm):
+        if text.startswith("530"):
+            return AuthenticationFailed(f"login as {config.username!r} refused by {config.where()}")
+        if text.startswith("550"):
+            return FileNotFound(f"{path} not found on {config.where()} ({text})")
+        return TransferIOError(f"{path}: {text} at {config.where()}")
+    if isinstance(exc, ftplib.error_temp | ftplib.error_reply | ftplib.error_proto | EOFError | OSError):
+        return ConnectionFailed(f"connection to {config.where()} failed on {path or 'login'}: "
+                                f"{type(exc).__name__}: {text}")
+    return TransferIOError(f"{type(exc).__name__} on {path} at {config.where()}: {text}")
+
+
+class FTPSession:
+    """One logged-in control connection, binary mode, reused across files."""
+
+    def __init__(self, config: FTPConfig, ftp: ftplib.FTP, mlsd: bool) -> None:
+        self.config = config
+        self._ftp = ftp
+        self._mlsd = mlsd
+        self._broken = False
+        self._last_used = time.monotonic()
+
+    @classmethod
+    def open(cls, config: FTPConfig) -> FTPSession:
+        ftp: ftplib.FTP
+        if config.tls:
+            context = ssl.create_default_context(cafile=config.ca_file)
+            if not config.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            ftp = ftplib.FTP_TLS(context=context, timeout=config.timeout, encoding="utf-8")
+        else:
+            ftp = ftplib.FTP(timeout=config.timeout, encoding="utf-8")
+        try:
+            ftp.connect(config.host, config.port)
+            ftp.login(config.username, config.password)
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.prot_p()
+            ftp.voidcmd("TYPE I")
+            ftp.set_pasv(config.passive)
+            features = _features(ftp)
+            if "UTF8" in features:
+                with contextlib.suppress(ftplib.Error):
+                    ftp.sendcmd("OPTS UTF8 ON")
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                ftp.close()
+            raise translate(exc, config) from exc
+        return cls(config, ftp, "MLSD" in features)
+
+    def _call(self, fn: Any, *args: Any, path: str | None = None) -> Any:
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            error = translate(exc, self.config, path)
+            if isinstance(error, ConnectionFailed):
+                self._broken = True
+            raise error from exc
+        self._last_used = time.monotonic()
+        return result
+
+    def is_alive(self) -> bool:
+        if self._broken:
+            return False
+        if time.monotonic() - self._last_used > _IDLE_CHECK_SECONDS:
+            try:
+                self._ftp.voidcmd("NOOP")
+            except Exception:
+                return False
+            self._last_used = time.monotonic()
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._ftp.quit()
+        with contextlib.suppress(Exception):
+            self._ftp.close()
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def open_file(self, path: str, prefetch: int = 0) -> FTPSourceFile:
+        return FTPSourceFile(self, path)
+
+    def data_connection(self, command: str, path: str) -> socket.socket:
+        conn: socket.socket = self._call(self._ftp.transfercmd, command, path=path)
+        return conn
+
+    def finish_transfer(self, conn: socket.socket, path: str) -> None:
+        """Close a data connection and read the server's closing reply (226)."""
+        with contextlib.suppress(OSError):
+            if isinstance(conn, ssl.SSLSocket):
+                conn.unwrap()
+        conn.close()
+        self._call(self._ftp.voidresp, path=path)
+
+    # -- listing ----------------------------------------------------------------------------------------------
+
+    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
+        found: list[RemoteFile] = []
+        pending = [root]
+        while pending:
+            folder = pending.pop()
+            for name, kind, size, mtime in self._entries(folder):
+                full = posixpath.join(folder, name)
+                if kind == "dir":
+                    if recursive:
+                        pending.append(full)
+                elif kind == "file" and fnmatch.fnmatchcase(name, pattern):
+                    found.append(RemoteFile(full, size, mtime))
+        return found
+
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        """Size and mtime again, by listing each parent folder once (the same source as the listing)."""
+        wanted = set(paths)
+        found: dict[str, RemoteFile] = {}
+        for folder in sorted({posixpath.dirname(p) for p in paths}):
+            with contextlib.suppress(FileNotFound):
+                for name, kind, size, mtime in self._entries(folder):
+                    full = posixpath.join(folder, name)
+                    if kind == "file" and full in wanted:
+                        found[full] = RemoteFile(full, size, mtime)
+        return found
+
+    def _entries(self, folder: str) -> list[tuple[str, str, int, float]]:
+        """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder."""
+        if self._mlsd:
+            facts = self._call(lambda: list(self._ftp.mlsd(folder, ["type", "size", "modify"])), path=folder)
+            return [(name, {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"),
+                     int(f.get("size") or 0), _mlsd_time(f.get("modify", "")))
+                    for name, f in facts if name not in (".", "..")]
+        lines: list[str] = []
+        self._call(self._ftp.cwd, folder, path=folder)
+        self._call(self._ftp.retrlines, "LIST -a", lines.append, path=folder)
+        entries = []
+        for line in lines:
+            match = _LIST_LINE.match(line)
+            if not match or match["name"] in (".", ".."):
+                continue
+            kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
+            entries.append((match["name"], kind, int(match["size"]), _list_time(match)))
+        return entries
+
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def make_dirs(self, folder: str) -> None:
+        parts = [p for p in folder.split("/") if p]
+        current = "/" if folder.startswith("/") else ""
+        for part in parts:
+            current = posixpath.join(current, part) if current else part
+            with contextlib.suppress(ftplib.error_perm):  # exists already
+                self._ftp.mkd(current)
+
+    def size(self, path: str) -> int | None:
+        size: int | None = self._call(self._ftp.size, path, path=path)
+        return size
+
+    def rename(self, source: str, target: str) -> None:
+        self._call(self._ftp.rename, source, target, path=target)
+
+    def delete(self, path: str) -> None:
+        with contextlib.suppress(Exception):
+            self._ftp.delete(path)
+
+
+def _features(ftp: ftplib.FTP) -> set[str]:
+    try:
+        reply = ftp.sendcmd("FEAT")
+    except ftplib.Error:
+        return set()
+    return {line.strip().split(" ")[0].upper() for line in reply.splitlines()[1:-1]}
+
+
+def _mlsd_time(value: str) -> float:
+    if not value:
+        return 0.0
+    whole, _, fraction = value.partition(".")
+    moment = datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def _list_time(match: re.Match[str]) -> float:
+    """LIST times are minutes (recent files) or days (older): enough for min_age and for seeing a change."""
+    now = datetime.now(UTC)
+    month, day, when = _MONTHS.get(match["month"], 1), int(match["day"]), match["when"]
+    if ":" in when:
+        hour, minute = (int(x) for x in when.split(":"))
+        moment = datetime(now.year, month, day, hour, minute, tzinfo=UTC)
+        if moment.timestamp() > now.timestamp() + 86400:  # "Dec 31 23:59" seen in January
+            moment = moment.replace(year=now.year - 1)
+    else:
+        moment = datetime(int(when), month, day, tzinfo=UTC)
+    return moment.timestamp()
+
+
+class FTPSourceFile:
+    """A file being downloaded with RETR; its size is known only at the end of the stream."""
+
+    size: int | None = None
+    mtime: float | None = None
+
+    def __init__(self, session: FTPSession, path: str) -> None:
+        self._session = session
+        self.path = path
+
+    def parts(self, part_size: int) -> Iterator[bytes]:
+        conn = self._session.data_connection(f"RETR {self.path}", self.path)
+        try:
+            while True:
+                data = _recv_full(conn, part_size)
+                if not data:
+                    break
+                yield data
+        except OSError as exc:
+            self._session._broken = True
+            raise ConnectionFailed(f"data connection for {self.path} dropped at "
+                                   f"{self._session.config.where()}: {exc}") from exc
+        except GeneratorExit:  # the caller stopped early (the file grew): abandon this transfer
+            self._session._broken = True
+            conn.close()
+            raise
+        self._session.finish_transfer(conn, self.path)
+
+    def close(self) -> None:
+        pass
+
+
+def _recv_full(conn: socket.socket, size: int) -> bytes:
+    """Up to `size` bytes: fewer only at the end of the stream."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = conn.recv_into(view[got:], size - got)
+        if n == 0:
+            break
+        got += n
+    return bytes(view[:got])
+
+
+class FTPSource:
+    def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
+        self.config = config
+        self.pool: SessionPool[FTPSession] = SessionPool(
+            config.conn_id, lambda: FTPSession.open(config), max_sessions, total)
+
+    def session(self) -> AbstractContextManager[FTPSession]:
+        return self.pool.session()
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class FTPWriter:
+    """STOR to `.name.<random>.filepool.tmp` beside the target, check its size, rename over the target."""
+
+    def __init__(self, pool: SessionPool[FTPSession], key: str, size: int) -> None:
+        self._lease: AbstractContextManager[FTPSession] | None = pool.session()
+        self._session = self._lease.__enter__()
+        self.final = key
+        self._size = size
+        folder = posixpath.dirname(key)
+        self.temp = posixpath.join(folder, f".{posixpath.basename(key)}.{uuid.uuid4().hex[:12]}.filepool.tmp")
+        self.write_seconds = 0.0
+        started = time.perf_counter()
+        try:
+            if folder:
+                self._session.make_dirs(folder)
+            self._conn: socket.socket | None = self._session.data_connection(f"STOR {self.temp}", self.temp)
+        except BaseException:
+            self._release()
+            raise
+        self.write_seconds += time.perf_counter() - started
+
+    def write(self, data: bytes) -> None:
+        started = time.perf_counter()
+        assert self._conn is not None
+        try:
+            self._conn.sendall(data)
+        except OSError as exc:
+            self._session._broken = True
+            raise ConnectionFailed(f"data connection for {self.final} dropped at "
+                                   f"{self._session.config.where()}: {exc}") from exc
+        finally:
+            self.write_seconds += time.perf_counter() - started
+
+    def commit(self, sha256: bytes) -> WriteResult:
+        started = time.perf_counter()
+        try:
+            conn, self._conn = self._conn, None
+            assert conn is not None
+            self._session.finish_transfer(conn, self.temp)
+            stored = self._session.size(self.temp)
+            if stored != self._size:
+                raise SizeMismatch(f"{self.final}: server holds {stored} bytes, {self._size} sent")
+            self._session.rename(self.temp, self.final)
+        except BaseException:
+            self.abort()
+            raise
+        self.write_seconds += time.perf_counter() - started
+        self._release()
+        return WriteResult(None, self.write_seconds)
+
+    def abort(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+            self._session._broken = True  # the control channel is mid-transfer: do not reuse it
+        if not self._session._broken:
+            self._session.delete(self.temp)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            lease.__exit__(None, None, None)
+
+
+class FTPDestination:
+    def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
+        self.config = config
+        self.pool: SessionPool[FTPSession] = SessionPool(
+            config.conn_id, lambda: FTPSession.open(config), max_sessions, total)
+
+    def chunk_size(self, size: int) -> int:
+        return CHUNK
+
+    def open_writer(self, key: str, size: int) -> FTPWriter:
+        return FTPWriter(self.pool, key, size)
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,218 @@
+"""Local disk, rooted at a base path from an Airflow `fs` connection (`{"path": "/data/storage"}` in extra).
+
+No path leaves the base: a relative path is joined to it, an absolute one must already lie inside it, and a
+path whose existing part resolves (through symlinks) outside it is refused with PATH_OUTSIDE_BASE. Files are
+written to a temporary name in the same folder (O_EXCL | O_NOFOLLOW), fsynced, then renamed over the final name,
+so a reader never sees a partial file; free space is checked before the first byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import os
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from filepool.endpoints.connections import get_connection
+from filepool.endpoints.sftp import RemoteFile
+from filepool.exceptions import DiskFull, FileNotFound, InvalidConfig, PathOutsideBase, TransferIOError
+from filepool.transfer.interfaces import WriteResult
+
+CHUNK = 1024 * 1024
+TEMP_SUFFIX = ".filepool.tmp"
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    conn_id: str
+    base: str  # absolute, symlinks resolved
+
+    @classmethod
+    def from_airflow(cls, conn_id: str) -> LocalConfig:
+        extra = get_connection(conn_id).extra_dejson
+        path = extra.get("path")
+        if not path or not os.path.isabs(path):
+            raise InvalidConfig(f"connection {conn_id!r} needs an absolute base path: extra {{\"path\": \"/data\"}}")
+        if not os.path.isdir(path):
+            raise InvalidConfig(f"base path {path} of connection {conn_id!r} is not a folder")
+        return cls(conn_id, os.path.realpath(path))
+
+    def confine(self, path: str) -> str:
+        """The absolute path for `path` inside the base, or PATH_OUTSIDE_BASE."""
+        candidate = os.path.normpath(path if os.path.isabs(path) else os.path.join(self.base, path))
+        if not _inside(self.base, candidate):
+            raise PathOutsideBase(f"{path!r} is outside the base path {self.base} (connection {self.conn_id!r})")
+        if not _inside(self.base, os.path.realpath(candidate)):
+            raise PathOutsideBase(f"{path!r} leads outside the base path {self.base} through a symlink "
+                                  f"(connection {self.conn_id!r})")
+        return candidate
+
+
+def _inside(base: str, path: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def _io_error(exc: OSError, path: str) -> Exception:
+    if exc.errno == errno.ENOSPC:
+        return DiskFull(f"no space left writing {path}")
+    if exc.errno == errno.ENOENT:
+        return FileNotFound(f"{path} not found")
+    if exc.errno == errno.ELOOP:
+        return PathOutsideBase(f"{path} is a symlink; filepool does not follow symlinks at the final name")
+    return TransferIOError(f"{exc.strerror or exc} on {path}")
+
+
+class LocalSourceFile:
+    def __init__(self, path: str, fd: int, size: int, mtime: float) -> None:
+        self.path = path
+        self._fd = fd
+        self.size: int | None = size
+        self.mtime: float | None = mtime
+
+    def parts(self, part_size: int) -> Iterator[bytes]:
+        while True:
+            try:
+                data = os.read(self._fd, part_size)
+            except OSError as exc:
+                raise _io_error(exc, self.path) from exc
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class LocalSession:
+    """The local disk as a source: listing and reading, confined to the base path."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+
+    def is_alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def open_file(self, path: str, prefetch: int = 0) -> LocalSourceFile:
+        full = self.config.confine(path)
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise _io_error(exc, full) from exc
+        st = os.fstat(fd)
+        return LocalSourceFile(full, fd, st.st_size, st.st_mtime)
+
+    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
+        """Regular files under `root` (symlinks are not followed, temporary files are skipped)."""
+        top = self.config.confine(root)
+        found: list[RemoteFile] = []
+        for folder, dirs, names in os.walk(top, followlinks=False):
+            if not recursive:
+                dirs.clear()
+            for name in names:
+                if name.endswith(TEMP_SUFFIX) or not fnmatch.fnmatchcase(name, pattern):
+                    continue
+                full = os.path.join(folder, name)
+                st = os.lstat(full)
+                if stat.S_ISREG(st.st_mode):
+                    found.append(RemoteFile(full, st.st_size, st.st_mtime))
+        return found
+
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        found = {}
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                st = os.lstat(path)
+                found[path] = RemoteFile(path, st.st_size, st.st_mtime)
+        return found
+
+
+class LocalSource:
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self._session = LocalSession(config)
+
+    @contextmanager
+    def session(self) -> Iterator[LocalSession]:
+        yield self._session
+
+    def close(self) -> None:
+        pass
+
+
+class LocalWriter:
+    def __init__(self, config: LocalConfig, key: str, size: int) -> None:
+        self.final = config.confine(key)
+        folder = os.path.dirname(self.final)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise _io_error(exc, folder) from exc
+        config.confine(folder)  # a folder that turned out to be a symlink out of the base
+        free = shutil.disk_usage(folder).free
+        if free < size:
+            raise DiskFull(f"{size} bytes needed for {self.final}, {free} free on its filesystem")
+        self.temp = os.path.join(folder, f".{os.path.basename(self.final)}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
+        try:
+            self._fd: int | None = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise _io_error(exc, self.temp) from exc
+        self.write_seconds = 0.0
+
+    def write(self, data: bytes) -> None:
+        started = time.perf_counter()
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)  # type: ignore[arg-type]
+                view = view[written:]
+        except OSError as exc:
+            raise _io_error(exc, self.final) from exc
+        finally:
+            self.write_seconds += time.perf_counter() - started
+
+    def commit(self, sha256: bytes) -> WriteResult:
+        started = time.perf_counter()
+        assert self._fd is not None
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            os.replace(self.temp, self.final)
+            folder = os.open(os.path.dirname(self.final), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)  # the rename itself must survive a crash
+            finally:
+                os.close(folder)
+        except OSError as exc:
+            raise _io_error(exc, self.final) from exc
+        self.write_seconds += time.perf_counter() - started
+        return WriteResult(None, self.write_seconds)
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
+
+
+class LocalDestination:
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+
+    def chunk_size(self, size: int) -> int:
+        return CHUNK
+
+    def open_writer(self, key: str, size: int) -> LocalWriter:
+        return LocalWriter(self.config, key, size)

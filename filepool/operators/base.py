@@ -1,0 +1,121 @@
+"""The part every filepool transfer operator shares: common arguments and `execute()` around the engine.
+
+A subclass names its route and opens its source and destination; nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from filepool.exceptions import InvalidConfig
+from filepool.operators import runner
+from filepool.settings import Settings
+from filepool.transfer.route import Route
+
+COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
+    "source_path", "pattern", "recursive", "ledger_conn_id", "threads", "settle_seconds", "min_age_seconds",
+)
+
+
+class FileTransferOperator(BaseOperator):
+    """
+    Base of filepool's transfer operators: discover stable files, then claim and move them through the ledger.
+
+    :param source_path: folder to take files from.
+    :param pattern: glob on file names (``*.csv``).
+    :param recursive: also take files in sub-folders.
+    :param ledger_conn_id: Airflow ``postgres`` connection of the ledger database.
+    :param threads: parallel transfers in this task.
+    :param settle_seconds: a young file is taken only if its size and mtime stay the same this long.
+    :param min_age_seconds: files whose mtime is at least this old are taken without the settle wait.
+    :param discover: list the source and register new stable files.
+    :param transfer: claim registered files and move them.
+    :param max_files: stop after claiming this many files (None: until the queue is empty).
+    :param fail_on_file_errors: fail the task when any file failed (the others are still moved).
+    :param worker_slot: a number to map transfer tasks over; only names the worker in logs.
+    """
+
+    template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
+    ui_color = "#d9f0e3"
+
+    def __init__(
+        self,
+        *,
+        source_path: str,
+        pattern: str = "*",
+        recursive: bool | str = True,
+        ledger_conn_id: str = "filepool_ledger",
+        threads: int | str = 8,
+        settle_seconds: float | str = 5.0,
+        min_age_seconds: float | str = 60.0,
+        discover: bool = True,
+        transfer: bool = True,
+        max_files: int | None = None,
+        fail_on_file_errors: bool = True,
+        worker_slot: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not discover and not transfer:
+            raise InvalidConfig("nothing to do: both discover and transfer are False")
+        self.source_path = source_path
+        self.pattern = pattern
+        self.recursive = recursive
+        self.ledger_conn_id = ledger_conn_id
+        self.threads = threads
+        self.settle_seconds = settle_seconds
+        self.min_age_seconds = min_age_seconds
+        self.discover = discover
+        self.transfer = transfer
+        self.max_files = max_files
+        self.fail_on_file_errors = fail_on_file_errors
+        self.worker_slot = worker_slot
+
+    # -- what a subclass provides -----------------------------------------------------------------------------
+
+    def open_source(self, settings: Settings, threads: int) -> Any:
+        """A source with `session()` (whose sessions can also list) and `close()`."""
+        raise NotImplementedError
+
+    def make_route(self, source: Any) -> Route:
+        raise NotImplementedError
+
+    def open_destination(self, settings: Settings, threads: int) -> Any:
+        """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`."""
+        raise NotImplementedError
+
+    # -- the run ------------------------------------------------------------------------------------------
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        threads = runner.positive_int("threads", self.threads)
+        settle = runner.seconds("settle_seconds", self.settle_seconds)
+        min_age = runner.seconds("min_age_seconds", self.min_age_seconds)
+        settings = Settings.load()
+        worker = runner.worker_name(context)
+        source = self.open_source(settings, threads)
+        destination = None
+        try:
+            route = self.make_route(source)
+            self.log.info("Worker %s on %s (%d threads)", worker, route.job, threads)
+            ledger = runner.open_ledger(self.ledger_conn_id, worker)
+            summary: dict[str, Any] = {"job": route.job, "worker": worker}
+            try:
+                if self.discover:
+                    with source.session() as session:
+                        summary["discovery"] = runner.discover(
+                            ledger, route, session, self.pattern, runner.flag(self.recursive), settle, min_age)
+                if self.transfer:
+                    destination = self.open_destination(settings, threads)
+                    summary.update(runner.transfer(self.ledger_conn_id, worker, route, source, destination,
+                                                   threads, settings, self.max_files))
+                runner.finish(summary, ledger, route, context, self.fail_on_file_errors)
+            finally:
+                ledger.close()
+        finally:
+            source.close()
+            if destination is not None and hasattr(destination, "close"):
+                destination.close()
+        return summary

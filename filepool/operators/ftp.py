@@ -1,0 +1,80 @@
+"""FTPToLocalOperator and LocalToFTPOperator: FTP/FTPS <-> a local base path, exactly once, through the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from filepool.endpoints.ftp import FTPConfig, FTPDestination, FTPSource
+from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
+from filepool.operators import runner
+from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
+from filepool.settings import Settings
+from filepool.transfer.route import Route, ftp_to_local, local_to_ftp
+
+
+class FTPToLocalOperator(FileTransferOperator):
+    """
+    Download every stable file under an FTP folder into a local base path, never the same file version twice.
+
+    The local file is ``dest_path`` + the path relative to ``source_path``, inside the base path of the ``fs``
+    connection ``local_conn_id``; it is written under a temporary name, fsynced and renamed.
+
+    :param ftp_conn_id: Airflow ``ftp`` connection (``tls: true`` in extra for explicit FTPS).
+    :param source_path: absolute folder on the FTP server.
+    :param local_conn_id: Airflow ``fs`` connection whose extra ``path`` is the base path.
+    :param dest_path: folder under the base path (relative, or absolute inside the base).
+    """
+
+    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "ftp_conn_id", "local_conn_id", "dest_path")
+
+    def __init__(self, *, source_path: str, ftp_conn_id: str = "ftp_default", local_conn_id: str = "fs_default",
+                 dest_path: str = "", **kwargs: Any) -> None:
+        super().__init__(source_path=source_path, **kwargs)
+        self.ftp_conn_id = ftp_conn_id
+        self.local_conn_id = local_conn_id
+        self.dest_path = dest_path
+
+    def open_source(self, settings: Settings, threads: int) -> FTPSource:
+        return FTPSource(FTPConfig.from_airflow(self.ftp_conn_id),
+                         min(threads, settings.max_sessions_per_connection), runner.total_sessions(settings))
+
+    def make_route(self, source: Any) -> Route:
+        return ftp_to_local(self.ftp_conn_id, self.source_path, self.local_conn_id, self.dest_path)
+
+    def open_destination(self, settings: Settings, threads: int) -> LocalDestination:
+        return LocalDestination(LocalConfig.from_airflow(self.local_conn_id))
+
+
+class LocalToFTPOperator(FileTransferOperator):
+    """
+    Upload every stable file under a local folder to an FTP server, never the same file version twice.
+
+    The remote file is ``dest_path`` + the path relative to ``source_path``; it is stored under a temporary
+    name, its size checked, then renamed.
+
+    :param local_conn_id: Airflow ``fs`` connection whose extra ``path`` is the base path.
+    :param source_path: folder under the base path (relative, or absolute inside the base).
+    :param ftp_conn_id: Airflow ``ftp`` connection (``tls: true`` in extra for explicit FTPS).
+    :param dest_path: absolute folder on the FTP server.
+    """
+
+    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "ftp_conn_id", "local_conn_id", "dest_path")
+
+    def __init__(self, *, source_path: str, dest_path: str, ftp_conn_id: str = "ftp_default",
+                 local_conn_id: str = "fs_default", **kwargs: Any) -> None:
+        super().__init__(source_path=source_path, **kwargs)
+        self.ftp_conn_id = ftp_conn_id
+        self.local_conn_id = local_conn_id
+        self.dest_path = dest_path
+
+    def open_source(self, settings: Settings, threads: int) -> LocalSource:
+        return LocalSource(LocalConfig.from_airflow(self.local_conn_id))
+
+    def make_route(self, source: Any) -> Route:
+        return local_to_ftp(self.local_conn_id, source.config.confine(self.source_path), self.ftp_conn_id,
+                            self.dest_path)
+
+    def open_destination(self, settings: Settings, threads: int) -> FTPDestination:
+        return FTPDestination(FTPConfig.from_airflow(self.ftp_conn_id),
+                              min(threads, settings.max_sessions_per_connection), runner.total_sessions(settings))
