@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,53 @@ def bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
     s3_client.put_object(Bucket=name, Key=".warm", Body=b"")  # volumes are allocated on the first write
     s3_client.delete_object(Bucket=name, Key=".warm")
     return name
+
+
+@pytest.fixture(scope="session")
+def ftp_server():  # type: ignore[no-untyped-def]
+    from tests.servers.vsftpd import FTPServer
+
+    server = _start(FTPServer())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ftps_server():  # type: ignore[no-untyped-def]
+    from tests.servers.vsftpd import FTPServer
+
+    server = _start(FTPServer(tls=True))
+    yield server
+    server.stop()
+
+
+def ftp_conn(server: Any, **extra: object) -> str:
+    return json.dumps({"conn_type": "ftp", "host": "127.0.0.1", "port": server.port, "login": server.user,
+                       "password": server.password, "extra": extra})
+
+
+@pytest.fixture
+def local_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The base path of the `filepool_local` fs connection (empty, per test)."""
+    base = Path(tempfile.mkdtemp(prefix="filepool-base-"))
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_LOCAL", json.dumps({"conn_type": "fs", "extra": {"path": str(base)}}))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def ftp_conns(ftp_server: Any, ledger_uri: str, local_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(ftp_server))
+
+
+@pytest.fixture
+def ftp_upload_root() -> Iterator[Path]:
+    """A folder the FTP user may write into (it belongs to that user)."""
+    import pwd
+
+    root = Path(tempfile.mkdtemp(prefix="filepool-ftp-up-"))
+    user = pwd.getpwnam(sshd.USER)
+    os.chown(root, user.pw_uid, user.pw_gid)
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""FTPToLocalOperator and LocalToFTPOperator against a real vsftpd (plain and FTPS)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
+from tests.conftest import ftp_conn
+from tests.helpers import age, ledger_rows, make_readable, sha256, write_tree
+
+pytestmark = pytest.mark.integration
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file()}
+
+
+def download(source: Path, **kwargs: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"task_id": "down", "ftp_conn_id": "filepool_ftp", "local_conn_id": "filepool_local",
+                            "source_path": str(source), "dest_path": "incoming", "threads": 8,
+                            "settle_seconds": 1, "min_age_seconds": 60}
+    args.update(kwargs)
+    return FTPToLocalOperator(**args).execute({})
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__RETRY_BACKOFF_SECONDS", "0")
+    caplog.set_level(logging.INFO)
+
+
+def test_ftp_to_local_verified_then_nothing_again(ftp_conns: None, sftp_root: Path, local_base: Path,
+                                                  ledger_uri: str) -> None:
+    files = write_tree(sftp_root, 150, size=2500)
+    (sftp_root / "empty").write_bytes(b"")
+    files["empty"] = b""
+    (sftp_root / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # more than one 1 MiB chunk
+    files["big.bin"] = (sftp_root / "big.bin").read_bytes()
+    make_readable(sftp_root)
+    age(sftp_root)
+
+    first = download(sftp_root)
+    assert first["files_transferred"] == len(files) and first["files_failed"] == 0
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
+    assert not list(local_base.rglob("*.filepool.tmp"))
+    rows = ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status")
+    assert rows == [("COMPLETED", len(files))]
+    checks = dict(ledger_rows(ledger_uri, "SELECT destination, checksum FROM filepool_files"))
+    assert checks == {f"incoming/{rel}": sha256(data) for rel, data in files.items()}
+
+    second = download(sftp_root)
+    assert second["discovery"]["registered"] == 0 and second["files_transferred"] == 0
+
+
+def test_local_to_ftp_verified_then_nothing_again(ftp_conns: None, local_base: Path, ftp_upload_root: Path,
+                                                  ledger_uri: str) -> None:
+    files = write_tree(local_base / "outgoing", 80, size=1500)
+    age(local_base)
+
+    def upload() -> dict[str, Any]:
+        return LocalToFTPOperator(task_id="up", ftp_conn_id="filepool_ftp", local_conn_id="filepool_local",
+                                  source_path="outgoing", dest_path=str(ftp_upload_root / "in"), threads=8,
+                                  settle_seconds=1).execute({})
+
+    first = upload()
+    assert first["files_transferred"] == 80
+    assert tree_hashes(ftp_upload_root / "in") == {rel: sha256(data) for rel, data in files.items()}
+    assert not [p for p in ftp_upload_root.rglob("*") if p.name.endswith(".filepool.tmp")]
+    assert upload()["files_transferred"] == 0
+
+
+def test_ftps_download(ftps_server: Any, sftp_root: Path, local_base: Path, ledger_uri: str,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(ftps_server, tls=True, ca_file=str(ftps_server.cert_path)))
+    files = write_tree(sftp_root, 20)
+    age(sftp_root)
+    assert download(sftp_root)["files_transferred"] == 20
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
