@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,7 +134,7 @@ class FTPSession:
             with contextlib.suppress(Exception):
                 ftp.close()
             raise translate(exc, config) from exc
-        return cls(config, ftp, "MLSD" in features)
+        return cls(config, ftp, bool({"MLSD", "MLST"} & features))  # RFC 3659 announces MLSD as MLST
 
     def _call(self, fn: Any, *args: Any, path: str | None = None) -> Any:
         try:
@@ -211,6 +211,15 @@ class FTPSession:
 
     def _entries(self, folder: str) -> list[tuple[str, str, int, float]]:
         """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder."""
+        try:
+            return self._list_folder(folder)
+        finally:
+            # ftplib lists in ASCII mode (TYPE A) and our downloads do not reset it: back to binary, or a
+            # server that honours ASCII mode (pyftpdlib) would rewrite line ends in the next file.
+            if not self._broken:
+                self._call(self._ftp.voidcmd, "TYPE I")
+
+    def _list_folder(self, folder: str) -> list[tuple[str, str, int, float]]:
         if self._mlsd:
             facts = self._call(lambda: list(self._ftp.mlsd(folder, ["type", "size", "modify"])), path=folder)
             return [(name, {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"),
@@ -281,7 +290,11 @@ def _list_time(match: re.Match[str]) -> float:
 
 
 class FTPSourceFile:
-    """A file being downloaded with RETR; its size is known only at the end of the stream."""
+    """A file being downloaded with RETR; its size is known only at the end of the stream.
+
+    `close()` must run before the session goes back to its pool: a transfer left half-read leaves a reply
+    pending on the control connection, so such a session is marked broken and never reused.
+    """
 
     size: int | None = None
     mtime: float | None = None
@@ -289,27 +302,28 @@ class FTPSourceFile:
     def __init__(self, session: FTPSession, path: str) -> None:
         self._session = session
         self.path = path
+        self._conn: socket.socket | None = None
 
-    def parts(self, part_size: int) -> Iterator[bytes]:
-        conn = self._session.data_connection(f"RETR {self.path}", self.path)
-        try:
-            while True:
-                data = _recv_full(conn, part_size)
-                if not data:
-                    break
-                yield data
-        except OSError as exc:
-            self._session._broken = True
-            raise ConnectionFailed(f"data connection for {self.path} dropped at "
-                                   f"{self._session.config.where()}: {exc}") from exc
-        except GeneratorExit:  # the caller stopped early (the file grew): abandon this transfer
-            self._session._broken = True
-            conn.close()
-            raise
+    def parts(self, part_size: int) -> Generator[bytes, None, None]:
+        self._conn = self._session.data_connection(f"RETR {self.path}", self.path)
+        while True:
+            try:
+                data = _recv_full(self._conn, part_size)
+            except OSError as exc:
+                raise ConnectionFailed(f"data connection for {self.path} dropped at "
+                                       f"{self._session.config.where()}: {exc}") from exc
+            if not data:
+                break
+            yield data
+        conn, self._conn = self._conn, None
         self._session.finish_transfer(conn, self.path)
 
     def close(self) -> None:
-        pass
+        if self._conn is not None:  # stopped mid-stream
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+            self._session._broken = True
 
 
 def _recv_full(conn: socket.socket, size: int) -> bytes:

@@ -16,7 +16,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -76,7 +76,7 @@ class LocalSourceFile:
         self.size: int | None = size
         self.mtime: float | None = mtime
 
-    def parts(self, part_size: int) -> Iterator[bytes]:
+    def parts(self, part_size: int) -> Generator[bytes, None, None]:
         while True:
             try:
                 data = os.read(self._fd, part_size)

@@ -16,7 +16,7 @@ import os
 import posixpath
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -155,7 +155,7 @@ class SFTPSourceFile:
         self.mtime = mtime
         self._prefetched = prefetched
 
-    def parts(self, part_size: int) -> Iterator[bytes]:
+    def parts(self, part_size: int) -> Generator[bytes, None, None]:
         """The file in parts of `part_size` bytes, the next part read while the caller handles this one."""
         if self.size == 0:
             yield b""

@@ -23,8 +23,8 @@ def copy_file(claimed: ClaimedFile, session: SourceSession, destination: Destina
         digest = hashlib.sha256()
         copied = 0
         read_seconds = 0.0
+        parts = source.parts(chunk)
         try:
-            parts = source.parts(chunk)
             while True:
                 waited = time.perf_counter()
                 data = next(parts, None)
@@ -44,6 +44,8 @@ def copy_file(claimed: ClaimedFile, session: SourceSession, destination: Destina
         except BaseException:
             writer.abort()
             raise
+        finally:
+            parts.close()  # now, not at garbage collection: the source's session is about to be reused
     finally:
         source.close()
     return Completion(

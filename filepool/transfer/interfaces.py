@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,7 +16,7 @@ class SourceFile(Protocol):
     @property
     def mtime(self) -> float | None: ...
 
-    def parts(self, part_size: int) -> Iterator[bytes]: ...
+    def parts(self, part_size: int) -> Generator[bytes, None, None]: ...
     def close(self) -> None: ...
 
 

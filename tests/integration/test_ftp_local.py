@@ -83,3 +83,25 @@ def test_ftps_download(ftps_server: Any, sftp_root: Path, local_base: Path, ledg
     age(sftp_root)
     assert download(sftp_root)["files_transferred"] == 20
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
+
+
+def test_sixteen_threads_never_open_more_than_four_sessions(sftp_root: Path, local_base: Path, ledger_uri: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import REPO
+    from tests.servers.pyftpd import CountingFTPServer
+
+    files = write_tree(sftp_root, 300, size=20_000)
+    age(sftp_root)
+    monkeypatch.chdir(REPO)
+    server = CountingFTPServer(root=sftp_root).start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server))
+        monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_SESSIONS_PER_CONNECTION", "4")
+        summary = download(sftp_root, source_path="/", threads=16)  # pyftpdlib serves `root` as "/"
+        current, peak, total = server.counts()
+    finally:
+        server.stop()
+    assert summary["files_transferred"] == 300
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
+    assert peak <= 4 and total <= 4, (current, peak, total)  # at most 4 concurrent logins, and no churn
+    assert peak >= 2  # it really ran in parallel
