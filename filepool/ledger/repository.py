@@ -204,6 +204,24 @@ class Ledger:
     def requeue_expired(self, limit: int = 1000) -> int:
         return int(self._query("requeue_expired", worker=self.worker, limit=limit)[0][0])
 
+    def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
+        """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,
+        metadata. Later entries for the same job and path win."""
+        unique = {(r["job"], r["source_path"]): r for r in rejects}
+        if not unique:
+            return 0
+        return int(self._query("reject", worker=self.worker, rejects=json.dumps(list(unique.values())))[0][0])
+
+    def lookup(self, job: str, files: Sequence[tuple[str, int, float]]) -> dict[tuple[str, int, float], dict[str, Any]]:
+        """{(path, size, mtime): row as a dict} for the given file versions of a job."""
+        if not files:
+            return {}
+        wanted = [{"source_path": p, "size": s, "mtime": m} for p, s, m in files]
+        rows = self._query("lookup", job=job, files=json.dumps(wanted))
+        names = ("source_path", "size", "mtime", "status", "destination", "bytes_transferred", "total_seconds",
+                 "error_code", "error_message", "updated_at")
+        return {(r[0], int(r[1]), float(r[2])): dict(zip(names, r, strict=True)) for r in rows}
+
     def job_counts(self, job: str) -> dict[str, tuple[int, int]]:
         """{status: (files, bytes)} for one job."""
         return {status: (int(n), int(b)) for status, n, b in self._query("job_counts", job=job)}

@@ -109,7 +109,7 @@ class FileTransferOperator(BaseOperator):
                             ledger, route, session, self.pattern, runner.flag(self.recursive), settle, min_age)
                 if self.transfer:
                     destination = self.open_destination(settings, threads)
-                    summary.update(runner.transfer(self.ledger_conn_id, worker, route, source, destination,
+                    summary.update(runner.transfer(self.ledger_conn_id, worker, route.job, source, destination,
                                                    threads, settings, self.max_files))
                 runner.finish(summary, ledger, route, context, self.fail_on_file_errors)
             finally:

@@ -80,10 +80,10 @@ def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive:
     return result
 
 
-def transfer(ledger_conn_id: str, worker: str, route: Route, source: Source, destination: Destination,
+def transfer(ledger_conn_id: str, worker: str, job: str, source: Source, destination: Destination,
              threads: int, settings: Settings, max_files: int | None = None) -> dict[str, Any]:
     config = WorkerConfig(
-        job=route.job, threads=threads, claim_batch=settings.claim_batch,
+        job=job, threads=threads, claim_batch=settings.claim_batch,
         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
         retry_backoff=settings.retry_backoff_seconds, progress_interval=settings.progress_interval,
         max_files=max_files,

@@ -136,3 +136,32 @@ SELECT count(*) FROM requeued;
 
 -- name: job_counts
 SELECT status, count(*), coalesce(sum(size), 0) FROM filepool_files WHERE job = %(job)s GROUP BY status;
+
+-- name: reject
+-- Task messages refused before any transfer (invalid, or the source is missing): kept as FAILED rows with
+-- size -1, one per job and path (the latest refusal wins), each refusal an event.
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset(%(rejects)s::jsonb)
+        AS r(job text, source_path text, destination text, error_code text, error_message text, metadata jsonb)
+), upserted AS (
+    INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, error_code, error_message,
+                                metadata)
+    SELECT job, source_path, -1, 0, destination, 'FAILED', error_code, error_message, metadata FROM incoming
+    ON CONFLICT (job, source_path, size, mtime) DO UPDATE
+        SET error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,
+            metadata = EXCLUDED.metadata, destination = EXCLUDED.destination, updated_at = now()
+    RETURNING id, error_code, error_message
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'rejected', %(worker)s, jsonb_build_object('error_code', error_code, 'error_message', error_message)
+    FROM upserted
+)
+SELECT count(*) FROM upserted;
+
+-- name: lookup
+-- The rows of given file versions of a job, to report per-file results.
+SELECT f.source_path, f.size, f.mtime, f.status, f.destination, f.bytes_transferred, f.total_seconds,
+       f.error_code, f.error_message, f.updated_at
+FROM filepool_files f
+JOIN jsonb_to_recordset(%(files)s::jsonb) AS r(source_path text, size bigint, mtime double precision)
+  ON f.job = %(job)s AND f.source_path = r.source_path AND f.size = r.size AND f.mtime = r.mtime;

@@ -1,0 +1,59 @@
+"""filepool_ftp_to_local: every hour, download new stable files from configured FTP folders to local disk;
+or, when triggered with `tasks`, move exactly the files those seed 000 task messages name (FTP <-> local).
+
+sweep (mapped over the configured folders, skipped when `tasks` is given) and messages (the `tasks` Param:
+`{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}` with Airflow `ftp`/`fs` connection
+ids); the messages task returns `{"results": [...], "failures": [...]}` in seed 000's result format.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
+
+with DAG(
+    dag_id="filepool_ftp_to_local",
+    description="FTP -> local disk, and seed 000 task messages, each file version exactly once",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["filepool", "ftp", "local"],
+    doc_md=__doc__,
+    params={
+        "folders": Param(
+            [{"ftp_conn_id": "filepool_ftp", "source_path": "/outgoing", "pattern": "*",
+              "local_conn_id": "filepool_local", "dest_path": "incoming"}],
+            type="array",
+            description="Folders swept every hour: ftp_conn_id, source_path, pattern, local_conn_id, dest_path",
+        ),
+        "tasks": Param([], type="array", description="Seed 000 task messages; when given, only these are moved"),
+        "threads": Param(8, type="integer", minimum=1, maximum=128, description="Transfers per task"),
+        "settle_seconds": Param(5, type="number", minimum=0,
+                                description="A young file must stay unchanged this long to be taken"),
+        "min_age_seconds": Param(60, type="number", minimum=0,
+                                 description="Files older than this are taken without waiting"),
+        "ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection"),
+    },
+) as dag:
+
+    @task
+    def folders_to_sweep(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The configured folders, or none when the run was triggered with task messages."""
+        params = params or {}
+        return [] if params.get("tasks") else list(params.get("folders") or [])
+
+    FTPToLocalOperator.partial(
+        task_id="sweep", threads="{{ params.threads }}", settle_seconds="{{ params.settle_seconds }}",
+        min_age_seconds="{{ params.min_age_seconds }}", ledger_conn_id="{{ params.ledger_conn_id }}",
+    ).expand_kwargs(folders_to_sweep())
+
+    FTPTaskMessagesOperator(
+        task_id="messages", tasks="{{ params.tasks }}", threads="{{ params.threads }}",
+        ledger_conn_id="{{ params.ledger_conn_id }}",
+    )

@@ -1,0 +1,160 @@
+"""FTPTaskMessagesOperator: run a batch of seed 000 task messages (FTP <-> local), one result per message."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from filepool.endpoints.ftp import FTPConfig, FTPDestination, FTPSource
+from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
+from filepool.exceptions import FileNotFound, FilepoolError, TransferFailed, error_code
+from filepool.ledger.repository import DiscoveredFile, Ledger
+from filepool.operators import runner
+from filepool.settings import Settings
+from filepool.transfer.messages import TaskMessage, kinds, result
+
+
+class FTPTaskMessagesOperator(BaseOperator):
+    """
+    Move the files named by seed 000 task messages, each exactly once, and report one result per message.
+
+    A message that is invalid (a missing field, an unknown connection, both sides local or both remote, a path
+    outside the local base path) or whose source is missing gets a failure result at once and a FAILED ledger
+    row; the others are registered in the ledger by file version and moved by the usual worker.
+
+    :param tasks: the messages: ``task_id`` (optional), ``src_id``, ``src_path``, ``dst_id``, ``dst_path``,
+        ``metadata``; ``src_id``/``dst_id`` are Airflow ``ftp`` or ``fs`` connection ids.
+    :param ledger_conn_id: Airflow ``postgres`` connection of the ledger database.
+    :param threads: parallel transfers per source/destination pair.
+    :param fail_on_file_errors: fail the task when any message failed (its XCom ``summary`` still has them all).
+    :return: ``{"results": [successes], "failures": [failures]}`` in seed 000's result format.
+    """
+
+    template_fields: Sequence[str] = ("tasks", "ledger_conn_id", "threads")
+
+    def __init__(self, *, tasks: Any, ledger_conn_id: str = "filepool_ledger", threads: int | str = 8,
+                 fail_on_file_errors: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tasks = tasks
+        self.ledger_conn_id = ledger_conn_id
+        self.threads = threads
+        self.fail_on_file_errors = fail_on_file_errors
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        threads = runner.positive_int("threads", self.threads)
+        raws = list(self.tasks or [])
+        settings = Settings.load()
+        worker = runner.worker_name(context)
+        ledger = runner.open_ledger(self.ledger_conn_id, worker)
+        outcomes: list[dict[str, Any] | None] = [None] * len(raws)
+        rejects: list[dict[str, Any]] = []
+        try:
+            groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
+            for index, raw in enumerate(raws):
+                try:
+                    message = TaskMessage.parse(raw)
+                    src_kind, dst_kind = kinds(message)
+                except FilepoolError as exc:
+                    outcomes[index] = self._refuse(raw, exc, rejects)
+                    continue
+                groups[(message.src_id, src_kind, message.dst_id, dst_kind)].append((index, message))
+            for (src_id, src_kind, dst_id, dst_kind), members in groups.items():
+                self._run_group(ledger, worker, src_id, src_kind, dst_id, dst_kind, members, raws, outcomes,
+                                rejects, threads, settings)
+            ledger.reject(rejects)
+        finally:
+            ledger.close()
+        done = [o for o in outcomes if o is not None]
+        summary = {"results": [o for o in done if o["status"] == "success"],
+                   "failures": [o for o in done if o["status"] != "success"]}
+        self.log.info("Task messages: %d succeeded, %d failed", len(summary["results"]), len(summary["failures"]))
+        for failure in summary["failures"]:
+            self.log.warning("Task %s (%s -> %s): [%s] %s", failure["task_id"], failure["src_path"],
+                             failure["dst_path"], failure["error_code"], failure["error_message"])
+        ti = context.get("ti") if context else None
+        if ti is not None:
+            ti.xcom_push(key="summary", value=summary)
+        if self.fail_on_file_errors and summary["failures"]:
+            codes = sorted({str(f["error_code"]) for f in summary["failures"]})
+            raise TransferFailed(f"{len(summary['failures'])} of {len(done)} task messages failed: {codes}")
+        return summary
+
+    def _refuse(self, raw: Any, exc: BaseException, rejects: list[dict[str, Any]],
+                job: str | None = None) -> dict[str, Any]:
+        fields = raw if isinstance(raw, dict) else {}
+        task_id = str(fields.get("task_id") or "")
+        message = exc.message if isinstance(exc, FilepoolError) else str(exc)
+        rejects.append({
+            "job": job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}",
+            "source_path": str(fields.get("src_path") or ""), "destination": str(fields.get("dst_path") or ""),
+            "error_code": error_code(exc), "error_message": message, "metadata": {"task_id": task_id},
+        })
+        return result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
+
+    def _run_group(self, ledger: Ledger, worker: str, src_id: str, src_kind: str, dst_id: str, dst_kind: str,
+                   members: list[tuple[int, TaskMessage]], raws: list[Any], outcomes: list[dict[str, Any] | None],
+                   rejects: list[dict[str, Any]], threads: int, settings: Settings) -> None:
+        job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
+        sessions = min(threads, settings.max_sessions_per_connection)
+        try:
+            source: Any = (FTPSource(FTPConfig.from_airflow(src_id), sessions) if src_kind == "ftp"
+                           else LocalSource(LocalConfig.from_airflow(src_id)))
+            destination: Any = (FTPDestination(FTPConfig.from_airflow(dst_id), sessions) if dst_kind == "ftp"
+                                else LocalDestination(LocalConfig.from_airflow(dst_id)))
+        except FilepoolError as exc:
+            for index, _message in members:
+                outcomes[index] = self._refuse(raws[index], exc, rejects, job)
+            return
+        try:
+            wanted: list[tuple[int, TaskMessage, str]] = []
+            for index, message in members:
+                try:
+                    path = message.src_path if src_kind == "ftp" else source.config.confine(message.src_path)
+                    if dst_kind == "local":
+                        destination.config.confine(message.dst_path)  # refuse escapes before any byte moves
+                    wanted.append((index, message, path))
+                except FilepoolError as exc:
+                    outcomes[index] = self._refuse(raws[index], exc, rejects, job)
+            try:
+                with source.session() as session:
+                    found = session.stat_files([path for _, _, path in wanted])
+            except FilepoolError as exc:  # the source refuses us (login, host, network): all of its messages fail
+                for index, _message, _path in wanted:
+                    outcomes[index] = self._refuse(raws[index], exc, rejects, job)
+                return
+            versions: dict[int, tuple[str, int, float]] = {}
+            for index, message, path in wanted:
+                if path not in found:
+                    outcomes[index] = self._refuse(raws[index], FileNotFound(f"{message.src_path} not found on "
+                                                                              f"{src_id}"), rejects, job)
+                    continue
+                versions[index] = (path, found[path].size, found[path].mtime)
+            by_index = {index: message for index, message, _ in wanted}
+            ledger.register(job, [
+                DiscoveredFile(path, size, mtime, by_index[i].dst_path,
+                               {"task_id": by_index[i].task_id, "metadata": by_index[i].metadata})
+                for i, (path, size, mtime) in versions.items()
+            ])
+            runner.transfer(self.ledger_conn_id, worker, job, source, destination, threads, settings)
+            rows = ledger.lookup(job, list(versions.values()))
+            for index, version in versions.items():
+                row = rows.get(version)
+                status = "success" if row and row["status"] == "COMPLETED" else "failure"
+                outcomes[index] = result(
+                    raws[index], by_index[index].task_id, status,
+                    bytes_transferred=int((row or {}).get("bytes_transferred") or 0),
+                    duration_ms=int(((row or {}).get("total_seconds") or 0) * 1000),
+                    timestamp=(row or {}).get("updated_at"),
+                    error_code=(row or {}).get("error_code") or (None if row else "UNKNOWN_ERROR"),
+                    error_message=(row or {}).get("error_message"),
+                )
+        finally:
+            source.close()
+            if hasattr(destination, "close"):
+                destination.close()
+
+
+

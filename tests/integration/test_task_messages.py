@@ -1,0 +1,188 @@
+"""Seed 000 task messages through FTPTaskMessagesOperator: one bad message among good ones, each case its own
+error code; nothing is written outside the base path and the rest of the batch still moves."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from filepool.exceptions import TransferFailed
+from filepool.operators import FTPTaskMessagesOperator
+from tests.conftest import REPO, ftp_conn
+from tests.helpers import age, ledger_rows, make_readable, sha256
+
+pytestmark = pytest.mark.integration
+GOOD = 5
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A folder next to the base path: nothing may ever appear in it."""
+    path = Path(tempfile.mkdtemp(prefix="filepool-outside-"))
+    yield path
+    subprocess.run(["rm", "-rf", str(path)])
+
+
+@pytest.fixture
+def remote_files(sftp_root: Path) -> dict[str, bytes]:
+    files = {f"remote/file {i}.bin": os.urandom(3000 + i) for i in range(GOOD + 1)}
+    files["remote/big.bin"] = os.urandom(3 * 1024 * 1024)
+    for rel, data in files.items():
+        (sftp_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sftp_root / rel).write_bytes(data)
+    make_readable(sftp_root)
+    age(sftp_root)
+    return files
+
+
+def good_messages(sftp_root: Path) -> list[dict[str, Any]]:
+    return [{"task_id": f"good-{i}", "src_id": "filepool_ftp", "src_path": f"{sftp_root}/remote/file {i}.bin",
+             "dst_id": "filepool_local", "dst_path": f"good/file {i}.bin", "metadata": {"n": i}}
+            for i in range(GOOD)]
+
+
+def run(messages: list[dict[str, Any]]) -> tuple[dict[str, Any], TransferFailed | None]:
+    op = FTPTaskMessagesOperator(task_id="messages", tasks=messages, threads=4)
+    pushed: dict[str, Any] = {}
+
+    class TI:
+        dag_id, task_id, map_index = "d", "messages", -1
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            pushed[key] = value
+
+    try:
+        return op.execute({"ti": TI()}), None
+    except TransferFailed as exc:
+        return pushed["summary"], exc
+
+
+def check_good_ones(summary: dict[str, Any], local_base: Path, files: dict[str, bytes]) -> None:
+    ok = {r["task_id"]: r for r in summary["results"]}
+    assert set(ok) == {f"good-{i}" for i in range(GOOD)}
+    for i in range(GOOD):
+        assert sha256((local_base / f"good/file {i}.bin").read_bytes()) == sha256(files[f"remote/file {i}.bin"])
+        assert ok[f"good-{i}"]["bytes_transferred"] == len(files[f"remote/file {i}.bin"])
+        assert set(ok[f"good-{i}"]) == {"task_id", "status", "src_id", "src_path", "dst_id", "dst_path",
+                                        "bytes_transferred", "duration_ms", "timestamp"}
+    assert not list(local_base.rglob("*.filepool.tmp"))
+
+
+def the_failure(summary: dict[str, Any]) -> dict[str, Any]:
+    assert len(summary["failures"]) == 1, summary["failures"]
+    return summary["failures"][0]
+
+
+@pytest.mark.parametrize(("case", "code"), [
+    ("dotdot_destination", "PATH_OUTSIDE_BASE"),
+    ("absolute_destination_outside", "PATH_OUTSIDE_BASE"),
+    ("symlink_to_outside", "PATH_OUTSIDE_BASE"),
+    ("both_local", "INVALID_CONFIG"),
+    ("both_remote", "INVALID_CONFIG"),
+    ("unknown_connection", "INVALID_CONFIG"),
+    ("missing_field", "INVALID_CONFIG"),
+    ("missing_source", "FILE_NOT_FOUND"),
+])
+def test_one_bad_message_among_good_ones(case: str, code: str, ftp_conns: None, ftp_server: Any, sftp_root: Path,
+                                         local_base: Path, outside: Path, remote_files: dict[str, bytes],
+                                         ledger_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = f"{sftp_root}/remote/file {GOOD}.bin"
+    bad: dict[str, Any] = {"task_id": "bad", "src_id": "filepool_ftp", "src_path": src, "dst_id": "filepool_local",
+                           "dst_path": "elsewhere/x.bin"}
+    if case == "dotdot_destination":
+        bad["dst_path"] = f"../{outside.name}/x.bin"
+    elif case == "absolute_destination_outside":
+        bad["dst_path"] = str(outside / "x.bin")
+    elif case == "symlink_to_outside":
+        (local_base / "link").symlink_to(outside)
+        bad["dst_path"] = "link/x.bin"
+    elif case == "both_local":
+        bad.update(src_id="filepool_local", src_path="good/anything")
+    elif case == "both_remote":
+        monkeypatch.setenv("AIRFLOW_CONN_OTHER_FTP", ftp_conn(ftp_server))
+        bad.update(dst_id="other_ftp", dst_path="/tmp/x.bin")
+    elif case == "unknown_connection":
+        bad["dst_id"] = "no_such_connection"
+    elif case == "missing_field":
+        del bad["dst_path"]
+    elif case == "missing_source":
+        bad["src_path"] = f"{sftp_root}/remote/never existed.bin"
+
+    summary, err = run([*good_messages(sftp_root), bad])
+
+    assert err is not None and code in str(err)
+    failure = the_failure(summary)
+    assert failure["task_id"] == "bad" and failure["status"] == "failure" and failure["error_code"] == code
+    assert failure["error_message"]
+    check_good_ones(summary, local_base, remote_files)
+    assert list(outside.iterdir()) == []
+    assert not (local_base / "elsewhere").exists()
+    rows = ledger_rows(ledger_uri, "SELECT error_code FROM filepool_files WHERE status = 'FAILED'")
+    assert rows == [(code,)]
+
+
+def test_full_disk_fails_that_file_alone(ftp_conns: None, sftp_root: Path, local_base: Path,
+                                         remote_files: dict[str, bytes], ledger_uri: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny = Path(tempfile.mkdtemp(prefix="filepool-tiny-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tiny)], capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tiny filesystem: {mounted.stderr.decode()}")
+        pytest.skip("mounting a tiny tmpfs needs root")
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_TINY", json.dumps({"conn_type": "fs", "extra": {"path": str(tiny)}}))
+        bad = {"task_id": "bad", "src_id": "filepool_ftp", "src_path": f"{sftp_root}/remote/big.bin",
+               "dst_id": "tiny", "dst_path": "big.bin"}
+        summary, err = run([*good_messages(sftp_root), bad])
+        assert the_failure(summary)["error_code"] == "DISK_FULL"
+        check_good_ones(summary, local_base, remote_files)
+        assert list(tiny.iterdir()) == []  # no temporary file left behind
+    finally:
+        subprocess.run(["umount", str(tiny)])
+        tiny.rmdir()
+
+
+def test_wrong_password_fails_its_messages_alone(ftp_conns: None, ftp_server: Any, sftp_root: Path,
+                                                 local_base: Path, remote_files: dict[str, bytes],
+                                                 ledger_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BAD_FTP", ftp_conn(ftp_server).replace(ftp_server.password, "not-the-password"))
+    bad = {"task_id": "bad", "src_id": "bad_ftp", "src_path": f"{sftp_root}/remote/file {GOOD}.bin",
+           "dst_id": "filepool_local", "dst_path": "elsewhere/x.bin"}
+    summary, _ = run([*good_messages(sftp_root), bad])
+    assert the_failure(summary)["error_code"] == "AUTH_FAILED"
+    check_good_ones(summary, local_base, remote_files)
+    assert "not-the-password" not in json.dumps(summary)
+
+
+def test_a_dropped_data_connection_is_retried_and_completes(sftp_root: Path, local_base: Path,
+                                                            remote_files: dict[str, bytes], ledger_uri: str,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    from tests.servers.pyftpd import CountingFTPServer
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.chdir(REPO)
+    server = CountingFTPServer(root=sftp_root, drop_once="big.bin").start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server))
+        messages = [{"task_id": "big", "src_id": "filepool_ftp", "src_path": "/remote/big.bin",
+                     "dst_id": "filepool_local", "dst_path": "big.bin"}]
+        summary, err = run(messages)
+    finally:
+        server.stop()
+    assert err is None and summary["failures"] == []
+    assert summary["results"][0]["bytes_transferred"] == 3 * 1024 * 1024
+    assert sha256((local_base / "big.bin").read_bytes()) == sha256(remote_files["remote/big.bin"])
+    attempts = ledger_rows(ledger_uri, "SELECT attempts FROM filepool_files WHERE source_path = '/remote/big.bin'")
+    assert attempts == [(1,)]  # retried within the attempt, on a fresh session
+    assert "Retrying /remote/big.bin once on a fresh session" in caplog.text  # the server did cut it
+    assert not list(local_base.rglob("*.filepool.tmp"))
