@@ -143,6 +143,7 @@ def test_full_disk_fails_that_file_alone(ftp_conns: None, sftp_root: Path, local
         bad = {"task_id": "bad", "src_id": "filepool_ftp", "src_path": f"{sftp_root}/remote/big.bin",
                "dst_id": "tiny", "dst_path": "big.bin"}
         summary, err = run([*good_messages(sftp_root), bad])
+        assert err is not None and "DISK_FULL" in str(err)
         assert the_failure(summary)["error_code"] == "DISK_FULL"
         check_good_ones(summary, local_base, remote_files)
         assert list(tiny.iterdir()) == []  # no temporary file left behind
