@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the tests, the demo and the benchmarks run for real: PostgreSQL, OpenSSH, rclone.
+# Debian packages the tests, the demo and the benchmarks run for real: PostgreSQL, OpenSSH, vsftpd, rclone, lftp.
 # Installs what is missing when run as root; otherwise only says what is missing.
 set -euo pipefail
 need=()
@@ -7,6 +7,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v rclone >/dev/null || need+=(rclone)
+[ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+command -v lftp >/dev/null || need+=(lftp)
+command -v openssl >/dev/null || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages (install them as root): ${need[*]}" >&2

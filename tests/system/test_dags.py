@@ -62,3 +62,40 @@ def test_sftp_to_minio_dag_end_to_end(airflow_db: None, conns: None, sftp_root: 
     assert "'files_transferred': 150" in logs.split("filepool summary:")[1]  # the first run's summary task
     for secret in SECRETS:
         assert secret not in logs
+
+
+def test_ftp_to_local_dag_sweeps_then_runs_task_messages(airflow_db: None, ftp_conns: None, sftp_root: Path,
+                                                          local_base: Path, ftp_upload_root: Path,
+                                                          ledger_uri: str) -> None:
+    import hashlib
+
+    files = write_tree(sftp_root, 499, size=3000)
+    (sftp_root / "d0" / "empty file").write_bytes(b"")
+    files["d0/empty file"] = b""
+    age(sftp_root)
+    dag = load("filepool_ftp_to_local")
+    sweep = {"folders": [{"ftp_conn_id": "filepool_ftp", "source_path": str(sftp_root), "pattern": "*",
+                          "local_conn_id": "filepool_local", "dest_path": "incoming"}], "threads": 8}
+
+    run = dag.test(logical_date=datetime(2026, 11, 2, tzinfo=UTC), run_conf=sweep)
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}
+    landed = {str(p.relative_to(local_base / "incoming")): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in (local_base / "incoming").rglob("*") if p.is_file()}
+    assert landed == {rel: sha256(data) for rel, data in files.items()}
+
+    uploads = sorted(files)[:200]
+    tasks = [{"task_id": f"up-{i}", "src_id": "filepool_local", "src_path": f"incoming/{rel}",
+              "dst_id": "filepool_ftp", "dst_path": f"{ftp_upload_root}/{rel}"} for i, rel in enumerate(uploads)]
+    run = dag.test(logical_date=datetime(2026, 11, 2, 1, tzinfo=UTC), run_conf={"tasks": tasks})
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}
+    results = run.get_task_instance("messages").xcom_pull(task_ids="messages")
+    assert len(results["results"]) == 200 and results["failures"] == []
+    assert {r["task_id"] for r in results["results"]} == {f"up-{i}" for i in range(200)}
+    for rel in uploads:
+        assert sha256((ftp_upload_root / rel).read_bytes()) == sha256(files[rel])
+
+    completed = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'")
+    dag.test(logical_date=datetime(2026, 11, 2, 2, tzinfo=UTC), run_conf=sweep)
+    dag.test(logical_date=datetime(2026, 11, 2, 3, tzinfo=UTC), run_conf={"tasks": tasks})
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'") == \
+        completed == [(700,)]
