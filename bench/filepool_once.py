@@ -1,6 +1,8 @@
 """One filepool run (discover + transfer) in its own process, for the benchmarks: prints JSON timings.
 
-Usage: python bench/filepool_once.py SOURCE_ROOT BUCKET KEY_PREFIX THREADS
+Usage: python bench/filepool_once.py sftp-s3 SOURCE_ROOT BUCKET KEY_PREFIX THREADS
+       python bench/filepool_once.py ftp-local SOURCE_ROOT DEST_PATH THREADS
+Connections: filepool_sftp, filepool_minio, filepool_ftp, filepool_local, filepool_ledger (AIRFLOW_CONN_*).
 """
 
 from __future__ import annotations
@@ -9,17 +11,26 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def main(argv: list[str]) -> int:
-    from filepool.operators import SFTPToMinIOOperator
+def operator(argv: list[str]) -> Any:
+    from filepool.operators import FTPToLocalOperator, SFTPToMinIOOperator
 
-    root, bucket, prefix, threads = argv[0], argv[1], argv[2], int(argv[3])
-    op = SFTPToMinIOOperator(task_id="bench", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                             source_path=root, bucket=bucket, key_prefix=prefix, threads=threads,
-                             min_age_seconds=0, settle_seconds=0)
+    now = {"min_age_seconds": 0, "settle_seconds": 0}
+    if argv[0] == "sftp-s3":
+        root, bucket, prefix, threads = argv[1], argv[2], argv[3], int(argv[4])
+        return SFTPToMinIOOperator(task_id="bench", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
+                                   source_path=root, bucket=bucket, key_prefix=prefix, threads=threads, **now)
+    root, dest, threads = argv[1], argv[2], int(argv[3])
+    return FTPToLocalOperator(task_id="bench", ftp_conn_id="filepool_ftp", local_conn_id="filepool_local",
+                              source_path=root, dest_path=dest, threads=threads, **now)
+
+
+def main(argv: list[str]) -> int:
+    op = operator(argv)
     started = time.perf_counter()
     cpu = time.process_time()
     summary = op.execute({})

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +23,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
+from bench.common import make_readable, make_small_files, summarize, timed  # noqa: E402
 from tests.servers import seaweedfs, sshd  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
@@ -33,32 +32,13 @@ from tests.servers.sshd import SSHServer  # noqa: E402
 
 def make_data(root: Path, small: int, big_mib: int) -> tuple[Path, Path]:
     small_dir, big_dir = root / "small", root / "big"
-    for i in range(small):
-        folder = small_dir / f"d{i % 10}" / f"e{i % 7}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"file {i:05d}.bin").write_bytes(os.urandom(200 * 1024))
+    make_small_files(small_dir, small)
     big_dir.mkdir(parents=True)
     with (big_dir / "one.bin").open("wb") as f:
         for _ in range(big_mib):
             f.write(os.urandom(1 << 20))
-    for folder, _, files in os.walk(root):
-        os.chmod(folder, 0o755)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
+    make_readable(root)
     return small_dir, big_dir
-
-
-def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(wall seconds, CPU seconds of the process tree, peak RSS in MB, stdout) of one command."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    out = proc.stdout.read() if proc.stdout else ""
-    err = proc.stderr.read() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{args[0]} failed: {err[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out
 
 
 def rclone_env(ssh: SSHServer, s3: S3Server, known_hosts: Path) -> dict[str, str]:
@@ -74,11 +54,6 @@ def rclone_env(ssh: SSHServer, s3: S3Server, known_hosts: Path) -> dict[str, str
         "RCLONE_CONFIG_DST_SECRET_ACCESS_KEY": seaweedfs.SECRET_KEY, "RCLONE_CONFIG_DST_REGION": "us-east-1",
     })
     return env
-
-
-def summarize(samples: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(samples), 2), "min": round(min(samples), 2),
-            "max": round(max(samples), 2)}
 
 
 def main() -> int:
@@ -125,8 +100,8 @@ def main() -> int:
                 for tool in ("filepool", "rclone") if rep % 2 == 0 else ("rclone", "filepool"):
                     prefix = f"{case}-{tool}-{uuid.uuid4().hex[:6]}/"
                     if tool == "filepool":
-                        wall, cpu, rss, out = timed([sys.executable, "bench/filepool_once.py", str(folder), "bench",
-                                                     prefix, "8"], fp_env)
+                        wall, cpu, rss, out = timed([sys.executable, "bench/filepool_once.py", "sftp-s3",
+                                                     str(folder), "bench", prefix, "8"], fp_env)
                         inner = json.loads(out.strip().splitlines()[-1])
                         assert inner["files"] == count and inner["failed"] == 0, inner
                         seconds = inner["seconds"]  # discover + transfer, without interpreter start-up

@@ -15,6 +15,7 @@ import posixpath
 import re
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Generator
@@ -326,13 +327,22 @@ class FTPSourceFile:
             self._session._broken = True
 
 
+_buffers = threading.local()
+
+
 def _recv_full(conn: socket.socket, size: int) -> bytes:
-    """Up to `size` bytes: fewer only at the end of the stream."""
-    buffer = bytearray(size)
+    """Up to `size` bytes: fewer only at the end of the stream.
+
+    Reads into a buffer kept per thread: allocating (and zero-filling) a fresh 1 MiB per file showed up in
+    profiles of 200 KiB downloads.
+    """
+    buffer = getattr(_buffers, "buffer", None)
+    if buffer is None or len(buffer) < size:
+        buffer = _buffers.buffer = bytearray(size)
     view = memoryview(buffer)
     got = 0
     while got < size:
-        n = conn.recv_into(view[got:], size - got)
+        n = conn.recv_into(view[got:size], size - got)
         if n == 0:
             break
         got += n

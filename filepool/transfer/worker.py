@@ -119,10 +119,12 @@ class Worker:
         try:
             with ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool:
                 while True:
-                    room = cfg.threads * 2 - len(in_flight)
+                    # Claim in batches of at least `threads` files: one statement per batch, never one per file.
+                    room = cfg.threads * 3 - len(in_flight)
                     if cfg.max_files is not None:
                         room = min(room, cfg.max_files - claimed_total)
-                    if not exhausted and self.stats.halted_by is None and room > 0:
+                    wanted = room >= cfg.threads or (room > 0 and len(in_flight) < cfg.threads)
+                    if not exhausted and self.stats.halted_by is None and wanted:
                         batch = self.ledger.claim(cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds)
                         claimed_total += len(batch)
                         exhausted = not batch or (cfg.max_files is not None and claimed_total >= cfg.max_files)
@@ -197,6 +199,9 @@ class Worker:
         if not (force or due):
             return
         if self._done:
+            sync = getattr(self.destination, "sync", None)
+            if sync is not None:  # durable first, then COMPLETED (group commit of the batch)
+                sync()
             kept = self.ledger.complete(self._done)
             lost = [c for c in self._done if c.id not in kept]
             if lost:

@@ -1,0 +1,101 @@
+"""FTP -> local benchmark: filepool against `rclone copy --transfers 8` and `lftp mirror --parallel=8`.
+
+Starts its own vsftpd and PostgreSQL; makes 1,000 x 200 KiB files in nested folders; runs each tool REPS
+times, rotating the order, each into a fresh folder; reports median and spread. filepool runs as it always
+does: SHA-256 of every file, a temporary name, fsync, rename. Results: bench/results/ftp_to_local.json.
+
+Usage: python bench/ftp_to_local.py [--reps 3] [--small 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
+os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
+
+from bench.common import make_small_files, summarize, timed  # noqa: E402
+from tests.servers.postgres import PostgresServer  # noqa: E402
+from tests.servers.vsftpd import FTPServer  # noqa: E402
+
+TOOLS = ("filepool", "rclone", "lftp")
+
+
+def commands(tool: str, ftp: FTPServer, source: Path, dest: Path, env: dict[str, str]) -> list[str]:
+    if tool == "filepool":
+        return [sys.executable, "bench/filepool_once.py", "ftp-local", str(source), dest.name, "8"]
+    if tool == "rclone":
+        return ["rclone", "copy", "--transfers", "8", f"src:{source}", str(dest)]
+    script = (f"set ftp:ssl-allow no; set net:max-retries 2; mirror --parallel=8 '{source}' '{dest}'; quit")
+    return ["lftp", "-u", f"{ftp.user},{ftp.password}", "-p", str(ftp.port), "-e", script, "127.0.0.1"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--small", type=int, default=1000)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="filepool-bench-ftp-"))
+    work.chmod(0o755)
+    base = work / "base"
+    base.mkdir()
+    pg, ftp = PostgresServer(), FTPServer()
+    try:
+        pg.start(), ftp.start()
+        source = work / "data"
+        make_small_files(source, args.small)
+        size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+        env = dict(os.environ)
+        env["AIRFLOW_CONN_FILEPOOL_LEDGER"] = pg.uri().replace("postgresql://", "postgres://")
+        env["AIRFLOW_CONN_FILEPOOL_FTP"] = json.dumps({"conn_type": "ftp", "host": "127.0.0.1", "port": ftp.port,
+                                                       "login": ftp.user, "password": ftp.password})
+        env["AIRFLOW_CONN_FILEPOOL_LOCAL"] = json.dumps({"conn_type": "fs", "extra": {"path": str(base)}})
+        obscured = subprocess.run(["rclone", "obscure", ftp.password], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        env.update({"RCLONE_CONFIG_SRC_TYPE": "ftp", "RCLONE_CONFIG_SRC_HOST": "127.0.0.1",
+                    "RCLONE_CONFIG_SRC_PORT": str(ftp.port), "RCLONE_CONFIG_SRC_USER": ftp.user,
+                    "RCLONE_CONFIG_SRC_PASS": obscured})
+        env.pop("AWS_CA_BUNDLE", None)
+
+        results: dict[str, dict[str, list[float]]] = {}
+        for rep in range(args.reps):
+            order = TOOLS[rep % 3:] + TOOLS[:rep % 3]
+            for tool in order:
+                dest = base / f"{tool}-{rep}"
+                wall, cpu, rss, out = timed(commands(tool, ftp, source, dest, env), env)
+                seconds = json.loads(out.strip().splitlines()[-1])["seconds"] if tool == "filepool" else wall
+                got = sum(1 for p in dest.rglob("*") if p.is_file())
+                assert got == args.small, (tool, got)
+                for key, value in {"seconds": seconds, "files_per_s": args.small / seconds,
+                                   "mb_per_s": size / 1e6 / seconds, "cpu_seconds": cpu, "peak_rss_mb": rss}.items():
+                    results.setdefault(tool, {}).setdefault(key, []).append(value)
+                print(f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.small / seconds:7.1f} files/s  cpu {cpu:5.1f}s",
+                      flush=True)
+                shutil.rmtree(dest)
+        report: dict[str, object] = {tool: {k: summarize(v) for k, v in m.items()} for tool, m in results.items()}
+        report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],
+                             "rclone": subprocess.run(["rclone", "version"], capture_output=True,
+                                                      text=True).stdout.splitlines()[0],
+                             "lftp": subprocess.run(["lftp", "--version"], capture_output=True,
+                                                    text=True).stdout.splitlines()[0]}
+        (REPO / "bench" / "results" / "ftp_to_local.json").write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        return 0
+    finally:
+        ftp.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
