@@ -14,7 +14,9 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Exactly-once bulk file transfers between SFTP/FTP, S3-compatible storage and local disks.",
         "versions": [__version__],
         "operators": [
-            {"integration-name": "filepool", "python-modules": ["filepool.operators.sftp_to_minio"]},
+            {"integration-name": "filepool", "python-modules": [
+                "filepool.operators.sftp_to_minio", "filepool.operators.ftp", "filepool.operators.task_messages",
+            ]},
         ],
         "config": {
             "filepool": {
