@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from filepool.endpoints.connections import get_connection
+from filepool.endpoints.connections import as_bool, get_connection
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.sftp import RemoteFile
 from filepool.exceptions import (
@@ -49,10 +49,6 @@ _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Nov", "Dec"), start=1)}
 
 
-def _true(value: Any, default: bool) -> bool:
-    return default if value is None else str(value).strip().lower() in {"true", "1", "yes"}
-
-
 @dataclass(frozen=True)
 class FTPConfig:
     conn_id: str
@@ -74,8 +70,8 @@ class FTPConfig:
             raise InvalidConfig(f"connection {conn_id!r} has no host")
         return cls(
             conn_id=conn_id, host=conn.host, port=int(conn.port or 21), username=conn.login or "anonymous",
-            password=conn.password or "", tls=_true(extra.get("tls"), False),
-            passive=_true(extra.get("passive"), True), verify=_true(extra.get("verify"), True),
+            password=conn.password or "", tls=as_bool(extra.get("tls")),
+            passive=as_bool(extra.get("passive"), True), verify=as_bool(extra.get("verify"), True),
             ca_file=extra.get("ca_file"), timeout=float(extra.get("timeout") or 30),
         )
 

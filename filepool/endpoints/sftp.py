@@ -25,7 +25,7 @@ from typing import Any
 import asyncssh
 
 from filepool.endpoints import aioloop
-from filepool.endpoints.connections import get_connection
+from filepool.endpoints.connections import as_bool, get_connection
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import (
     AuthenticationFailed,
@@ -94,17 +94,13 @@ class SFTPConfig:
             connect_timeout=float(extra.get("conn_timeout") or 10),
             ciphers=tuple(ciphers),
             # Off unless asked for: the data we move is mostly compressed already, and zlib costs CPU.
-            compression=("zlib@openssh.com", "none") if _true(extra.get("compress", False)) else ("none",),
+            compression=("zlib@openssh.com", "none") if as_bool(extra.get("compress")) else ("none",),
         )
-
-
-def _true(value: Any) -> bool:
-    return str(value).strip().lower() == "true"
 
 
 def _known_hosts(conn_id: str, extra: dict[str, Any]) -> Any:
     host_key = extra.get("host_key")
-    if _true(extra.get("no_host_key_check", False)):
+    if as_bool(extra.get("no_host_key_check")):
         if host_key:
             raise InvalidConfig(f"connection {conn_id!r} sets both host_key and no_host_key_check")
         return None

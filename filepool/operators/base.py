@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from filepool.endpoints.connections import as_bool
 from filepool.exceptions import InvalidConfig
 from filepool.operators import runner
 from filepool.settings import Settings
@@ -106,7 +107,7 @@ class FileTransferOperator(BaseOperator):
                 if self.discover:
                     with source.session() as session:
                         summary["discovery"] = runner.discover(
-                            ledger, route, session, self.pattern, runner.flag(self.recursive), settle, min_age)
+                            ledger, route, session, self.pattern, as_bool(self.recursive, True), settle, min_age)
                 if self.transfer:
                     destination = self.open_destination(settings, threads)
                     summary.update(runner.transfer(self.ledger_conn_id, worker, route.job, source, destination,

@@ -49,11 +49,6 @@ def seconds(name: str, value: Any) -> float:
     return number
 
 
-def flag(value: Any) -> bool:
-    """A boolean argument that may arrive rendered as a string ("False")."""
-    return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}
-
-
 def open_ledger(conn_id: str, worker: str) -> Ledger:
     """Connect, apply pending migrations and put back expired leases (seed 003's clean-up at start)."""
     ledger = Ledger.from_airflow(conn_id, worker)
