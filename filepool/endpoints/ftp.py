@@ -163,11 +163,12 @@ class FTPSession:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
-    def open_file(self, path: str, prefetch: int = 0) -> FTPSourceFile:
-        return FTPSourceFile(self, path)
+    def open_file(self, path: str, prefetch: int = 0, offset: int = 0) -> FTPSourceFile:
+        return FTPSourceFile(self, path, offset)
 
-    def data_connection(self, command: str, path: str) -> socket.socket:
-        conn: socket.socket = self._call(self._ftp.transfercmd, command, path=path)
+    def data_connection(self, command: str, path: str, offset: int = 0) -> socket.socket:
+        """Open a data connection for `command`; with `offset`, REST first (resume a download)."""
+        conn: socket.socket = self._call(self._ftp.transfercmd, command, offset or None, path=path)
         return conn
 
     def finish_transfer(self, conn: socket.socket, path: str) -> None:
@@ -296,13 +297,14 @@ class FTPSourceFile:
     size: int | None = None
     mtime: float | None = None
 
-    def __init__(self, session: FTPSession, path: str) -> None:
+    def __init__(self, session: FTPSession, path: str, offset: int = 0) -> None:
         self._session = session
         self.path = path
+        self._offset = offset
         self._conn: socket.socket | None = None
 
     def parts(self, part_size: int) -> Generator[bytes, None, None]:
-        self._conn = self._session.data_connection(f"RETR {self.path}", self.path)
+        self._conn = self._session.data_connection(f"RETR {self.path}", self.path, self._offset)
         while True:
             try:
                 data = _recv_full(self._conn, part_size)

@@ -115,13 +115,15 @@ class LocalSession:
     def close(self) -> None:
         pass
 
-    def open_file(self, path: str, prefetch: int = 0) -> LocalSourceFile:
+    def open_file(self, path: str, prefetch: int = 0, offset: int = 0) -> LocalSourceFile:
         full = self.config.confine(path)
         try:
             fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             raise _io_error(exc, full) from exc
         st = os.fstat(fd)
+        if offset:
+            os.lseek(fd, offset, os.SEEK_SET)
         return LocalSourceFile(full, fd, st.st_size, st.st_mtime)
 
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:

@@ -143,13 +143,14 @@ class SFTPSourceFile:
     """An open remote file; reads run on the I/O loop, and one part can be read ahead."""
 
     def __init__(self, session: SFTPSession, path: str, handle: Any, size: int, mtime: float,
-                 prefetched: bytes | None = None) -> None:
+                 prefetched: bytes | None = None, offset: int = 0) -> None:
         self._session = session
         self.path = path
         self._handle = handle
         self.size = size
         self.mtime = mtime
         self._prefetched = prefetched
+        self._offset = offset
 
     def parts(self, part_size: int) -> Generator[bytes, None, None]:
         """The file in parts of `part_size` bytes, the next part read while the caller handles this one."""
@@ -159,8 +160,10 @@ class SFTPSourceFile:
         if self._prefetched is not None and part_size >= self.size:
             yield self._prefetched
             return
-        offsets = list(range(0, self.size, part_size))
-        ahead: Future[bytes] | None = self._read_async(0, min(part_size, self.size))
+        offsets = list(range(self._offset, self.size, part_size))
+        if not offsets:
+            return
+        ahead: Future[bytes] | None = self._read_async(offsets[0], min(part_size, self.size - offsets[0]))
         for i, _offset in enumerate(offsets):
             current, ahead = ahead, None
             if i + 1 < len(offsets):
@@ -230,8 +233,9 @@ class SFTPSession:
     def close(self) -> None:
         self._conn.close()
 
-    def open_file(self, path: str, prefetch: int = 0) -> SFTPSourceFile:
+    def open_file(self, path: str, prefetch: int = 0, offset: int = 0) -> SFTPSourceFile:
         """Open and stat a file; with `prefetch`, read that many bytes in the same round of requests."""
+        prefetch = 0 if offset else prefetch
 
         async def opener() -> tuple[Any, Any, bytes | None]:
             handle = await self._sftp.open(path, "rb")
@@ -245,7 +249,7 @@ class SFTPSession:
                 raise
 
         handle, attrs, data = self.call(opener(), path)
-        return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data)
+        return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data, offset)
 
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
         """Regular files under `root` whose name matches `pattern`; symlinks and special files are skipped."""

@@ -3,32 +3,85 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from collections.abc import Generator
 
-from filepool.exceptions import SizeMismatch, SourceChanged
+from filepool.exceptions import ConnectionFailed, SizeMismatch, SourceChanged
 from filepool.ledger import ClaimedFile, Completion
-from filepool.transfer.interfaces import Destination, SourceSession
+from filepool.transfer.interfaces import Destination, Source
+
+log = logging.getLogger(__name__)
 
 
-def copy_file(claimed: ClaimedFile, session: SourceSession, destination: Destination) -> Completion:
+RESUMES = 2  # times a download cut mid-file continues from where it stopped, on a fresh session
+
+
+class _Reader:
+    """A source file on a session borrowed from the pool; `resume(offset)` reopens it on a fresh session."""
+
+    def __init__(self, source: Source, path: str, chunk: int, prefetch: int) -> None:
+        self._source, self._path, self._chunk = source, path, chunk
+        self._open(0, prefetch)
+
+    def _open(self, offset: int, prefetch: int = 0) -> None:
+        self._lease = self._source.session()
+        session = self._lease.__enter__()
+        try:
+            self.file = session.open_file(self._path, prefetch=prefetch, offset=offset)
+        except BaseException:
+            self._lease.__exit__(None, None, None)
+            raise
+        self._parts: Generator[bytes, None, None] | None = None
+
+    def next_part(self) -> bytes | None:
+        if self._parts is None:
+            self._parts = self.file.parts(self._chunk)
+        return next(self._parts, None)
+
+    def resume(self, offset: int) -> None:
+        self.close()
+        self._open(offset)
+
+    def close(self) -> None:
+        """Close now, not at garbage collection: the session goes back to the pool for another file."""
+        try:
+            if self._parts is not None:
+                self._parts.close()
+            self.file.close()
+        finally:
+            self._lease.__exit__(None, None, None)
+
+
+def copy_file(claimed: ClaimedFile, source: Source, destination: Destination) -> Completion:
     started = time.perf_counter()
     chunk = destination.chunk_size(claimed.size)
     # A file that fits one chunk is read whole in the same round of requests as its open and stat.
-    source = session.open_file(claimed.source_path, prefetch=claimed.size if chunk >= claimed.size else 0)
+    reader = _Reader(source, claimed.source_path, chunk, claimed.size if chunk >= claimed.size else 0)
     try:
-        if (source.size is not None and source.size != claimed.size) or (
-                source.mtime is not None and source.mtime != claimed.mtime):
-            raise _changed(claimed, f"size {claimed.size} -> {source.size}, mtime {claimed.mtime} -> {source.mtime}")
+        found = reader.file
+        if (found.size is not None and found.size != claimed.size) or (
+                found.mtime is not None and found.mtime != claimed.mtime):
+            raise _changed(claimed, f"size {claimed.size} -> {found.size}, mtime {claimed.mtime} -> {found.mtime}")
         writer = destination.open_writer(claimed.destination, claimed.size)
         digest = hashlib.sha256()
         copied = 0
         read_seconds = 0.0
-        parts = source.parts(chunk)
+        resumes = 0
         try:
             while True:
                 waited = time.perf_counter()
-                data = next(parts, None)
-                read_seconds += time.perf_counter() - waited
+                try:
+                    data = reader.next_part()
+                except ConnectionFailed as exc:
+                    if resumes >= RESUMES:
+                        raise
+                    resumes += 1
+                    log.info("Resuming %s at byte %d on a fresh session: %s", claimed.source_path, copied, exc)
+                    reader.resume(copied)
+                    continue
+                finally:
+                    read_seconds += time.perf_counter() - waited
                 if data is None:
                     break
                 copied += len(data)
@@ -37,17 +90,15 @@ def copy_file(claimed: ClaimedFile, session: SourceSession, destination: Destina
                 digest.update(data)
                 writer.write(data)
             if copied != claimed.size:
-                if source.size is None:  # the source could only tell by its end
+                if reader.file.size is None:  # the source could only tell by its end
                     raise _changed(claimed, f"{copied} bytes instead of {claimed.size}")
                 raise SizeMismatch(f"{claimed.source_path}: read {copied} bytes, expected {claimed.size}")
             result = writer.commit(digest.digest())
         except BaseException:
             writer.abort()
             raise
-        finally:
-            parts.close()  # now, not at garbage collection: the source's session is about to be reused
     finally:
-        source.close()
+        reader.close()
     return Completion(
         id=claimed.id, bytes=copied, checksum=digest.hexdigest(), checksum_algo="sha256", etag=result.etag,
         read_seconds=round(read_seconds, 6), write_seconds=round(result.write_seconds, 6),

@@ -21,7 +21,9 @@ class SourceFile(Protocol):
 
 
 class SourceSession(Protocol):
-    def open_file(self, path: str, prefetch: int = 0) -> SourceFile: ...
+    def open_file(self, path: str, prefetch: int = 0, offset: int = 0) -> SourceFile:
+        """Open `path`; `prefetch` bytes may be read at once, `offset` starts the parts further in (resume)."""
+        ...
 
 
 class Source(Protocol):

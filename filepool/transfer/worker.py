@@ -148,14 +148,12 @@ class Worker:
 
     def _copy(self, f: ClaimedFile) -> Completion:
         try:
-            with self.source.session() as session:
-                return copy_file(f, session, self.destination)
+            return copy_file(f, self.source, self.destination)
         except ConnectionFailed as exc:
-            # One dropped session (a data connection cut mid-file) is worth one more try on a fresh one,
-            # right away; a second failure goes to the ledger and its backoff.
-            log.info("Retrying %s once on a fresh session: %s", f.source_path, exc)
-            with self.source.session() as session:
-                return copy_file(f, session, self.destination)
+            # Reads cut mid-file resume inside copy_file; a dropped destination session is worth one more
+            # whole try right away. A second failure goes to the ledger and its backoff.
+            log.info("Retrying %s once on fresh sessions: %s", f.source_path, exc)
+            return copy_file(f, self.source, self.destination)
 
     def _record(self, f: ClaimedFile, future: Future[Completion]) -> None:
         exc = future.exception()

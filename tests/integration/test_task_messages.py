@@ -164,7 +164,7 @@ def test_wrong_password_fails_its_messages_alone(ftp_conns: None, ftp_server: An
     assert "not-the-password" not in json.dumps(summary)
 
 
-def test_a_dropped_data_connection_is_retried_and_completes(sftp_root: Path, local_base: Path,
+def test_a_dropped_data_connection_resumes_and_completes(sftp_root: Path, local_base: Path,
                                                             remote_files: dict[str, bytes], ledger_uri: str,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             caplog: pytest.LogCaptureFixture) -> None:
@@ -184,6 +184,7 @@ def test_a_dropped_data_connection_is_retried_and_completes(sftp_root: Path, loc
     assert summary["results"][0]["bytes_transferred"] == 3 * 1024 * 1024
     assert sha256((local_base / "big.bin").read_bytes()) == sha256(remote_files["remote/big.bin"])
     attempts = ledger_rows(ledger_uri, "SELECT attempts FROM filepool_files WHERE source_path = '/remote/big.bin'")
-    assert attempts == [(1,)]  # retried within the attempt, on a fresh session
-    assert "Retrying /remote/big.bin once on a fresh session" in caplog.text  # the server did cut it
+    assert attempts == [(1,)]  # resumed within the attempt
+    # the server cut it after 64 KiB; the download went on from there (REST), not from the start
+    assert "Resuming /remote/big.bin at byte 65536 on a fresh session" in caplog.text
     assert not list(local_base.rglob("*.filepool.tmp"))
