@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -45,29 +46,58 @@ class FTPTaskMessagesOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         threads = runner.positive_int("threads", self.threads)
-        raws = list(self.tasks or [])
+        out = _Outcomes(list(self.tasks or []))
         settings = Settings.load()
         worker = runner.worker_name(context)
         ledger = runner.open_ledger(self.ledger_conn_id, worker)
-        outcomes: list[dict[str, Any] | None] = [None] * len(raws)
-        rejects: list[dict[str, Any]] = []
         try:
             groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
-            for index, raw in enumerate(raws):
+            for index, raw in enumerate(out.raws):
                 try:
                     message = TaskMessage.parse(raw)
                     src_kind, dst_kind = kinds(message)
                 except FilepoolError as exc:
-                    outcomes[index] = self._refuse(raw, exc, rejects)
+                    out.refuse(index, exc)
                     continue
                 groups[(message.src_id, src_kind, message.dst_id, dst_kind)].append((index, message))
             for (src_id, src_kind, dst_id, dst_kind), members in groups.items():
-                self._run_group(ledger, worker, src_id, src_kind, dst_id, dst_kind, members, raws, outcomes,
-                                rejects, threads, settings)
-            ledger.reject(rejects)
+                self._run_group(ledger, worker, src_id, src_kind, dst_id, dst_kind, members, out, threads, settings)
+            ledger.reject(out.rejects)
         finally:
             ledger.close()
-        done = [o for o in outcomes if o is not None]
+        return self._finish(out, context)
+
+    def _run_group(self, ledger: Ledger, worker: str, src_id: str, src_kind: str, dst_id: str, dst_kind: str,
+                   members: list[tuple[int, TaskMessage]], out: _Outcomes, threads: int, settings: Settings) -> None:
+        """Move the messages of one source/destination pair: check, register each file version, drain, report."""
+        job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
+        sessions = min(threads, settings.max_sessions_per_connection)
+        try:
+            source: Any = (FTPSource(FTPConfig.from_airflow(src_id), sessions) if src_kind == "ftp"
+                           else LocalSource(LocalConfig.from_airflow(src_id)))
+            destination: Any = (FTPDestination(FTPConfig.from_airflow(dst_id), sessions) if dst_kind == "ftp"
+                                else LocalDestination(LocalConfig.from_airflow(dst_id)))
+        except FilepoolError as exc:
+            for index, _message in members:
+                out.refuse(index, exc, job)
+            return
+        try:
+            versions = _versions(source, destination, members, out, job)
+            ledger.register(job, [
+                DiscoveredFile(path, size, mtime, message.dst_path,
+                               {"task_id": message.task_id, "metadata": message.metadata})
+                for message, (path, size, mtime) in versions.values()
+            ])
+            runner.transfer(self.ledger_conn_id, worker, job, source, destination, threads, settings)
+            _report(ledger, job, versions, out)
+        finally:
+            source.close()
+            if hasattr(destination, "close"):
+                destination.close()
+
+    def _finish(self, out: _Outcomes, context: Any) -> dict[str, Any]:
+        """Log every failure, push the summary to XCom, fail the task if any message failed."""
+        done = [o for o in out.results if o is not None]
         summary = {"results": [o for o in done if o["status"] == "success"],
                    "failures": [o for o in done if o["status"] != "success"]}
         self.log.info("Task messages: %d succeeded, %d failed", len(summary["results"]), len(summary["failures"]))
@@ -82,79 +112,70 @@ class FTPTaskMessagesOperator(BaseOperator):
             raise TransferFailed(f"{len(summary['failures'])} of {len(done)} task messages failed: {codes}")
         return summary
 
-    def _refuse(self, raw: Any, exc: BaseException, rejects: list[dict[str, Any]],
-                job: str | None = None) -> dict[str, Any]:
+
+@dataclass
+class _Outcomes:
+    """One result per raw message (None until known), and the refusals to record in the ledger."""
+
+    raws: list[Any]
+    results: list[dict[str, Any] | None] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.raws)
+
+    def refuse(self, index: int, exc: BaseException, job: str | None = None) -> None:
+        raw = self.raws[index]
         fields = raw if isinstance(raw, dict) else {}
         task_id = str(fields.get("task_id") or "")
         message = exc.message if isinstance(exc, FilepoolError) else str(exc)
-        rejects.append({
+        self.rejects.append({
             "job": job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}",
             "source_path": str(fields.get("src_path") or ""), "destination": str(fields.get("dst_path") or ""),
             "error_code": error_code(exc), "error_message": message, "metadata": {"task_id": task_id},
         })
-        return result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
+        self.results[index] = result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
 
-    def _run_group(self, ledger: Ledger, worker: str, src_id: str, src_kind: str, dst_id: str, dst_kind: str,
-                   members: list[tuple[int, TaskMessage]], raws: list[Any], outcomes: list[dict[str, Any] | None],
-                   rejects: list[dict[str, Any]], threads: int, settings: Settings) -> None:
-        job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
-        sessions = min(threads, settings.max_sessions_per_connection)
+
+def _versions(source: Any, destination: Any, members: list[tuple[int, TaskMessage]], out: _Outcomes,
+              job: str) -> dict[int, tuple[TaskMessage, tuple[str, int, float]]]:
+    """{index: (message, (path, size, mtime))} for the messages whose paths are allowed and whose source exists."""
+    wanted: list[tuple[int, TaskMessage, str]] = []
+    for index, message in members:
         try:
-            source: Any = (FTPSource(FTPConfig.from_airflow(src_id), sessions) if src_kind == "ftp"
-                           else LocalSource(LocalConfig.from_airflow(src_id)))
-            destination: Any = (FTPDestination(FTPConfig.from_airflow(dst_id), sessions) if dst_kind == "ftp"
-                                else LocalDestination(LocalConfig.from_airflow(dst_id)))
+            local_source = isinstance(source, LocalSource)
+            path = source.config.confine(message.src_path) if local_source else message.src_path
+            if isinstance(destination, LocalDestination):
+                destination.config.confine(message.dst_path)  # refuse escapes before any byte moves
+            wanted.append((index, message, path))
         except FilepoolError as exc:
-            for index, _message in members:
-                outcomes[index] = self._refuse(raws[index], exc, rejects, job)
-            return
-        try:
-            wanted: list[tuple[int, TaskMessage, str]] = []
-            for index, message in members:
-                try:
-                    path = message.src_path if src_kind == "ftp" else source.config.confine(message.src_path)
-                    if dst_kind == "local":
-                        destination.config.confine(message.dst_path)  # refuse escapes before any byte moves
-                    wanted.append((index, message, path))
-                except FilepoolError as exc:
-                    outcomes[index] = self._refuse(raws[index], exc, rejects, job)
-            try:
-                with source.session() as session:
-                    found = session.stat_files([path for _, _, path in wanted])
-            except FilepoolError as exc:  # the source refuses us (login, host, network): all of its messages fail
-                for index, _message, _path in wanted:
-                    outcomes[index] = self._refuse(raws[index], exc, rejects, job)
-                return
-            versions: dict[int, tuple[str, int, float]] = {}
-            for index, message, path in wanted:
-                if path not in found:
-                    outcomes[index] = self._refuse(raws[index], FileNotFound(f"{message.src_path} not found on "
-                                                                              f"{src_id}"), rejects, job)
-                    continue
-                versions[index] = (path, found[path].size, found[path].mtime)
-            by_index = {index: message for index, message, _ in wanted}
-            ledger.register(job, [
-                DiscoveredFile(path, size, mtime, by_index[i].dst_path,
-                               {"task_id": by_index[i].task_id, "metadata": by_index[i].metadata})
-                for i, (path, size, mtime) in versions.items()
-            ])
-            runner.transfer(self.ledger_conn_id, worker, job, source, destination, threads, settings)
-            rows = ledger.lookup(job, list(versions.values()))
-            for index, version in versions.items():
-                row = rows.get(version)
-                status = "success" if row and row["status"] == "COMPLETED" else "failure"
-                outcomes[index] = result(
-                    raws[index], by_index[index].task_id, status,
-                    bytes_transferred=int((row or {}).get("bytes_transferred") or 0),
-                    duration_ms=int(((row or {}).get("total_seconds") or 0) * 1000),
-                    timestamp=(row or {}).get("updated_at"),
-                    error_code=(row or {}).get("error_code") or (None if row else "UNKNOWN_ERROR"),
-                    error_message=(row or {}).get("error_message"),
-                )
-        finally:
-            source.close()
-            if hasattr(destination, "close"):
-                destination.close()
+            out.refuse(index, exc, job)
+    try:
+        with source.session() as session:
+            found = session.stat_files([path for _, _, path in wanted])
+    except FilepoolError as exc:  # the source refuses us (login, host, network): all of its messages fail
+        for index, _message, _path in wanted:
+            out.refuse(index, exc, job)
+        return {}
+    versions = {}
+    for index, message, path in wanted:
+        if path in found:
+            versions[index] = (message, (path, found[path].size, found[path].mtime))
+        else:
+            out.refuse(index, FileNotFound(f"{message.src_path} not found on {message.src_id}"), job)
+    return versions
 
 
-
+def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, tuple[str, int, float]]],
+            out: _Outcomes) -> None:
+    """A seed 000 result per message, from its file version's row in the ledger."""
+    rows = ledger.lookup(job, [version for _, version in versions.values()])
+    for index, (message, version) in versions.items():
+        row = rows.get(version) or {}
+        out.results[index] = result(
+            out.raws[index], message.task_id, "success" if row.get("status") == "COMPLETED" else "failure",
+            bytes_transferred=int(row.get("bytes_transferred") or 0),
+            duration_ms=int((row.get("total_seconds") or 0) * 1000), timestamp=row.get("updated_at"),
+            error_code=row.get("error_code") or (None if row else "UNKNOWN_ERROR"),
+            error_message=row.get("error_message"),
+        )
