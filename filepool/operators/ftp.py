@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from filepool.endpoints.ftp import FTPConfig, FTPDestination, FTPSource
+from filepool.endpoints.ftp import FTPConfig, FTPSource
+from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.operators import runner
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator

@@ -9,7 +9,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from filepool.endpoints.ftp import FTPConfig, FTPDestination, FTPSource
+from filepool.endpoints.ftp import FTPConfig, FTPSource
+from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.exceptions import FileNotFound, FilepoolError, TransferFailed, error_code
 from filepool.ledger.repository import DiscoveredFile, Ledger
