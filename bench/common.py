@@ -31,8 +31,11 @@ def make_readable(root: Path) -> None:
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     """(wall seconds, CPU seconds of the process tree, peak RSS in MB, stdout) of one command.
 
-    Output goes to files, not pipes, so a chatty command cannot block; wait4 gives the child's own rusage.
+    The disk is flushed first: a tool that never syncs (rclone, lftp) leaves hundreds of MB dirty, and the next
+    tool's fsyncs would pay for writing them out. Output goes to files, not pipes, so a chatty command cannot
+    block; wait4 gives the child's own rusage.
     """
+    os.sync()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, cwd=REPO)
