@@ -2,9 +2,10 @@
 
 No path leaves the base: a relative path is joined to it, an absolute one must already lie inside it, and a
 path whose existing part resolves (through symlinks) outside it is refused with PATH_OUTSIDE_BASE. Files are
-written to a temporary name in the same folder (O_EXCL | O_NOFOLLOW), fsynced, then renamed over the final name,
-so neither a reader nor a crash ever leaves a partial file under the final name; free space is checked before the
-first byte. Before the ledger records a batch as COMPLETED, `sync()` makes the batch's renames durable at once.
+written to a temporary name in the same folder (O_EXCL | O_NOFOLLOW); free space is checked before the first
+byte. Before the ledger records a batch as COMPLETED, `sync()` makes the batch's data durable, renames it over the
+final names and makes the renames durable: neither a reader nor a crash ever finds a partial file under a final
+name.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import fnmatch
 import os
 import shutil
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Generator, Iterator
@@ -165,7 +167,10 @@ class LocalSource:
 
 
 class LocalWriter:
-    def __init__(self, config: LocalConfig, key: str, size: int, ready_folders: set[str]) -> None:
+    def __init__(self, destination: LocalDestination, key: str, size: int) -> None:
+        config, ready_folders = destination.config, destination.ready_folders
+        self._destination = destination
+        self.key = key
         self.final = config.confine_lexically(key)
         folder = os.path.dirname(self.final)
         if folder not in ready_folders:  # the folder's symlinks are checked once; the file itself is never followed
@@ -198,20 +203,16 @@ class LocalWriter:
             self.write_seconds += time.perf_counter() - started
 
     def commit(self, sha256: bytes) -> WriteResult:
-        """fsync, then rename into place: after a crash the final name holds the whole file or nothing.
-
-        The rename itself becomes durable with LocalDestination.sync(), once per batch, before the ledger records
-        the batch as COMPLETED.
-        """
+        """Close the temporary file; LocalDestination.sync() makes it durable and renames it into place."""
         started = time.perf_counter()
         assert self._fd is not None
         try:
-            os.fsync(self._fd)
             os.close(self._fd)
-            self._fd = None
-            os.replace(self.temp, self.final)
         except OSError as exc:
             raise _io_error(exc, self.final) from exc
+        finally:
+            self._fd = None
+        self._destination.stage(self.key, self.temp, self.final)
         self.write_seconds += time.perf_counter() - started
         return WriteResult(None, self.write_seconds)
 
@@ -225,21 +226,55 @@ class LocalWriter:
 
 
 class LocalDestination:
+    """Local files committed in groups: the data of a whole batch is made durable with one syncfs(), then the
+    batch is renamed into place, then the renames are made durable with another, and only then does the ledger
+    record the batch as COMPLETED. A final name never points at data that is not on disk, even after a crash,
+    and no file pays an fsync of its own (profiles showed per-file fsyncs at 35-43% of the copy threads' time
+    on 200 KiB files)."""
+
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
-        # Folders created and checked once in this run; a path is still confined, lexically and through
-        # symlinks, for every file.
-        self._ready_folders: set[str] = set()
+        # Folders created and checked once in this run; a path is still confined, lexically, for every file.
+        self.ready_folders: set[str] = set()
+        self._staged: list[tuple[str, str, str]] = []  # (key, temporary path, final path)
+        self._lock = threading.Lock()
 
     def chunk_size(self, size: int) -> int:
         return CHUNK
 
     def open_writer(self, key: str, size: int) -> LocalWriter:
-        return LocalWriter(self.config, key, size, self._ready_folders)
+        return LocalWriter(self, key, size)
 
-    def sync(self) -> None:
-        """Make the renames of every file committed so far durable: one syncfs() of the base path's filesystem per
-        ledger batch (group commit) instead of an fsync of each file's folder."""
+    def stage(self, key: str, temp: str, final: str) -> None:
+        with self._lock:
+            self._staged.append((key, temp, final))
+
+    def sync(self) -> dict[str, Exception]:
+        """Make every staged file durable and visible; returns {key: error} for files that could not be."""
+        with self._lock:
+            batch, self._staged = self._staged, []
+        if not batch:
+            return {}
+        refused: dict[str, Exception] = {}
+        try:
+            self._syncfs()  # the data of every temporary file
+        except OSError as exc:
+            for key, temp, final in batch:
+                refused[key] = _io_error(exc, final)
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+            return refused
+        for key, temp, final in batch:
+            try:
+                os.replace(temp, final)
+            except OSError as exc:
+                refused[key] = _io_error(exc, final)
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+        self._syncfs()  # the renames
+        return refused
+
+    def _syncfs(self) -> None:
         fd = os.open(self.config.base, os.O_RDONLY | os.O_DIRECTORY)
         try:
             if _LIBC is None or _LIBC.syncfs(fd) != 0:

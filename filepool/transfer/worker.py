@@ -104,7 +104,7 @@ class Worker:
         self.source = source
         self.destination = destination
         self.stats = RunStats()
-        self._done: list[Completion] = []
+        self._done: list[tuple[Completion, ClaimedFile]] = []
         self._failed: list[Failure] = []
         self._last_flush = time.monotonic()
         self._endpoint_failures = 0
@@ -159,11 +159,14 @@ class Worker:
         exc = future.exception()
         if exc is None:
             done = future.result()
-            self._done.append(done)
+            self._done.append((done, f))
             self.stats.completed += 1
             self.stats.bytes += done.bytes
             self._endpoint_failures = 0
             return
+        self._record_failure(f, exc)
+
+    def _record_failure(self, f: ClaimedFile, exc: BaseException) -> None:
         code = error_code(exc)
         message = str(exc.message if isinstance(exc, FilepoolError) else f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, FilepoolError):
@@ -198,10 +201,15 @@ class Worker:
             return
         if self._done:
             sync = getattr(self.destination, "sync", None)
-            if sync is not None:  # durable first, then COMPLETED (group commit of the batch)
-                sync()
-            kept = self.ledger.complete(self._done)
-            lost = [c for c in self._done if c.id not in kept]
+            if sync is not None:  # durable first, then COMPLETED (the destination's group commit)
+                refused = sync()
+                for done, f in [(d, f) for d, f in self._done if f.destination in refused]:
+                    self.stats.completed -= 1
+                    self.stats.bytes -= done.bytes
+                    self._record_failure(f, refused[f.destination])
+                self._done = [(d, f) for d, f in self._done if f.destination not in refused]
+            kept = self.ledger.complete([done for done, _ in self._done])
+            lost = [done for done, _ in self._done if done.id not in kept]
             if lost:
                 self.stats.lost_leases += len(lost)
                 log.warning("%d files finished after their lease passed to another worker", len(lost))
