@@ -84,11 +84,13 @@ def transfer(ledger_conn_id: str, worker: str, job: str, source: Source, destina
         max_files=max_files,
     )
     ledger = Ledger.from_airflow(ledger_conn_id, worker)
+    recorder = Ledger.from_airflow(ledger_conn_id, worker)
     heartbeat = Ledger.from_airflow(ledger_conn_id, worker)
     try:
-        return Worker(config, ledger, heartbeat, source, destination).run()
+        return Worker(config, ledger, recorder, heartbeat, source, destination).run()
     finally:
         ledger.close()
+        recorder.close()
 
 
 def total_sessions(settings: Settings) -> threading.BoundedSemaphore:

@@ -96,10 +96,13 @@ class Heartbeat(threading.Thread):
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, ledger: Ledger, heartbeat_ledger: Ledger, source: Source,
-                 destination: Destination) -> None:
+    def __init__(self, config: WorkerConfig, ledger: Ledger, record_ledger: Ledger, heartbeat_ledger: Ledger,
+                 source: Source, destination: Destination) -> None:
         self.config = config
-        self.ledger = ledger
+        self.ledger = ledger  # claims and releases, on the main thread
+        self._record_ledger = record_ledger  # batches of results, on the recorder thread
+        self._recorder = ThreadPoolExecutor(1, thread_name_prefix="filepool-record")
+        self._writing: Future[_Written] | None = None
         self._heartbeat = Heartbeat(heartbeat_ledger, config.lease_seconds)
         self.source = source
         self.destination = destination
@@ -142,8 +145,11 @@ class Worker:
                         log.info("Progress: %s", self.stats.line(len(in_flight)))
                         next_progress = time.monotonic() + cfg.progress_interval
         finally:
-            self._flush(force=True)
-            self._heartbeat.stop()
+            try:
+                self._flush(force=True)
+            finally:
+                self._recorder.shutdown()
+                self._heartbeat.stop()
         return self.stats.summary(cfg.job, self.ledger.worker)
 
     def _copy(self, f: ClaimedFile) -> Completion:
@@ -195,26 +201,46 @@ class Worker:
             self.stats.released += self.ledger.release([f.id for f in cancelled])
 
     def _flush(self, force: bool) -> None:
-        pending = len(self._done) + len(self._failed)
-        due = pending >= _FLUSH_EVERY or time.monotonic() - self._last_flush > _FLUSH_SECONDS
-        if not (force or due):
-            return
-        if self._done:
-            sync = getattr(self.destination, "sync", None)
-            if sync is not None:  # durable first, then COMPLETED (the destination's group commit)
-                refused = sync()
-                for done, f in [(d, f) for d, f in self._done if f.destination in refused]:
-                    self.stats.completed -= 1
-                    self.stats.bytes -= done.bytes
-                    self._record_failure(f, refused[f.destination])
-                self._done = [(d, f) for d, f in self._done if f.destination not in refused]
-            kept = self.ledger.complete([done for done, _ in self._done])
-            lost = [done for done, _ in self._done if done.id not in kept]
-            if lost:
-                self.stats.lost_leases += len(lost)
-                log.warning("%d files finished after their lease passed to another worker", len(lost))
-            self._done = []
-        if self._failed:
-            self.ledger.fail(self._failed)
-            self._failed = []
-        self._last_flush = time.monotonic()
+        """Hand finished files to the recorder thread, one batch in flight at a time, so claiming never waits
+        on a destination sync or a ledger write; with `force`, wait until everything is written."""
+        while True:
+            if self._writing is not None and (force or self._writing.done()):
+                self._settle(self._writing.result())
+                self._writing = None
+            pending = len(self._done) + len(self._failed)
+            due = pending >= _FLUSH_EVERY or time.monotonic() - self._last_flush > _FLUSH_SECONDS
+            if self._writing is None and pending and (force or due):
+                done, failed = self._done, self._failed
+                self._done, self._failed = [], []
+                self._writing = self._recorder.submit(self._write, done, failed)
+                self._last_flush = time.monotonic()
+            if not force or (self._writing is None and not self._done and not self._failed):
+                return
+
+    def _write(self, done: list[tuple[Completion, ClaimedFile]], failed: list[Failure]) -> _Written:
+        """On the recorder thread: make the batch durable at the destination, then record it in the ledger."""
+        refused: list[tuple[Completion, ClaimedFile, Exception]] = []
+        sync = getattr(self.destination, "sync", None)
+        if done and sync is not None:  # durable first, then COMPLETED (the destination's group commit)
+            bad = sync()
+            refused = [(d, f, bad[f.destination]) for d, f in done if f.destination in bad]
+            done = [(d, f) for d, f in done if f.destination not in bad]
+        kept = self._record_ledger.complete([d for d, _ in done])
+        self._record_ledger.fail(failed)
+        return _Written(refused, sum(1 for d, _ in done if d.id not in kept))
+
+    def _settle(self, written: _Written) -> None:
+        """On the main thread: files the destination refused at its sync become failures."""
+        for done, f, exc in written.refused:
+            self.stats.completed -= 1
+            self.stats.bytes -= done.bytes
+            self._record_failure(f, exc)
+        if written.lost:
+            self.stats.lost_leases += written.lost
+            log.warning("%d files finished after their lease passed to another worker", written.lost)
+
+
+@dataclass(frozen=True)
+class _Written:
+    refused: list[tuple[Completion, ClaimedFile, Exception]]
+    lost: int
