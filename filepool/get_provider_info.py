@@ -16,6 +16,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "filepool", "python-modules": [
                 "filepool.operators.sftp_to_minio", "filepool.operators.ftp", "filepool.operators.task_messages",
+                "filepool.operators.maintenance",
             ]},
         ],
         "config": {

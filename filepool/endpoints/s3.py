@@ -54,6 +54,24 @@ def translate(exc: BaseException, where: str) -> FilepoolError:
     return DestinationError(f"{where}: {type(exc).__name__}: {exc}")
 
 
+def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
+    """(AwsBaseHook, boto3 S3 client) for an Airflow `aws` connection, tuned for many parallel transfers."""
+    get_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    config = Config(
+        max_pool_connections=max(10, max_connections),
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5, read_timeout=120,
+        # We send our own SHA-256 (small files) or Content-MD5 (parts); a CRC on top would cost a pass.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path"},
+    )
+    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", config=config)
+    return hook, hook.get_conn()
+
+
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
@@ -75,20 +93,7 @@ class S3Destination:
                      part_size: int) -> S3Destination:
         if not bucket:
             raise InvalidConfig("bucket is empty")
-        get_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        config = Config(
-            max_pool_connections=max(10, max_connections),
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5, read_timeout=120,
-            # We send our own SHA-256 (small files) or Content-MD5 (parts); a CRC on top would cost a pass.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"},
-        )
-        hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", config=config)
-        client: Any = hook.get_conn()
+        hook, client = s3_client(aws_conn_id, max_connections)
         fast_put = None
         if hook.conn_config.endpoint_url:  # MinIO and other stores; AWS itself keeps boto3's own request path
             fast_put = SignedPut(client.meta.endpoint_url, client.meta.region_name or "us-east-1",

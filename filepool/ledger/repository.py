@@ -222,6 +222,18 @@ class Ledger:
                  "error_code", "error_message", "updated_at")
         return {(r[0], int(r[1]), float(r[2])): dict(zip(names, r, strict=True)) for r in rows}
 
+    def prune_completed(self, older_than_seconds: float, batch: int = 10_000) -> int:
+        """Delete COMPLETED rows finished more than `older_than_seconds` ago; returns how many."""
+        total = 0
+        while True:
+            n = int(self._query("prune_completed", older_than=older_than_seconds, limit=batch)[0][0])
+            total += n
+            if n < batch:
+                return total
+
+    def live_upload_ids(self) -> set[str]:
+        return {row[0] for row in self._query("live_upload_ids")}
+
     def job_counts(self, job: str) -> dict[str, tuple[int, int]]:
         """{status: (files, bytes)} for one job."""
         return {status: (int(n), int(b)) for status, n, b in self._query("job_counts", job=job)}

@@ -99,3 +99,22 @@ def test_ftp_to_local_dag_sweeps_then_runs_task_messages(airflow_db: None, ftp_c
     dag.test(logical_date=datetime(2026, 11, 2, 3, tzinfo=UTC), run_conf={"tasks": tasks})
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'") == \
         completed == [(700,)]
+
+
+def test_maintenance_dag_reports_what_it_did(airflow_db: None, conns: None, local_base: Path, bucket: str,
+                                             s3_client: Any, ledger_uri: str) -> None:
+    orphan = local_base / ".lost.bin.0.filepool.tmp"
+    orphan.write_bytes(b"x")
+    import os
+
+    os.utime(orphan, (1, 1))
+    s3_client.create_multipart_upload(Bucket=bucket, Key="lost.bin")
+    dag = load("filepool_maintenance")
+    run = dag.test(logical_date=datetime(2026, 11, 3, tzinfo=UTC),
+                   run_conf={"buckets": [bucket], "upload_older_than_hours": 0})
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}
+    report = run.get_task_instance("report").xcom_pull(task_ids="report")
+    assert report["remove_temp_files"]["removed"] == [str(orphan)]
+    assert [u["key"] for u in report["abort_stale_uploads"]["aborted"]] == ["lost.bin"]
+    assert report["requeue_expired_leases"] == {"requeued": 0} and report["prune_ledger"] == {"pruned": 0}
+    assert not orphan.exists()

@@ -165,3 +165,20 @@ SELECT f.source_path, f.size, f.mtime, f.status, f.destination, f.bytes_transfer
 FROM filepool_files f
 JOIN jsonb_to_recordset(%(files)s::jsonb) AS r(source_path text, size bigint, mtime double precision)
   ON f.job = %(job)s AND f.source_path = r.source_path AND f.size = r.size AND f.mtime = r.mtime;
+
+-- name: prune_completed
+-- Retention: delete COMPLETED rows (and, by cascade, their events) finished before the cut-off, a batch at a time.
+WITH old AS (
+    SELECT id FROM filepool_files
+    WHERE status = 'COMPLETED' AND completed_at < now() - make_interval(secs => %(older_than)s)
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), deleted AS (
+    DELETE FROM filepool_files f USING old WHERE f.id = old.id RETURNING f.id
+)
+SELECT count(*) FROM deleted;
+
+-- name: live_upload_ids
+-- Multipart uploads that a row may still resume: the maintenance DAG never aborts these.
+SELECT upload_id FROM filepool_files WHERE upload_id IS NOT NULL AND status <> 'COMPLETED';

@@ -1,0 +1,65 @@
+"""filepool_maintenance: every 15 minutes, put expired leases back in the queue, remove orphaned temporary
+files, abort stale multipart uploads and prune old COMPLETED rows; `report` logs and returns what was done.
+
+What to sweep comes from the Params (local `fs` connections, FTP folders, buckets) and the limits too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from filepool.operators.maintenance import (
+    AbortStaleUploadsOperator,
+    PruneLedgerOperator,
+    RemoveTempFilesOperator,
+    RequeueExpiredLeasesOperator,
+)
+
+STEPS = ("requeue_expired_leases", "remove_temp_files", "abort_stale_uploads", "prune_ledger")
+
+with DAG(
+    dag_id="filepool_maintenance",
+    description="filepool: stale leases, orphaned temporary files, stale multipart uploads, retention",
+    schedule="*/15 * * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["filepool", "maintenance"],
+    doc_md=__doc__,
+    params={
+        "ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection"),
+        "local_conn_ids": Param(["filepool_local"], type="array", description="fs connections to sweep"),
+        "ftp_folders": Param([], type="array", description='[{"ftp_conn_id": ..., "path": ...}] to sweep'),
+        "aws_conn_id": Param("filepool_minio", type="string", description="Airflow aws connection"),
+        "buckets": Param([], type="array", description="Buckets whose stale multipart uploads are aborted"),
+        "temp_older_than_hours": Param(6, type="number", minimum=0,
+                                       description="Temporary files older than this are orphans"),
+        "upload_older_than_hours": Param(24, type="number", minimum=0,
+                                         description="Multipart uploads older than this are stale"),
+        "retention_days": Param(90, type="number", minimum=0, description="COMPLETED rows kept this long"),
+    },
+) as dag:
+    steps = [
+        RequeueExpiredLeasesOperator(task_id=STEPS[0], ledger_conn_id="{{ params.ledger_conn_id }}"),
+        RemoveTempFilesOperator(task_id=STEPS[1], local_conn_ids="{{ params.local_conn_ids }}",
+                                ftp_folders="{{ params.ftp_folders }}",
+                                older_than_hours="{{ params.temp_older_than_hours }}"),
+        AbortStaleUploadsOperator(task_id=STEPS[2], aws_conn_id="{{ params.aws_conn_id }}",
+                                  buckets="{{ params.buckets }}",
+                                  older_than_hours="{{ params.upload_older_than_hours }}",
+                                  ledger_conn_id="{{ params.ledger_conn_id }}"),
+        PruneLedgerOperator(task_id=STEPS[3], ledger_conn_id="{{ params.ledger_conn_id }}",
+                            retention_days="{{ params.retention_days }}"),
+    ]
+
+    @task(trigger_rule="all_done")
+    def report(ti: Any = None) -> dict[str, Any]:
+        done = {step: ti.xcom_pull(task_ids=step) for step in STEPS}
+        print(f"filepool maintenance: {done}")
+        return done
+
+    steps >> report()

@@ -1,0 +1,133 @@
+"""The maintenance steps as operators; the `filepool_maintenance` DAG runs them every 15 minutes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from filepool import maintenance
+from filepool.endpoints.ftp import FTPConfig, FTPSession
+from filepool.endpoints.local import LocalConfig
+from filepool.endpoints.s3 import s3_client
+from filepool.ledger import Ledger
+from filepool.operators import runner
+
+HOUR = 3600.0
+
+
+class RequeueExpiredLeasesOperator(BaseOperator):
+    """Put files whose worker stopped renewing its lease back in the queue. Returns how many."""
+
+    template_fields: Sequence[str] = ("ledger_conn_id",)
+
+    def __init__(self, *, ledger_conn_id: str = "filepool_ledger", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ledger_conn_id = ledger_conn_id
+
+    def execute(self, context: Any) -> dict[str, int]:
+        ledger = Ledger.from_airflow(self.ledger_conn_id, runner.worker_name(context))
+        try:
+            ledger.migrate()
+            n = maintenance.requeue_expired_leases(ledger)
+        finally:
+            ledger.close()
+        self.log.info("Expired leases put back in the queue: %d", n)
+        return {"requeued": n}
+
+
+class RemoveTempFilesOperator(BaseOperator):
+    """
+    Remove filepool's temporary files (``*.filepool.tmp``) older than ``older_than_hours``.
+
+    :param local_conn_ids: ``fs`` connections whose base paths are swept.
+    :param ftp_folders: ``{"ftp_conn_id": ..., "path": ...}`` folders swept on FTP servers.
+    :param older_than_hours: a temporary file younger than this may still be written: it is left alone.
+    """
+
+    template_fields: Sequence[str] = ("local_conn_ids", "ftp_folders", "older_than_hours")
+
+    def __init__(self, *, local_conn_ids: Sequence[str] = (), ftp_folders: Sequence[dict[str, str]] = (),
+                 older_than_hours: float | str = 6, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.local_conn_ids = local_conn_ids
+        self.ftp_folders = ftp_folders
+        self.older_than_hours = older_than_hours
+
+    def execute(self, context: Any) -> dict[str, list[str]]:
+        older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
+        removed: list[str] = []
+        for conn_id in self.local_conn_ids or []:
+            removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than)
+        for folder in self.ftp_folders or []:
+            session = FTPSession.open(FTPConfig.from_airflow(folder["ftp_conn_id"]))
+            try:
+                removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than)
+            finally:
+                session.close()
+        for path in removed:
+            self.log.info("Removed orphaned temporary file %s", path)
+        self.log.info("Orphaned temporary files removed: %d", len(removed))
+        return {"removed": removed}
+
+
+class AbortStaleUploadsOperator(BaseOperator):
+    """
+    Abort S3 multipart uploads older than ``older_than_hours`` that no live ledger row owns.
+
+    :param aws_conn_id: Airflow ``aws`` connection.
+    :param buckets: buckets to look in.
+    :param older_than_hours: uploads younger than this may still be running: they are left alone.
+    """
+
+    template_fields: Sequence[str] = ("aws_conn_id", "buckets", "older_than_hours", "ledger_conn_id")
+
+    def __init__(self, *, buckets: Sequence[str], aws_conn_id: str = "aws_default", older_than_hours: float | str = 24,
+                 ledger_conn_id: str = "filepool_ledger", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.buckets = buckets
+        self.older_than_hours = older_than_hours
+        self.ledger_conn_id = ledger_conn_id
+
+    def execute(self, context: Any) -> dict[str, list[dict[str, str]]]:
+        older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
+        ledger = Ledger.from_airflow(self.ledger_conn_id, runner.worker_name(context))
+        try:
+            ledger.migrate()
+            live = ledger.live_upload_ids()
+        finally:
+            ledger.close()
+        aborted: list[dict[str, str]] = []
+        _, client = s3_client(self.aws_conn_id)
+        for bucket in self.buckets or []:
+            aborted += maintenance.abort_stale_uploads(client, bucket, older_than, live)
+        for upload in aborted:
+            self.log.info("Aborted stale multipart upload s3://%s/%s (%s)", upload["bucket"], upload["key"],
+                          upload["upload_id"])
+        self.log.info("Stale multipart uploads aborted: %d", len(aborted))
+        return {"aborted": aborted}
+
+
+class PruneLedgerOperator(BaseOperator):
+    """Delete COMPLETED ledger rows (and their events) older than ``retention_days``. Returns how many."""
+
+    template_fields: Sequence[str] = ("ledger_conn_id", "retention_days")
+
+    def __init__(self, *, ledger_conn_id: str = "filepool_ledger", retention_days: float | str = 90,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ledger_conn_id = ledger_conn_id
+        self.retention_days = retention_days
+
+    def execute(self, context: Any) -> dict[str, int]:
+        retention = runner.seconds("retention_days", self.retention_days) * 24 * HOUR
+        ledger = Ledger.from_airflow(self.ledger_conn_id, runner.worker_name(context))
+        try:
+            ledger.migrate()
+            n = ledger.prune_completed(retention)
+        finally:
+            ledger.close()
+        self.log.info("COMPLETED rows older than %s days pruned: %d", self.retention_days, n)
+        return {"pruned": n}

@@ -1,0 +1,107 @@
+"""The maintenance steps against real servers: each removes what it should and nothing else."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from filepool.ledger import Ledger
+from filepool.ledger.repository import DiscoveredFile
+from filepool.operators.maintenance import (
+    AbortStaleUploadsOperator,
+    PruneLedgerOperator,
+    RemoveTempFilesOperator,
+    RequeueExpiredLeasesOperator,
+)
+from tests.helpers import ledger_rows
+
+pytestmark = pytest.mark.integration
+DAY = 86400
+
+
+def backdate(path: Path, seconds: float) -> None:
+    st = path.stat()
+    os.utime(path, (st.st_atime - seconds, st.st_mtime - seconds))
+
+
+def ledger(uri: str) -> Ledger:
+    lg = Ledger(lambda: psycopg2.connect(uri), "test")
+    lg.migrate()
+    return lg
+
+
+def test_expired_leases_go_back_with_an_event(ledger_uri: str) -> None:
+    lg = ledger(ledger_uri)
+    lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}") for i in range(3)])
+    lg.claim("job", 3, lease_seconds=0.01)
+    time.sleep(0.05)
+    assert RequeueExpiredLeasesOperator(task_id="r").execute({}) == {"requeued": 3}
+    assert ledger_rows(ledger_uri, "SELECT DISTINCT status FROM filepool_files") == [("DISCOVERED",)]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [(3,)]
+
+
+def test_old_temporary_files_are_removed_and_nothing_else(local_base: Path, ftp_conns: None,
+                                                          ftp_upload_root: Path) -> None:
+    old, young, data = local_base / "a" / ".x.bin.1.filepool.tmp", local_base / ".y.bin.2.filepool.tmp", \
+        local_base / "a" / "x.bin"
+    old.parent.mkdir()
+    for p in (old, young, data):
+        p.write_bytes(b"1")
+    backdate(old, DAY)
+    backdate(data, DAY)
+    ftp_old, ftp_young = ftp_upload_root / "in" / ".z.bin.3.filepool.tmp", ftp_upload_root / ".w.bin.4.filepool.tmp"
+    ftp_old.parent.mkdir()
+    for p in (ftp_old, ftp_young):
+        p.write_bytes(b"1")
+        os.chown(p, ftp_upload_root.stat().st_uid, -1)
+    os.chown(ftp_old.parent, ftp_upload_root.stat().st_uid, -1)
+    backdate(ftp_old, DAY)
+
+    result = RemoveTempFilesOperator(task_id="t", local_conn_ids=["filepool_local"],
+                                     ftp_folders=[{"ftp_conn_id": "filepool_ftp", "path": str(ftp_upload_root)}],
+                                     older_than_hours=6).execute({})
+
+    assert sorted(result["removed"]) == sorted([str(old), str(ftp_old)])
+    assert not old.exists() and not ftp_old.exists()
+    assert young.exists() and data.exists() and ftp_young.exists()
+
+
+def test_stale_uploads_are_aborted_unless_a_live_row_owns_them(conns: None, bucket: str, s3_client: Any,
+                                                               ledger_uri: str) -> None:
+    owned = s3_client.create_multipart_upload(Bucket=bucket, Key="owned.bin")["UploadId"]
+    stale = s3_client.create_multipart_upload(Bucket=bucket, Key="stale.bin")["UploadId"]
+    lg = ledger(ledger_uri)
+    lg.register("job", [DiscoveredFile("/owned.bin", 1, 1.0, "owned.bin")])
+    conn = psycopg2.connect(ledger_uri)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE filepool_files SET upload_id = %s", (owned,))
+    conn.close()
+    time.sleep(1.1)
+
+    result = AbortStaleUploadsOperator(task_id="a", aws_conn_id="filepool_minio", buckets=[bucket],
+                                       older_than_hours=0).execute({})
+
+    assert [u["upload_id"] for u in result["aborted"]] == [stale]
+    left = {u["UploadId"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    assert left == {owned}
+
+
+def test_retention_prunes_old_completed_rows_only(ledger_uri: str) -> None:
+    lg = ledger(ledger_uri)
+    lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}") for i in range(4)])
+    conn = psycopg2.connect(ledger_uri)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE filepool_files SET status = 'COMPLETED', completed_at = now() - interval '100 days' "
+                    "WHERE source_path IN ('/f0', '/f1')")
+        cur.execute("UPDATE filepool_files SET status = 'COMPLETED', completed_at = now() WHERE source_path = '/f2'")
+    conn.close()
+    assert PruneLedgerOperator(task_id="p", retention_days=90).execute({}) == {"pruned": 2}
+    assert ledger_rows(ledger_uri, "SELECT source_path, status FROM filepool_files ORDER BY source_path") == [
+        ("/f2", "COMPLETED"), ("/f3", "DISCOVERED")]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events e LEFT JOIN filepool_files f "
+                                   "ON f.id = e.file_id WHERE f.id IS NULL") == [(0,)]
