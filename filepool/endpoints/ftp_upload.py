@@ -11,6 +11,7 @@ import posixpath
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -70,7 +71,7 @@ class FTPWriter:
         self._release()
         return WriteResult(None, self.write_seconds)
 
-    def abort(self) -> None:
+    def abort(self, keep: bool = False) -> None:
         if self._conn is not None:
             with contextlib.suppress(OSError):
                 self._conn.close()
@@ -95,7 +96,8 @@ class FTPDestination:
     def chunk_size(self, size: int) -> int:
         return CHUNK
 
-    def open_writer(self, key: str, size: int) -> FTPWriter:
+    def open_writer(self, key: str, size: int, resume_token: str | None = None,
+                    remember: Callable[[str], None] | None = None) -> FTPWriter:
         return FTPWriter(self.pool, key, size)
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -216,7 +216,7 @@ class LocalWriter:
         self.write_seconds += time.perf_counter() - started
         return WriteResult(None, self.write_seconds)
 
-    def abort(self) -> None:
+    def abort(self, keep: bool = False) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -242,7 +242,8 @@ class LocalDestination:
     def chunk_size(self, size: int) -> int:
         return CHUNK
 
-    def open_writer(self, key: str, size: int) -> LocalWriter:
+    def open_writer(self, key: str, size: int, resume_token: str | None = None,
+                    remember: Callable[[str], None] | None = None) -> LocalWriter:
         return LocalWriter(self, key, size)
 
     def stage(self, key: str, temp: str, final: str) -> None:

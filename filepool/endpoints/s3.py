@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.config import Config
@@ -30,6 +32,7 @@ from filepool.exceptions import (
 )
 from filepool.transfer.interfaces import WriteResult
 
+log = logging.getLogger(__name__)
 MAX_PARTS = 10_000  # the S3 limit
 MIB = 1024 * 1024
 _BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
@@ -110,14 +113,20 @@ class S3Destination:
         needed = -(-size // MAX_PARTS)
         return max(self.part_size, -(-needed // MIB) * MIB)
 
-    def open_writer(self, key: str, size: int) -> S3Writer:
-        return S3Writer(self, key, size, multipart=size >= self.multipart_threshold)
+    def open_writer(self, key: str, size: int, resume_token: str | None = None,
+                    remember: Callable[[str], None] | None = None) -> S3Writer:
+        return S3Writer(self, key, size, size >= self.multipart_threshold, resume_token, remember)
 
 
 class S3Writer:
-    """Receives a file's bytes in order, part by part; `commit` makes the object visible, `abort` cleans up."""
+    """Receives a file's bytes in order, part by part; `commit` makes the object visible, `abort` cleans up.
 
-    def __init__(self, dest: S3Destination, key: str, size: int, multipart: bool) -> None:
+    A multipart upload resumes from `resume_token` (an upload id kept in the ledger): the parts already stored
+    are listed once, and a part whose MD5 and size match the stored one is not sent again (seed 002's resume).
+    """
+
+    def __init__(self, dest: S3Destination, key: str, size: int, multipart: bool, resume_token: str | None = None,
+                 remember: Callable[[str], None] | None = None) -> None:
         self._dest = dest
         self.key = key
         self._size = size
@@ -127,6 +136,27 @@ class S3Writer:
         self._single: bytes | None = None
         self.upload_id: str | None = None
         self.write_seconds = 0.0
+        self._remember = remember
+        self._stored: dict[int, tuple[str, int]] = {}  # part number -> (ETag, size) of a resumed upload
+        self.parts_sent = 0
+        self.parts_reused = 0
+        if multipart and resume_token:
+            self._resume(resume_token)
+
+    def _resume(self, upload_id: str) -> None:
+        try:
+            pages = self._dest.client.get_paginator("list_parts").paginate(
+                Bucket=self._dest.bucket, Key=self.key, UploadId=upload_id)
+            self._stored = {p["PartNumber"]: (p["ETag"], int(p["Size"]))
+                            for page in pages for p in page.get("Parts", [])}
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchUpload", "404"}:
+                log.info("Upload %s of %s is gone; starting a new one", upload_id, self.key)
+                return
+            raise translate(exc, self._dest.where(self.key)) from exc
+        self.upload_id = upload_id
+        log.info("Resuming the multipart upload of %s: %d parts already stored", self._dest.where(self.key),
+                 len(self._stored))
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -146,11 +176,19 @@ class S3Writer:
         client = self._dest.client
         if self.upload_id is None:
             self.upload_id = self._call(client.create_multipart_upload)["UploadId"]
+            if self._remember is not None:
+                self._remember(self.upload_id)
         md5 = hashlib.md5(data).digest()
         number = len(self._parts) + 1
-        reply = self._call(client.upload_part, UploadId=self.upload_id, PartNumber=number, Body=data,
-                           ContentMD5=_b64(md5), ContentLength=len(data))
-        self._parts.append({"PartNumber": number, "ETag": reply["ETag"]})
+        stored = self._stored.get(number)
+        if stored is not None and stored[0].strip('"') == md5.hex() and stored[1] == len(data):
+            etag = stored[0]
+            self.parts_reused += 1
+        else:
+            etag = self._call(client.upload_part, UploadId=self.upload_id, PartNumber=number, Body=data,
+                              ContentMD5=_b64(md5), ContentLength=len(data))["ETag"]
+            self.parts_sent += 1
+        self._parts.append({"PartNumber": number, "ETag": etag})
         self._part_md5s.append(md5)
 
     def commit(self, sha256: bytes) -> WriteResult:
@@ -174,14 +212,17 @@ class S3Writer:
         expected = f"{hashlib.md5(b''.join(self._part_md5s)).hexdigest()}-{len(self._parts)}"
         if etag and etag != expected:
             raise ChecksumMismatch(f"{self._dest.where(self.key)}: multipart ETag {etag} != {expected}")
+        log.info("Completed the multipart upload of %s: %d parts sent, %d reused from an earlier attempt",
+                 self._dest.where(self.key), self.parts_sent, self.parts_reused)
         head = self._call(client.head_object)
         if int(head["ContentLength"]) != self._size:
             raise SizeMismatch(f"{self._dest.where(self.key)}: {head['ContentLength']} bytes stored, "
                                f"{self._size} sent")
         return WriteResult(etag or None, self.write_seconds)
 
-    def abort(self) -> None:
-        if self.upload_id is None:
+    def abort(self, keep: bool = False) -> None:
+        """Abort the multipart upload, unless `keep`: then a later attempt resumes it from the ledger."""
+        if self.upload_id is None or keep:
             return
         with contextlib.suppress(Exception):  # what is left over, the maintenance DAG aborts
             self._dest.client.abort_multipart_upload(Bucket=self._dest.bucket, Key=self.key,

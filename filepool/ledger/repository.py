@@ -231,6 +231,9 @@ class Ledger:
             if n < batch:
                 return total
 
+    def set_upload_id(self, file_id: int, upload_id: str) -> bool:
+        return int(self._query("set_upload_id", id=file_id, upload_id=upload_id, worker=self.worker)[0][0]) == 1
+
     def live_upload_ids(self) -> set[str]:
         return {row[0] for row in self._query("live_upload_ids")}
 

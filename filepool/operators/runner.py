@@ -83,14 +83,7 @@ def transfer(ledger_conn_id: str, worker: str, job: str, source: Source, destina
         retry_backoff=settings.retry_backoff_seconds, progress_interval=settings.progress_interval,
         max_files=max_files,
     )
-    ledger = Ledger.from_airflow(ledger_conn_id, worker)
-    recorder = Ledger.from_airflow(ledger_conn_id, worker)
-    heartbeat = Ledger.from_airflow(ledger_conn_id, worker)
-    try:
-        return Worker(config, ledger, recorder, heartbeat, source, destination).run()
-    finally:
-        ledger.close()
-        recorder.close()
+    return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination).run()
 
 
 def total_sessions(settings: Settings) -> threading.BoundedSemaphore:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
-from filepool.exceptions import ConnectionFailed, SizeMismatch, SourceChanged
+from filepool.exceptions import ConnectionFailed, FilepoolError, SizeMismatch, SourceChanged
 from filepool.ledger import ClaimedFile, Completion
 from filepool.transfer.interfaces import Destination, Source
 
@@ -53,7 +53,9 @@ class _Reader:
             self._lease.__exit__(None, None, None)
 
 
-def copy_file(claimed: ClaimedFile, source: Source, destination: Destination) -> Completion:
+def copy_file(claimed: ClaimedFile, source: Source, destination: Destination,
+              remember: Callable[[str], None] | None = None) -> Completion:
+    """Copy one file; `remember` is told the token of a resumable upload as soon as it exists."""
     started = time.perf_counter()
     chunk = destination.chunk_size(claimed.size)
     # A file that fits one chunk is read whole in the same round of requests as its open and stat.
@@ -63,7 +65,7 @@ def copy_file(claimed: ClaimedFile, source: Source, destination: Destination) ->
         if (found.size is not None and found.size != claimed.size) or (
                 found.mtime is not None and found.mtime != claimed.mtime):
             raise _changed(claimed, f"size {claimed.size} -> {found.size}, mtime {claimed.mtime} -> {found.mtime}")
-        writer = destination.open_writer(claimed.destination, claimed.size)
+        writer = destination.open_writer(claimed.destination, claimed.size, claimed.upload_id, remember)
         digest = hashlib.sha256()
         copied = 0
         read_seconds = 0.0
@@ -94,8 +96,9 @@ def copy_file(claimed: ClaimedFile, source: Source, destination: Destination) ->
                     raise _changed(claimed, f"{copied} bytes instead of {claimed.size}")
                 raise SizeMismatch(f"{claimed.source_path}: read {copied} bytes, expected {claimed.size}")
             result = writer.commit(digest.digest())
-        except BaseException:
-            writer.abort()
+        except BaseException as exc:
+            # An attempt that will be retried keeps its upload, so the next one sends only what is missing.
+            writer.abort(keep=isinstance(exc, FilepoolError) and exc.retryable)
             raise
     finally:
         reader.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,7 +41,10 @@ class WriteResult:
 class Writer(Protocol):
     def write(self, data: bytes) -> None: ...
     def commit(self, sha256: bytes) -> WriteResult: ...
-    def abort(self) -> None: ...
+
+    def abort(self, keep: bool = False) -> None:
+        """Clean up; with `keep`, leave what a later attempt can resume (an S3 multipart upload)."""
+        ...
 
 
 class Destination(Protocol):
@@ -49,4 +52,8 @@ class Destination(Protocol):
         """Bytes per write for a file of `size` bytes (a whole small file for one S3 PUT)."""
         ...
 
-    def open_writer(self, key: str, size: int) -> Writer: ...
+    def open_writer(self, key: str, size: int, resume_token: str | None = None,
+                    remember: Callable[[str], None] | None = None) -> Writer:
+        """A writer for `key`; `resume_token` continues an earlier attempt's upload, and `remember` is told the
+        token of a new one so the ledger can keep it."""
+        ...

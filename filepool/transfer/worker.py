@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,14 +97,17 @@ class Heartbeat(threading.Thread):
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, ledger: Ledger, record_ledger: Ledger, heartbeat_ledger: Ledger,
-                 source: Source, destination: Destination) -> None:
+    def __init__(self, config: WorkerConfig, connect: Callable[[], Ledger], source: Source,
+                 destination: Destination) -> None:
+        """`connect` makes a ledger connection; each thread that talks to the ledger gets its own."""
         self.config = config
-        self.ledger = ledger  # claims and releases, on the main thread
-        self._record_ledger = record_ledger  # batches of results, on the recorder thread
+        self.ledger = connect()  # claims and releases, on the main thread
+        self._record_ledger = connect()  # batches of results, on the recorder thread
+        self._uploads_ledger = connect()  # upload ids of large files, from the copy threads (under a lock)
+        self._uploads_lock = threading.Lock()
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="filepool-record")
         self._writing: Future[_Written] | None = None
-        self._heartbeat = Heartbeat(heartbeat_ledger, config.lease_seconds)
+        self._heartbeat = Heartbeat(connect(), config.lease_seconds)
         self.source = source
         self.destination = destination
         self.stats = RunStats()
@@ -150,16 +154,22 @@ class Worker:
             finally:
                 self._recorder.shutdown()
                 self._heartbeat.stop()
+                for ledger in (self.ledger, self._record_ledger, self._uploads_ledger):
+                    ledger.close()
         return self.stats.summary(cfg.job, self.ledger.worker)
 
     def _copy(self, f: ClaimedFile) -> Completion:
+        def remember(upload_id: str) -> None:
+            with self._uploads_lock:
+                self._uploads_ledger.set_upload_id(f.id, upload_id)
+
         try:
-            return copy_file(f, self.source, self.destination)
+            return copy_file(f, self.source, self.destination, remember)
         except ConnectionFailed as exc:
             # Reads cut mid-file resume inside copy_file; a dropped destination session is worth one more
             # whole try right away. A second failure goes to the ledger and its backoff.
             log.info("Retrying %s once on fresh sessions: %s", f.source_path, exc)
-            return copy_file(f, self.source, self.destination)
+            return copy_file(f, self.source, self.destination, remember)
 
     def _record(self, f: ClaimedFile, future: Future[Completion]) -> None:
         exc = future.exception()

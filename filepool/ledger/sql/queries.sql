@@ -181,4 +181,18 @@ SELECT count(*) FROM deleted;
 
 -- name: live_upload_ids
 -- Multipart uploads that a row may still resume: the maintenance DAG never aborts these.
-SELECT upload_id FROM filepool_files WHERE upload_id IS NOT NULL AND status <> 'COMPLETED';
+SELECT upload_id FROM filepool_files
+WHERE upload_id IS NOT NULL
+  AND (status IN ('DISCOVERED', 'IN_PROGRESS') OR (status = 'FAILED' AND next_attempt_at IS NOT NULL));
+
+-- name: set_upload_id
+-- A multipart upload has started: keep its id so a worker that takes the file over resumes it.
+WITH updated AS (
+    UPDATE filepool_files SET upload_id = %(upload_id)s, updated_at = now()
+    WHERE id = %(id)s AND claimed_by = %(worker)s AND status = 'IN_PROGRESS'
+    RETURNING id
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'upload_started', %(worker)s, jsonb_build_object('upload_id', %(upload_id)s::text) FROM updated
+)
+SELECT count(*) FROM updated;
