@@ -1,0 +1,100 @@
+"""Ten kill -9 trials at random moments of a worker's life, on one route: nothing lost, nothing doubled.
+
+Each trial starts a worker process and kills it with SIGKILL at a random point: three while it lists and
+registers (discovery), seven while it transfers. Between trials nothing is cleaned by hand: the next worker's
+start-up clean-up and the maintenance steps must cope. After the last trial one more worker runs to the end.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from filepool.ledger import Ledger
+from filepool.operators import SFTPToMinIOOperator
+from filepool.operators.maintenance import AbortStaleUploadsOperator, RequeueExpiredLeasesOperator
+from tests.conftest import REPO
+from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+
+pytestmark = pytest.mark.chaos
+LEASE = 2
+
+
+def completed(uri: str) -> int:
+    return ledger_rows(uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")[0][0]
+
+
+def kill_when(worker: subprocess.Popen[bytes], ready: Any, timeout: float = 60) -> bool:
+    """SIGKILL the worker once `ready()` holds; False if it ended before that."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and worker.poll() is None:
+            if ready():
+                os.kill(worker.pid, signal.SIGKILL)
+                return True
+            time.sleep(0.005)
+        return False
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def test_ten_kills_then_everything_exactly_once(conns: None, sftp_root: Path, bucket: str, s3_client: Any,
+                                                ledger_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", str(LEASE))
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__MULTIPART_THRESHOLD_MB", "8")
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__PART_SIZE_MB", "5")
+    files = write_tree(sftp_root, 1500, size=30_000)
+    (sftp_root / "large.bin").write_bytes(os.urandom(40 * 1024 * 1024))  # a multipart upload among them
+    files["large.bin"] = (sftp_root / "large.bin").read_bytes()
+    age(sftp_root)
+    Ledger(lambda: psycopg2.connect(ledger_uri), "test").migrate()  # so the trials can watch the tables
+    rnd = random.Random(int(os.environ.get("FILEPOOL_CHAOS_SEED", "20261123")))
+    outcomes = []
+
+    def start(*extra: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(sftp_root), bucket, "8",
+                                 *extra], cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    for trial in range(10):
+        if trial < 3:  # during discovery: as soon as some, but not all, files are registered
+            target = rnd.randint(1, 1200)
+            worker = start("discover")
+            killed = kill_when(worker, lambda t=target: ledger_rows(
+                ledger_uri, "SELECT count(*) FROM filepool_files")[0][0] >= t)
+            outcomes.append(("discovery", killed))
+        else:  # during transfers, after a random number of files
+            done_before = completed(ledger_uri)
+            target = done_before + rnd.randint(1, 150)
+            worker = start()
+            killed = kill_when(worker, lambda t=target: completed(ledger_uri) >= t)
+            outcomes.append(("transfer", killed))
+        time.sleep(LEASE + 0.2)  # what the dead worker held expires; the next worker takes it back
+        RequeueExpiredLeasesOperator(task_id="requeue").execute({})
+
+    AbortStaleUploadsOperator(task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket],
+                              older_than_hours=0).execute({})
+    final = SFTPToMinIOOperator(task_id="final", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
+                                source_path=str(sftp_root), bucket=bucket, key_prefix="in/", threads=8,
+                                min_age_seconds=0, settle_seconds=0).execute({})
+
+    print(f"trials: {outcomes}; the last run moved {final['files_transferred']} files")
+    assert sum(killed for _, killed in outcomes) >= 8, outcomes  # the kills really landed mid-run
+    assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
+        ("COMPLETED", len(files))]
+    assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}
+    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    once = ledger_rows(ledger_uri, "SELECT count(*) FROM (SELECT file_id FROM filepool_file_events "
+                                   "WHERE event = 'completed' GROUP BY file_id HAVING count(*) > 1) twice")
+    assert once == [(0,)]
