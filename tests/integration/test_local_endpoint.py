@@ -41,7 +41,8 @@ def test_a_rename_that_fails_refuses_that_file_alone(tmp_path: Path) -> None:
     (tmp_path / "gone" / "file.bin").mkdir()  # a folder now sits where the file should go
     refused = dest.sync()
     assert set(refused) == {"gone/file.bin"}
-    assert isinstance(refused["gone/file.bin"], FilepoolError)
+    error = refused["gone/file.bin"]
+    assert isinstance(error, FilepoolError) and error.code == "IO_ERROR"
     assert (tmp_path / "ok" / "file.bin").read_bytes() == b"abc"
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".filepool.tmp")]
 
