@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -17,6 +18,16 @@ from filepool.operators import runner
 HOUR = 3600.0
 
 
+@contextmanager
+def _ledger(conn_id: str, context: Any) -> Iterator[Ledger]:
+    ledger = Ledger.from_airflow(conn_id, runner.worker_name(context))
+    try:
+        ledger.migrate()
+        yield ledger
+    finally:
+        ledger.close()
+
+
 class RequeueExpiredLeasesOperator(BaseOperator):
     """Put files whose worker stopped renewing its lease back in the queue. Returns how many."""
 
@@ -27,12 +38,8 @@ class RequeueExpiredLeasesOperator(BaseOperator):
         self.ledger_conn_id = ledger_conn_id
 
     def execute(self, context: Any) -> dict[str, int]:
-        ledger = Ledger.from_airflow(self.ledger_conn_id, runner.worker_name(context))
-        try:
-            ledger.migrate()
+        with _ledger(self.ledger_conn_id, context) as ledger:
             n = maintenance.requeue_expired_leases(ledger)
-        finally:
-            ledger.close()
         self.log.info("Expired leases put back in the queue: %d", n)
         return {"requeued": n}
 
@@ -93,12 +100,8 @@ class AbortStaleUploadsOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, list[dict[str, str]]]:
         older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
-        ledger = Ledger.from_airflow(self.ledger_conn_id, runner.worker_name(context))
-        try:
-            ledger.migrate()
+        with _ledger(self.ledger_conn_id, context) as ledger:
             live = ledger.live_upload_ids()
-        finally:
-            ledger.close()
         aborted: list[dict[str, str]] = []
         _, client = s3_client(self.aws_conn_id)
         for bucket in self.buckets or []:
@@ -123,11 +126,7 @@ class PruneLedgerOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, int]:
         retention = runner.seconds("retention_days", self.retention_days) * 24 * HOUR
-        ledger = Ledger.from_airflow(self.ledger_conn_id, runner.worker_name(context))
-        try:
-            ledger.migrate()
+        with _ledger(self.ledger_conn_id, context) as ledger:
             n = ledger.prune_completed(retention)
-        finally:
-            ledger.close()
         self.log.info("COMPLETED rows older than %s days pruned: %d", self.retention_days, n)
         return {"pruned": n}

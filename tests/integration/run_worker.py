@@ -7,9 +7,28 @@ With `discover`, the process only lists and registers files.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 from filepool.operators import SFTPToMinIOOperator
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def run_workers(root: Path, bucket: str, count: int, threads: int = 8) -> list[dict[str, Any]]:
+    """Start `count` worker processes on one route at once, wait for them, return their summaries."""
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(root), bucket,
+                                 str(threads)], cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
+               for _ in range(count)]
+    summaries = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=600)
+        assert worker.returncode == 0, f"a worker exited with {worker.returncode}"
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    return summaries
 
 
 def main(argv: list[str]) -> int:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from filepool.operators import SFTPToMinIOOperator
-from tests.conftest import REPO
 from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.integration.run_worker import run_workers
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +21,7 @@ def test_two_processes_share_one_queue(conns: None, sftp_root: Path, bucket: str
     SFTPToMinIOOperator(task_id="discover", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
                         source_path=str(sftp_root), bucket=bucket, key_prefix="in/", transfer=False).execute({})
 
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(sftp_root), bucket, "8"],
-                                cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    summaries = []
-    for w in workers:
-        out, _ = w.communicate(timeout=300)
-        assert w.returncode == 0
-        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    summaries = run_workers(sftp_root, bucket, count=2, threads=8)
 
     assert sum(s["files_transferred"] for s in summaries) == 2000
     assert all(s["files_transferred"] > 0 for s in summaries), summaries  # both really worked
