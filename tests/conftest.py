@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,10 +124,20 @@ def s3_client(s3_server: S3Server):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
     name = f"test-{uuid.uuid4().hex[:12]}"
-    s3_client.create_bucket(Bucket=name)
-    s3_client.put_object(Bucket=name, Key=".warm", Body=b"")  # volumes are allocated on the first write
-    s3_client.delete_object(Bucket=name, Key=".warm")
-    return name
+    # SeaweedFS allocates volumes on a bucket's first write, and can be slow to after a test wrote 10,000 objects:
+    # retry for a while rather than fail a test on its set-up (the last error is raised if it never works).
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if name not in {b["Name"] for b in s3_client.list_buckets().get("Buckets", [])}:
+                s3_client.create_bucket(Bucket=name)
+            s3_client.put_object(Bucket=name, Key=".warm", Body=b"")
+            s3_client.delete_object(Bucket=name, Key=".warm")
+            return name
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 @pytest.fixture(scope="session")
