@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
+from filepool.params import transfer_params
 
 with DAG(
     dag_id="filepool_ftp_to_local",
@@ -26,6 +27,7 @@ with DAG(
     tags=["filepool", "ftp", "local"],
     doc_md=__doc__,
     params={
+        **transfer_params(),
         "folders": Param(
             [{"ftp_conn_id": "filepool_ftp", "source_path": "/outgoing", "pattern": "*",
               "local_conn_id": "filepool_local", "dest_path": "incoming"}],
@@ -33,12 +35,6 @@ with DAG(
             description="Folders swept every hour: ftp_conn_id, source_path, pattern, local_conn_id, dest_path",
         ),
         "tasks": Param([], type="array", description="Seed 000 task messages; when given, only these are moved"),
-        "threads": Param(8, type="integer", minimum=1, maximum=128, description="Transfers per task"),
-        "settle_seconds": Param(5, type="number", minimum=0,
-                                description="A young file must stay unchanged this long to be taken"),
-        "min_age_seconds": Param(60, type="number", minimum=0,
-                                 description="Files older than this are taken without waiting"),
-        "ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection"),
     },
 ) as dag:
 

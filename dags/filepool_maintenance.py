@@ -17,6 +17,7 @@ from filepool.operators.maintenance import (
     RemoveTempFilesOperator,
     RequeueExpiredLeasesOperator,
 )
+from filepool.params import ledger_param
 
 STEPS = ("requeue_expired_leases", "remove_temp_files", "abort_stale_uploads", "prune_ledger")
 
@@ -31,7 +32,7 @@ with DAG(
     tags=["filepool", "maintenance"],
     doc_md=__doc__,
     params={
-        "ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection"),
+        **ledger_param(),
         "local_conn_ids": Param(["filepool_local"], type="array", description="fs connections to sweep"),
         "ftp_folders": Param([], type="array", description='[{"ftp_conn_id": ..., "path": ...}] to sweep'),
         "aws_conn_id": Param("filepool_minio", type="string", description="Airflow aws connection"),

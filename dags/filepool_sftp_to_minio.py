@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from filepool.operators import SFTPToMinIOOperator
+from filepool.params import transfer_params
 
 ROUTE = {
     "sftp_conn_id": "{{ params.sftp_conn_id }}",
@@ -37,20 +38,15 @@ with DAG(
     tags=["filepool", "sftp", "s3"],
     doc_md=__doc__,
     params={
+        **transfer_params(),
         "source_path": Param("/data/outgoing", type="string", description="Absolute folder on the SFTP server"),
         "pattern": Param("*", type="string", description="Glob on file names, e.g. *.csv"),
         "recursive": Param(True, type="boolean", description="Also take files in sub-folders"),
         "bucket": Param("landing", type="string", description="Destination bucket"),
         "key_prefix": Param("", type="string", description="Prefix of every object key, e.g. incoming/"),
         "workers": Param(4, type="integer", minimum=1, maximum=64, description="Parallel transfer tasks"),
-        "threads": Param(8, type="integer", minimum=1, maximum=128, description="Transfers per task"),
-        "settle_seconds": Param(5, type="number", minimum=0,
-                                description="A young file must stay unchanged this long to be taken"),
-        "min_age_seconds": Param(60, type="number", minimum=0,
-                                 description="Files older than this are taken without waiting"),
         "sftp_conn_id": Param("filepool_sftp", type="string", description="Airflow sftp connection"),
         "aws_conn_id": Param("filepool_minio", type="string", description="Airflow aws connection"),
-        "ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection"),
     },
 ) as dag:
 
