@@ -8,6 +8,9 @@ Connections: filepool_sftp, filepool_minio, filepool_ftp, filepool_local, filepo
 from __future__ import annotations
 
 import json
+import logging
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -31,12 +34,21 @@ def operator(argv: list[str]) -> Any:
 
 def main(argv: list[str]) -> int:
     op = operator(argv)
+    if os.environ.get("FILEPOOL_BENCH_LOG"):  # timestamps of every step, to see where a run's time goes
+        logging.basicConfig(level=logging.DEBUG, force=True,
+                            format="%(relativeCreated)6d %(threadName)s %(name)s %(message)s")
     started = time.perf_counter()
     cpu = time.process_time()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     summary = op.execute({})
+    after = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
                       "files": summary["files_transferred"], "bytes": summary["bytes_transferred"],
-                      "failed": summary["files_failed"]}))
+                      "failed": summary["files_failed"],
+                      "user_seconds": round(after.ru_utime - before.ru_utime, 2),
+                      "system_seconds": round(after.ru_stime - before.ru_stime, 2),
+                      "discovery": summary.get("discovery"),
+                      "transfer_seconds": summary.get("seconds")}))
     return 0
 
 

@@ -36,6 +36,7 @@ from filepool.exceptions import (
     InvalidConfig,
     TransferIOError,
 )
+from filepool.transfer.interfaces import RemoteFile
 
 # asyncssh logs every channel open and close at INFO: task logs would drown in them.
 if logging.getLogger("asyncssh").level == logging.NOTSET:
@@ -46,13 +47,6 @@ _FAST_CIPHERS = (
     "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
     "aes128-ctr", "aes192-ctr", "aes256-ctr",
 )
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    path: str
-    size: int
-    mtime: float
 
 
 @dataclass(frozen=True)

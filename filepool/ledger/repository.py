@@ -81,12 +81,9 @@ class Ledger:
     def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
         """A ledger on the Airflow `postgres` connection `conn_id`."""
 
-        def connect() -> Any:
-            from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from filepool.ledger.connect import airflow_connector
 
-            return PostgresHook(postgres_conn_id=conn_id).get_conn()
-
-        return cls(connect, worker)
+        return cls(airflow_connector(conn_id), worker)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -88,6 +88,13 @@ class FileTransferOperator(BaseOperator):
         """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`."""
         raise NotImplementedError
 
+    def _discover(self, source: Any, ledger: Any, route: Route, settle: float, min_age: float) -> dict[str, Any]:
+        recursive = as_bool(self.recursive, True)
+        if hasattr(source, "list_files"):  # a source that lists over several sessions at once
+            return runner.discover(ledger, route, source, self.pattern, recursive, settle, min_age)
+        with source.session() as session:
+            return runner.discover(ledger, route, session, self.pattern, recursive, settle, min_age)
+
     # -- the run ------------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -105,9 +112,7 @@ class FileTransferOperator(BaseOperator):
             summary: dict[str, Any] = {"job": route.job, "worker": worker}
             try:
                 if self.discover:
-                    with source.session() as session:
-                        summary["discovery"] = runner.discover(
-                            ledger, route, session, self.pattern, as_bool(self.recursive, True), settle, min_age)
+                    summary["discovery"] = self._discover(source, ledger, route, settle, min_age)
                 if self.transfer:
                     destination = self.open_destination(settings, threads)
                     summary.update(runner.transfer(self.ledger_conn_id, worker, route.job, source, destination,

@@ -55,7 +55,7 @@ class RemoveTempFilesOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("local_conn_ids", "ftp_folders", "older_than_hours")
 
-    def __init__(self, *, local_conn_ids: Sequence[str] = (), ftp_folders: Sequence[dict[str, str]] = (),
+    def __init__(self, *, local_conn_ids: Sequence[str] = (), ftp_folders: Sequence[dict[str, str]] | str = (),
                  older_than_hours: float | str = 6, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.local_conn_ids = local_conn_ids
@@ -65,9 +65,9 @@ class RemoveTempFilesOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, list[str]]:
         older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
         removed: list[str] = []
-        for conn_id in self.local_conn_ids or []:
+        for conn_id in runner.as_list("local_conn_ids", self.local_conn_ids):
             removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than)
-        for folder in self.ftp_folders or []:
+        for folder in runner.as_list("ftp_folders", self.ftp_folders):
             session = FTPSession.open(FTPConfig.from_airflow(folder["ftp_conn_id"]))
             try:
                 removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than)
@@ -104,7 +104,7 @@ class AbortStaleUploadsOperator(BaseOperator):
             live = ledger.live_upload_ids()
         aborted: list[dict[str, str]] = []
         _, client = s3_client(self.aws_conn_id)
-        for bucket in self.buckets or []:
+        for bucket in runner.as_list("buckets", self.buckets):
             aborted += maintenance.abort_stale_uploads(client, bucket, older_than, live)
         for upload in aborted:
             self.log.info("Aborted stale multipart upload s3://%s/%s (%s)", upload["bucket"], upload["key"],

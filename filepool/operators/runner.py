@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -39,6 +40,25 @@ def positive_int(name: str, value: Any) -> int:
     return number
 
 
+def as_list(name: str, value: Any) -> list[Any]:
+    """A list argument that may arrive as a list, a JSON list, or a comma-separated string (a template
+    rendered without `render_template_as_native_obj`)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise InvalidConfig(f"{name} is not a valid JSON list: {exc}") from exc
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise InvalidConfig(f"{name} must be a list, got {type(value).__name__}")
+    return list(value)
+
+
 def seconds(name: str, value: Any) -> float:
     try:
         number = float(value)
@@ -65,11 +85,14 @@ def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive:
     started = time.monotonic()
     listed = lister.list_files(route.source_root, pattern, recursive)
     listing = stable_files(listed, lister.stat_files, settle, min_age)
+    listed_at = time.monotonic()
     new = ledger.register(route.job, (
         DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in listing.stable
     ))
+    finished = time.monotonic()
     result = {"listed": len(listed), "registered": new, "still_changing": len(listing.unstable),
-              "seconds": round(time.monotonic() - started, 3)}
+              "seconds": round(finished - started, 3), "listing_seconds": round(listed_at - started, 3),
+              "register_seconds": round(finished - listed_at, 3)}
     log.info("Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run)",
              route.source, len(listed), new, len(listing.unstable))
     return result

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from filepool.endpoints.sftp import RemoteFile
+from filepool.transfer.interfaces import RemoteFile
 
 
 @dataclass(frozen=True)

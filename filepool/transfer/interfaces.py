@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """A listed file: its path at the source, size in bytes and modification time (epoch seconds)."""
+
+    path: str
+    size: int
+    mtime: float
+
+
 class SourceFile(Protocol):
     """An open source file; `size` and `mtime` are None where the protocol cannot tell before reading."""
 

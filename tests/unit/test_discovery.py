@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from filepool.endpoints.sftp import RemoteFile
 from filepool.transfer.discovery import stable_files
+from filepool.transfer.interfaces import RemoteFile
 
 NOW = 10_000.0
 

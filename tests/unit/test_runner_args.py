@@ -1,0 +1,26 @@
+"""List arguments of the maintenance operators, as they arrive from templates rendered natively or not."""
+
+from __future__ import annotations
+
+import pytest
+
+from filepool.exceptions import InvalidConfig
+from filepool.operators.runner import as_list
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (["a", "b"], ["a", "b"]),
+    ("a, b", ["a", "b"]),
+    ('[{"ftp_conn_id": "x", "path": "/in"}]', [{"ftp_conn_id": "x", "path": "/in"}]),
+    ("", []),
+    (None, []),
+])
+def test_lists_from_any_rendering(value: object, expected: list[object]) -> None:
+    assert as_list("buckets", value) == expected
+
+
+@pytest.mark.parametrize("value", ["[not json", 42])
+def test_a_value_that_is_no_list_is_invalid_config(value: object) -> None:
+    with pytest.raises(InvalidConfig) as caught:
+        as_list("buckets", value)
+    assert caught.value.code == "INVALID_CONFIG" and "buckets" in caught.value.message
