@@ -55,8 +55,10 @@ with DAG(
         return list(range(int((params or {})["workers"])))
 
     @task(trigger_rule="all_done")
-    def summary(ti: Any = None) -> dict[str, Any]:
-        parts = [s for s in ti.xcom_pull(task_ids="transfer", key="summary") or [] if s]
+    def summary(ti: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        pulled = ti.xcom_pull(task_ids="transfer", key="summary") or []
+        # One value per mapped transfer task; with a single one, Airflow hands back that value, not a list.
+        parts = [s for s in ([pulled] if isinstance(pulled, dict) else pulled) if s]
         total = {
             "workers": len(parts),
             "files_transferred": sum(s.get("files_transferred", 0) for s in parts),
@@ -65,6 +67,10 @@ with DAG(
             "ledger": parts[-1].get("ledger", {}) if parts else {},
         }
         print(f"filepool summary: {total}")
+        expected = int(params["workers"]) if params else len(parts)
+        if len(parts) < expected:  # a transfer task died or failed: the run must show it, not turn green
+            raise RuntimeError(f"{expected - len(parts)} of {expected} transfer tasks did not finish; clear them "
+                               "to move the rest (files they held go back to the queue)")
         return total
 
     discover = SFTPToMinIOOperator(

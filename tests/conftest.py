@@ -59,7 +59,7 @@ def sshd_server() -> Iterator[SSHServer]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    server = _start(S3Server())
+    server = _start(S3Server(verbose=True))
     yield server
     server.stop()
 

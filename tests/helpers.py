@@ -62,10 +62,27 @@ def sha256(data: bytes) -> str:
 
 
 def ledger_rows(uri: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement and commit it; its rows (none for a statement that returns none)."""
     conn = psycopg2.connect(uri)
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)
-            return list(cur.fetchall())
+            rows = list(cur.fetchall()) if cur.description else []
+        conn.commit()
+        return rows
     finally:
         conn.close()
+
+
+def maintenance_then_rerun(sftp_root: Path, bucket: str) -> dict[str, Any]:
+    """What follows a crash in production: the maintenance steps, then the transfer task again (SFTP -> S3,
+    key prefix `in/`); returns the rerun's summary."""
+    from filepool.operators import SFTPToMinIOOperator
+    from filepool.operators.maintenance import AbortStaleUploadsOperator, RequeueExpiredLeasesOperator
+
+    RequeueExpiredLeasesOperator(task_id="requeue").execute({})
+    AbortStaleUploadsOperator(task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket],
+                              older_than_hours=0).execute({})
+    return SFTPToMinIOOperator(task_id="rerun", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
+                               source_path=str(sftp_root), bucket=bucket, key_prefix="in/", threads=8,
+                               min_age_seconds=0, settle_seconds=0).execute({})

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import errno
 import fnmatch
+import hashlib
 import itertools
 import os
 import shutil
@@ -28,7 +29,7 @@ from typing import Any
 
 from filepool.endpoints.connections import get_connection
 from filepool.exceptions import DiskFull, FileNotFound, InvalidConfig, PathOutsideBase, TransferIOError
-from filepool.transfer.interfaces import RemoteFile, WriteResult
+from filepool.transfer.interfaces import NotTheSame, RemoteFile, WriteResult
 
 CHUNK = 1024 * 1024
 try:
@@ -255,6 +256,38 @@ class LocalWriter:
             os.unlink(self.temp)
 
 
+class HashProbe:
+    """A writer that writes nothing: its commit reads the file already at the destination and succeeds only when
+    its SHA-256 is the source's; it also makes that file durable (an earlier run may have died before its sync)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def commit(self, sha256: bytes) -> WriteResult:
+        started = time.perf_counter()
+        digest = hashlib.sha256()
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise NotTheSame(f"cannot read {self.path}: {exc}") from exc
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as existing:
+                while block := existing.read(CHUNK):
+                    digest.update(block)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if digest.digest() != sha256:
+            raise NotTheSame(f"{self.path} has SHA-256 {digest.hexdigest()}")
+        return WriteResult(None, time.perf_counter() - started)
+
+    def abort(self, keep: bool = False) -> None:
+        pass
+
+
 class LocalDestination:
     """Local files committed in groups: the data of a whole batch is made durable with one syncfs(), then the
     batch is renamed into place, then the renames are made durable with another, and only then does the ledger
@@ -282,6 +315,17 @@ class LocalDestination:
     def open_writer(self, key: str, size: int, resume_token: str | None = None,
                     remember: Callable[[str], None] | None = None) -> LocalWriter:
         return LocalWriter(self, key, size)
+
+    def existing_copy(self, key: str, size: int) -> HashProbe | None:
+        """A probe of the file already under `key` when it is a regular file of `size` bytes; else None."""
+        final = self.config.confine_lexically(key)
+        try:
+            st = os.lstat(final)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return None
+        return HashProbe(final)
 
     def stage(self, key: str, temp: str, final: str) -> None:
         with self._lock:

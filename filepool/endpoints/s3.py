@@ -30,7 +30,7 @@ from filepool.exceptions import (
     InvalidConfig,
     SizeMismatch,
 )
-from filepool.transfer.interfaces import WriteResult
+from filepool.transfer.interfaces import NotTheSame, WriteResult
 
 log = logging.getLogger(__name__)
 MAX_PARTS = 10_000  # the S3 limit
@@ -116,6 +116,50 @@ class S3Destination:
     def open_writer(self, key: str, size: int, resume_token: str | None = None,
                     remember: Callable[[str], None] | None = None) -> S3Writer:
         return S3Writer(self, key, size, size >= self.multipart_threshold, resume_token, remember)
+
+    def existing_copy(self, key: str, size: int) -> ETagProbe | None:
+        """A probe of the object stored under `key` when it has `size` bytes; None when there is none."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise translate(exc, self.where(key)) from exc
+        except Exception as exc:
+            raise translate(exc, self.where(key)) from exc
+        if int(head.get("ContentLength", -1)) != size or not head.get("ETag"):
+            return None
+        return ETagProbe(head["ETag"])
+
+
+class ETagProbe:
+    """A writer that writes nothing: fed the source's parts, it commits only when the stored object's ETag is
+    the one these bytes give (the MD5 of a single PUT; for a multipart upload the MD5 of the parts' MD5s and
+    their count, with today's part size - an object sent with another part size is simply sent again)."""
+
+    def __init__(self, etag: str) -> None:
+        self.etag = etag.strip('"')
+        self._multipart = "-" in self.etag
+        self._whole = hashlib.md5(usedforsecurity=False)
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if self._multipart:
+            self._parts.append(hashlib.md5(data, usedforsecurity=False).digest())
+        else:
+            self._whole.update(data)
+
+    def commit(self, sha256: bytes) -> WriteResult:
+        if self._multipart:
+            got = f"{hashlib.md5(b''.join(self._parts), usedforsecurity=False).hexdigest()}-{len(self._parts)}"
+        else:
+            got = self._whole.hexdigest()
+        if got != self.etag:
+            raise NotTheSame(f"stored ETag {self.etag}, the source's bytes give {got}")
+        return WriteResult(self.etag, 0.0)
+
+    def abort(self, keep: bool = False) -> None:
+        pass
 
 
 class S3Writer:

@@ -65,7 +65,21 @@ class DiscoveredFile:
 
 def _is_connection_error(exc: BaseException) -> bool:
     # psycopg2 and psycopg 3 both name these classes so; neither driver is imported here.
-    return type(exc).__name__ in {"OperationalError", "InterfaceError"}
+    return type(exc).__name__ in {"OperationalError", "InterfaceError"} and not _is_conflict(exc)
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: PostgreSQL rolled the statement back, running it again is safe."""
+    return (getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)) in {"40P01", "40001"}
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _pid_of(holder: str, host: str) -> int | None:
+    pid = holder[len(host) + 1:].partition(":")[0]
+    return int(pid) if pid.isdigit() else None
 
 
 class Ledger:
@@ -106,6 +120,10 @@ class Ledger:
                     cur.execute(sql, params)
                     return list(cur.fetchall()) if fetch else []
             except Exception as exc:
+                if _is_conflict(exc) and time.monotonic() < deadline:
+                    log.info("Ledger statement rolled back by PostgreSQL (%s); running it again", exc.pgcode
+                             if hasattr(exc, "pgcode") else type(exc).__name__)
+                    continue
                 if not _is_connection_error(exc):
                     raise LedgerError(f"ledger statement failed: {exc}") from exc
                 self.close()
@@ -198,8 +216,17 @@ class Ledger:
             return 0
         return int(self._query("release", worker=self.worker, ids=list(ids))[0][0])
 
-    def requeue_expired(self, limit: int = 1000) -> int:
-        return int(self._query("requeue_expired", worker=self.worker, limit=limit)[0][0])
+    def requeue_expired(self, limit: int = 1000, dead_holders: Sequence[str] = ()) -> int:
+        """Put back files whose lease expired, and at once those held by `dead_holders`."""
+        return int(self._query("requeue_expired", worker=self.worker, limit=limit,
+                               holders=list(dead_holders))[0][0])
+
+    def requeue_dead_on_host(self, host: str, is_alive: Callable[[int], bool]) -> int:
+        """Give back at once the files held by workers of this host whose process is gone (a task killed and
+        cleared in Airflow need not wait for the leases to expire). Worker names are "host:pid:..."."""
+        holders = [row[0] for row in self._query("holders_on_host", prefix=f"{_like_escape(host)}:%")]
+        dead = [h for h in holders if (pid := _pid_of(h, host)) is not None and not is_alive(pid)]
+        return self.requeue_expired(dead_holders=dead) if dead else 0
 
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,

@@ -70,13 +70,27 @@ def seconds(name: str, value: Any) -> float:
 
 
 def open_ledger(conn_id: str, worker: str) -> Ledger:
-    """Connect, apply pending migrations and put back expired leases (seed 003's clean-up at start)."""
+    """Connect, apply pending migrations and put back expired leases (seed 003's clean-up at start), and the
+    files of workers on this host whose process is gone."""
     ledger = Ledger.from_airflow(conn_id, worker)
     ledger.migrate()
     requeued = ledger.requeue_expired()
     if requeued:
         log.info("Put %d files with expired leases back in the queue", requeued)
+    gone = ledger.requeue_dead_on_host(socket.gethostname(), process_alive)
+    if gone:
+        log.info("Put %d files held by dead workers of this host back in the queue", gone)
     return ledger
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
 
 
 def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive: bool, settle: float,

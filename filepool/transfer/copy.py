@@ -6,10 +6,11 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 from filepool.exceptions import ConnectionFailed, FilepoolError, SizeMismatch, SourceChanged
 from filepool.ledger import ClaimedFile, Completion
-from filepool.transfer.interfaces import Destination, Source
+from filepool.transfer.interfaces import Destination, NotTheSame, Source, Writer, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,53 @@ class _Reader:
             self._lease.__exit__(None, None, None)
 
 
+@dataclass(frozen=True)
+class _Streamed:
+    copied: int
+    sha256: str
+    read_seconds: float
+    result: WriteResult
+
+
 def copy_file(claimed: ClaimedFile, source: Source, destination: Destination,
               remember: Callable[[str], None] | None = None) -> Completion:
-    """Copy one file; `remember` is told the token of a resumable upload as soon as it exists."""
+    """Copy one file; `remember` is told the token of a resumable upload as soon as it exists.
+
+    A file claimed again (an earlier attempt died or failed) is first compared with what is already at the
+    destination, where the destination can tell: when an earlier attempt's write did land, with the same bytes,
+    the file is recorded without being written a second time.
+    """
     started = time.perf_counter()
     chunk = destination.chunk_size(claimed.size)
+    streamed = None
+    if claimed.attempts > 1:
+        streamed = _already_there(claimed, source, destination, chunk)
+    if streamed is None:
+        streamed = _stream(claimed, source, chunk, lambda: destination.open_writer(
+            claimed.destination, claimed.size, claimed.upload_id, remember))
+    return Completion(
+        id=claimed.id, bytes=streamed.copied, checksum=streamed.sha256, checksum_algo="sha256",
+        etag=streamed.result.etag, read_seconds=round(streamed.read_seconds, 6),
+        write_seconds=round(streamed.result.write_seconds, 6), total_seconds=round(time.perf_counter() - started, 6),
+    )
+
+
+def _already_there(claimed: ClaimedFile, source: Source, destination: Destination, chunk: int) -> _Streamed | None:
+    find = getattr(destination, "existing_copy", None)
+    probe = find(claimed.destination, claimed.size) if find is not None else None
+    if probe is None:
+        return None
+    try:
+        streamed = _stream(claimed, source, chunk, lambda: probe)
+    except NotTheSame as exc:
+        log.info("%s is at the destination but differs (%s): writing it again", claimed.destination, exc)
+        return None
+    log.info("%s is already at the destination with the same bytes (an earlier attempt's write landed): "
+             "recorded without writing it again", claimed.destination)
+    return streamed
+
+
+def _stream(claimed: ClaimedFile, source: Source, chunk: int, open_writer: Callable[[], Writer]) -> _Streamed:
     # A file that fits one chunk is read whole in the same round of requests as its open and stat.
     reader = _Reader(source, claimed.source_path, chunk, claimed.size if chunk >= claimed.size else 0)
     try:
@@ -65,7 +108,7 @@ def copy_file(claimed: ClaimedFile, source: Source, destination: Destination,
         if (found.size is not None and found.size != claimed.size) or (
                 found.mtime is not None and found.mtime != claimed.mtime):
             raise _changed(claimed, f"size {claimed.size} -> {found.size}, mtime {claimed.mtime} -> {found.mtime}")
-        writer = destination.open_writer(claimed.destination, claimed.size, claimed.upload_id, remember)
+        writer = open_writer()
         digest = hashlib.sha256()
         copied = 0
         read_seconds = 0.0
@@ -102,11 +145,7 @@ def copy_file(claimed: ClaimedFile, source: Source, destination: Destination,
             raise
     finally:
         reader.close()
-    return Completion(
-        id=claimed.id, bytes=copied, checksum=digest.hexdigest(), checksum_algo="sha256", etag=result.etag,
-        read_seconds=round(read_seconds, 6), write_seconds=round(result.write_seconds, 6),
-        total_seconds=round(time.perf_counter() - started, 6),
-    )
+    return _Streamed(copied, digest.hexdigest(), read_seconds, result)
 
 
 def _changed(claimed: ClaimedFile, how: str) -> SourceChanged:

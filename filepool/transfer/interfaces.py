@@ -56,6 +56,10 @@ class Writer(Protocol):
         ...
 
 
+class NotTheSame(Exception):
+    """What a destination holds under a key is not the source's bytes (or cannot be shown to be)."""
+
+
 class Destination(Protocol):
     def chunk_size(self, size: int) -> int:
         """Bytes per write for a file of `size` bytes (a whole small file for one S3 PUT)."""
@@ -66,3 +70,6 @@ class Destination(Protocol):
         """A writer for `key`; `resume_token` continues an earlier attempt's upload, and `remember` is told the
         token of a new one so the ledger can keep it."""
         ...
+
+    # Optional: `existing_copy(key, size) -> Writer | None`, a writer that writes nothing and whose commit
+    # raises NotTheSame unless what is stored under `key` has the bytes it was fed (see copy.copy_file).

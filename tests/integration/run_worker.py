@@ -1,12 +1,14 @@
 """Run one SFTPToMinIOOperator transfer as its own process (for the multi-process tests).
 
-Usage: python -m tests.integration.run_worker SOURCE_ROOT BUCKET THREADS [discover]; prints the summary as JSON.
-With `discover`, the process only lists and registers files.
+Usage: python -m tests.integration.run_worker SOURCE_ROOT BUCKET THREADS [discover|both]; prints the summary as JSON.
+With `discover`, the process only lists and registers files; with `both`, it lists and then transfers (by
+default it only transfers). Logs go to stderr.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -33,10 +35,11 @@ def run_workers(root: Path, bucket: str, count: int, threads: int = 8) -> list[d
 
 def main(argv: list[str]) -> int:
     root, bucket, threads = argv[0], argv[1], int(argv[2])
-    only_discover = argv[3:] == ["discover"]
+    mode = argv[3] if len(argv) > 3 else "transfer"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(message)s")
     op = SFTPToMinIOOperator(task_id="worker", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
                              source_path=root, bucket=bucket, key_prefix="in/", threads=threads,
-                             discover=only_discover, transfer=not only_discover, min_age_seconds=0,
+                             discover=mode != "transfer", transfer=mode != "discover", min_age_seconds=0,
                              settle_seconds=0, fail_on_file_errors=False)
     print(json.dumps(op.execute({})))
     return 0

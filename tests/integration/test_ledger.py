@@ -140,3 +140,28 @@ def test_requeue_expired_puts_stale_locks_back_with_an_event(ledger_uri: str) ->
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [
         (5,)]
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status FROM filepool_files") == [("DISCOVERED",)]
+
+
+def test_files_of_dead_workers_on_this_host_go_back_at_once(ledger_uri: str) -> None:
+    import os
+    import subprocess
+
+    from filepool.operators.runner import process_alive
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that was a worker and is gone
+    holders = {"dead": f"box_1:{dead.pid}:dag.t[0]:aa", "alive": f"box_1:{os.getpid()}:dag.t[1]:bb",
+               "other host": f"box_2:{dead.pid}:dag.t[0]:cc", "like wildcard": f"boxX1:{dead.pid}:dag.t[0]:dd"}
+    setup = make(ledger_uri)
+    setup.migrate()
+    setup.register(JOB, files(8))
+    for name, holder in holders.items():
+        assert len(make(ledger_uri, holder).claim(JOB, 2, 300)) == 2, name
+
+    assert make(ledger_uri, "box_1:1:starting:ee").requeue_dead_on_host("box_1", process_alive) == 2
+    held = ledger_rows(ledger_uri, "SELECT claimed_by, count(*) FROM filepool_files WHERE status = 'IN_PROGRESS' "
+                                   "GROUP BY claimed_by ORDER BY 1")
+    assert held == sorted((h, 2) for name, h in holders.items() if name != "dead")
+    events = ledger_rows(ledger_uri, "SELECT count(*), min(details->>'previous_worker') FROM filepool_file_events "
+                                     "WHERE event = 'worker_gone'")
+    assert events == [(2, holders["dead"])]

@@ -8,10 +8,11 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.process import free_port, spawn, stop, wait_for_port
+from tests.servers.process import crash, free_port, spawn, stop, wait_for_port
 
 USER = "filepool"
 PASSWORD = "ledger-secret-7f3a"  # a test secret: the log tests look for it
@@ -64,6 +65,13 @@ class PostgresServer:
         self.pid = proc.pid
         wait_for_port(self.port, proc, log)
         return self
+
+    def restart_after_crash(self, down_seconds: float) -> None:
+        """An outage: postgres and its backends killed, `down_seconds` without it, then started again (crash
+        recovery)."""
+        crash(self.pid)
+        time.sleep(down_seconds)
+        self.start()
 
     def _initdb(self, bindir: Path, data: Path) -> None:
         pwfile = self.root / "pwfile"

@@ -6,10 +6,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.process import free_port, spawn, stop, wait_for_port
+from tests.servers.process import crash, free_port, spawn, stop, wait_for_port
 
 USER = "filepool-sftp"
 PASSWORD = "sftp-secret-91c2"  # a test secret: the log tests look for it
@@ -76,10 +77,19 @@ class SSHServer:
             ])
         )
         os.makedirs("/run/sshd", exist_ok=True)
+        self._run(sshd, config)
+        return self
+
+    def _run(self, sshd: str, config: Path) -> None:
         proc = spawn([sshd, "-D", "-e", "-f", str(config)], self.log_path)
         self.pid = proc.pid
         wait_for_port(self.port, proc, self.log_path)
-        return self
+
+    def restart_after_crash(self, down_seconds: float) -> None:
+        """An outage: the server and every session killed, `down_seconds` without it, then the same server."""
+        crash(self.pid)
+        time.sleep(down_seconds)
+        self._run(shutil.which("sshd") or "/usr/sbin/sshd", self.root / "sshd_config")
 
     def stop(self) -> None:
         stop(self.pid)

@@ -48,10 +48,17 @@ WITH picked AS (
 SELECT id, source_path, size, mtime, destination, attempts, upload_id FROM claimed ORDER BY id;
 
 -- name: extend_leases
--- Heartbeat: keep the files this worker holds.
-UPDATE filepool_files
+-- Heartbeat: keep the files this worker holds. Every statement that changes several rows locks them in id order
+-- first: two statements of one worker (this and a batch of completions) locking in different orders deadlocked.
+WITH mine AS (
+    SELECT id FROM filepool_files
+    WHERE claimed_by = %(worker)s AND status = 'IN_PROGRESS'
+    ORDER BY id
+    FOR UPDATE
+)
+UPDATE filepool_files f
 SET lease_until = now() + make_interval(secs => %(lease)s)
-WHERE claimed_by = %(worker)s AND status = 'IN_PROGRESS';
+FROM mine WHERE f.id = mine.id;
 
 -- name: complete
 -- Record a batch of finished files; only rows this worker still holds change (a lost lease is fenced off).
@@ -59,6 +66,8 @@ WITH done AS (
     SELECT * FROM jsonb_to_recordset(%(results)s::jsonb)
         AS r(id bigint, bytes bigint, checksum text, checksum_algo text, etag text,
              read_seconds double precision, write_seconds double precision, total_seconds double precision)
+), locked AS (
+    SELECT id FROM filepool_files WHERE id IN (SELECT id FROM done) ORDER BY id FOR UPDATE
 ), updated AS (
     UPDATE filepool_files f
     SET status = 'COMPLETED', bytes_transferred = done.bytes, checksum = done.checksum,
@@ -66,8 +75,8 @@ WITH done AS (
         write_seconds = done.write_seconds, total_seconds = done.total_seconds,
         error_code = NULL, error_message = NULL, claimed_by = NULL, lease_until = NULL,
         next_attempt_at = NULL, upload_id = NULL, completed_at = now(), updated_at = now()
-    FROM done
-    WHERE f.id = done.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    FROM done, locked
+    WHERE f.id = done.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
     RETURNING f.id, f.destination, done.bytes, done.checksum, done.total_seconds
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -83,13 +92,15 @@ SELECT id FROM updated;
 WITH failed AS (
     SELECT * FROM jsonb_to_recordset(%(failures)s::jsonb)
         AS r(id bigint, error_code text, error_message text, retry_in double precision)
+), locked AS (
+    SELECT id FROM filepool_files WHERE id IN (SELECT id FROM failed) ORDER BY id FOR UPDATE
 ), updated AS (
     UPDATE filepool_files f
     SET status = 'FAILED', error_code = failed.error_code, error_message = failed.error_message,
         next_attempt_at = now() + make_interval(secs => failed.retry_in),
         claimed_by = NULL, lease_until = NULL, updated_at = now()
-    FROM failed
-    WHERE f.id = failed.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    FROM failed, locked
+    WHERE f.id = failed.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
     RETURNING f.id, f.attempts, failed.error_code, failed.error_message, f.next_attempt_at
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -102,12 +113,15 @@ SELECT id FROM updated;
 
 -- name: release
 -- Give back files claimed but never started (a worker stopping early); the attempt is not counted.
-WITH released AS (
-    UPDATE filepool_files
-    SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, attempts = attempts - 1,
+WITH locked AS (
+    SELECT id FROM filepool_files WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE
+), released AS (
+    UPDATE filepool_files f
+    SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, attempts = f.attempts - 1,
         updated_at = now()
-    WHERE id = ANY(%(ids)s) AND claimed_by = %(worker)s AND status = 'IN_PROGRESS'
-    RETURNING id
+    FROM locked
+    WHERE f.id = locked.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    RETURNING f.id
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker)
     SELECT id, 'released', %(worker)s FROM released
@@ -115,10 +129,11 @@ WITH released AS (
 SELECT count(*) FROM released;
 
 -- name: requeue_expired
--- Stale-lock cleanup (seed 003): expired leases go back to the queue, with an event, a bounded batch at a time.
+-- Stale-lock cleanup (seed 003): expired leases go back to the queue, with an event, a bounded batch at a time;
+-- so do, at once, the files of `holders` (workers known to be dead: their process is gone).
 WITH expired AS (
-    SELECT id, claimed_by FROM filepool_files
-    WHERE status = 'IN_PROGRESS' AND lease_until < now()
+    SELECT id, claimed_by, lease_until < now() AS lapsed FROM filepool_files
+    WHERE status = 'IN_PROGRESS' AND (lease_until < now() OR claimed_by = ANY(%(holders)s::text[]))
     ORDER BY id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -126,13 +141,18 @@ WITH expired AS (
     UPDATE filepool_files f
     SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, updated_at = now()
     FROM expired WHERE f.id = expired.id
-    RETURNING f.id, expired.claimed_by AS previous_worker
+    RETURNING f.id, expired.claimed_by AS previous_worker, expired.lapsed
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
-    SELECT id, 'lease_expired', %(worker)s, jsonb_build_object('previous_worker', previous_worker)
+    SELECT id, CASE WHEN lapsed THEN 'lease_expired' ELSE 'worker_gone' END, %(worker)s,
+           jsonb_build_object('previous_worker', previous_worker)
     FROM requeued
 )
 SELECT count(*) FROM requeued;
+
+-- name: holders_on_host
+-- Workers on this host that hold files (worker names start with "host:pid:").
+SELECT DISTINCT claimed_by FROM filepool_files WHERE status = 'IN_PROGRESS' AND claimed_by LIKE %(prefix)s;
 
 -- name: job_counts
 SELECT status, count(*), coalesce(sum(size), 0) FROM filepool_files WHERE job = %(job)s GROUP BY status;

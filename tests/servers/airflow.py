@@ -1,0 +1,109 @@
+"""A real Airflow 3 deployment for system tests: api-server, scheduler (LocalExecutor) and dag-processor on this
+repository's dags/, with its metadata database on the test PostgreSQL. Its REST API is what the UI uses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.servers.postgres import PostgresServer
+from tests.servers.process import free_port, spawn, stop, wait_for_port
+
+REPO = Path(__file__).resolve().parent.parent.parent
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+@dataclass
+class AirflowCluster:
+    postgres: PostgresServer
+    env: dict[str, str]
+    home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-airflow-")))
+    port: int = field(default_factory=free_port)
+    pids: list[int] = field(default_factory=list)
+
+    def start(self) -> AirflowCluster:
+        import psycopg2
+
+        database = f"airflow_{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                admin = psycopg2.connect(self.postgres.uri())
+                break
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {database}")
+        admin.close()
+        self.env = {
+            **self.env, "AIRFLOW_HOME": str(self.home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.uri(database).replace(
+                "postgresql://", "postgresql+psycopg2://"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex, "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        }
+        self.cli("db", "migrate")
+        for name, args in (("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
+                           ("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"])):
+            proc = spawn([AIRFLOW, *args], self.home / f"{name}.log", env=self.env)
+            self.pids.append(proc.pid)
+            if name == "api-server":
+                wait_for_port(self.port, proc, self.home / f"{name}.log", timeout=180)
+        return self
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed: {done.stderr[-3000:]}")
+        return done.stdout
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """A call to the REST API the UI uses (all users are admins in this deployment)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v2/{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return json.loads(reply.read() or b"null")
+
+    def _token(self) -> str:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/token", method="GET")
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return str(json.loads(reply.read())["access_token"])
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.api("GET", f"dags/{dag_id}")
+                return
+            except Exception:
+                time.sleep(1)
+        raise TimeoutError(f"{dag_id} was not parsed within {timeout}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        """The tail of each component's log and of every task log, for a failing test's message."""
+        paths = [*self.home.glob("*.log"), *sorted((self.home / "logs").rglob("*.log"))]
+        return "\n".join(f"--- {p.relative_to(self.home)}\n{p.read_text(errors='replace')[-3000:]}" for p in paths)
+
+    def stop(self) -> None:
+        for pid in reversed(self.pids):
+            stop(pid)
+        self.pids.clear()
+        shutil.rmtree(self.home, ignore_errors=True)
