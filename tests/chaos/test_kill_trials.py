@@ -1,8 +1,9 @@
-"""Ten kill -9 trials at random moments of a worker's life, on one route: nothing lost, nothing doubled.
+"""Twelve kill -9 trials at moments of a worker's life, on one route: nothing lost, nothing doubled.
 
-Each trial starts a worker process and kills it with SIGKILL at a random point: three while it lists and
-registers (discovery), seven while it transfers. Between trials nothing is cleaned by hand: the next worker's
-start-up clean-up and the maintenance steps must cope. After the last trial one more worker runs to the end.
+Each trial starts a worker process and kills it with SIGKILL: three while it lists and registers (discovery),
+six at random points while it transfers, three in the middle of a ledger commit of finished files. Between
+trials nothing is cleaned by hand: the next worker's start-up clean-up and the maintenance steps must cope.
+After the last trial one more worker runs to the end.
 """
 
 from __future__ import annotations
@@ -48,7 +49,21 @@ def kill_when(worker: subprocess.Popen[bytes], ready: Any, timeout: float = 60) 
         worker.wait()
 
 
-def test_ten_kills_then_everything_exactly_once(conns: None, s3_server: Any, sftp_root: Path, bucket: str,
+def slow_commits(uri: str) -> None:
+    """Make each batch of completions wait 1 s inside its statement (a trigger: `pg_sleep`), so a kill can land in
+    the middle of it; PostgreSQL notices the dead client within 50 ms and rolls the batch back."""
+    ledger_rows(uri, """
+        CREATE FUNCTION filepool_test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_query() LIKE '%%bytes_transferred = done.bytes%%' THEN PERFORM pg_sleep(1); END IF;
+            RETURN NULL;
+        END $$""")
+    ledger_rows(uri, "CREATE TRIGGER slow_commit AFTER UPDATE ON filepool_files FOR EACH STATEMENT "
+                     "EXECUTE FUNCTION filepool_test_slow_commit()")
+    ledger_rows(uri, f"ALTER DATABASE {uri.rsplit('/', 1)[1]} SET client_connection_check_interval = '50ms'")
+
+
+def test_twelve_kills_then_everything_exactly_once(conns: None, s3_server: Any, sftp_root: Path, bucket: str,
                                                 s3_client: Any, ledger_uri: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", str(LEASE))
@@ -67,13 +82,20 @@ def test_ten_kills_then_everything_exactly_once(conns: None, s3_server: Any, sft
                                  *extra], cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
 
-    for trial in range(10):
+    for trial in range(12):
+        if trial == 9:
+            slow_commits(ledger_uri)
         if trial < 3:  # during discovery: as soon as some, but not all, files are registered
             target = rnd.randint(1, 1200)
             worker = start("discover")
             killed = kill_when(worker, lambda t=target: ledger_rows(
                 ledger_uri, "SELECT count(*) FROM filepool_files")[0][0] >= t)
             outcomes.append(("discovery", killed))
+        elif trial >= 9:  # during a ledger commit of finished files (written, durable, not yet COMPLETED)
+            worker = start()
+            killed = kill_when(worker, lambda: ledger_rows(
+                ledger_uri, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")[0][0] > 0)
+            outcomes.append(("commit", killed))
         else:  # during transfers, after a random number of files
             done_before = completed(ledger_uri)
             target = done_before + rnd.randint(1, 150)
@@ -83,10 +105,14 @@ def test_ten_kills_then_everything_exactly_once(conns: None, s3_server: Any, sft
         time.sleep(LEASE + 0.2)  # what the dead worker held expires; the next worker takes it back
         RequeueExpiredLeasesOperator(task_id="requeue").execute({})
 
+    ledger_rows(ledger_uri, "DROP TRIGGER slow_commit ON filepool_files")
     final = maintenance_then_rerun(sftp_root, bucket)
 
-    print(f"trials: {outcomes}; the last run moved {final['files_transferred']} files")
-    assert sum(killed for _, killed in outcomes) >= 8, outcomes  # the kills really landed mid-run
+    in_place = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE attempts > 1 AND write_seconds = 0")
+    print(f"trials: {outcomes}; the last run moved {final['files_transferred']} files; "
+          f"{in_place[0][0]} files found already written by a killed worker were recorded without a second write")
+    assert sum(killed for _, killed in outcomes) >= 10, outcomes  # the kills really landed mid-run
+    assert [killed for kind, killed in outcomes if kind == "commit"] == [True] * 3, outcomes
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
         ("COMPLETED", len(files))]
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}

@@ -39,6 +39,10 @@ def test_a_server_down_for_ten_seconds_mid_run(server: str, conns: None, request
     files["large.bin"] = os.urandom(30 * 1024 * 1024)
     (sftp_root / "large.bin").write_bytes(files["large.bin"])
     age(sftp_root)
+    # The test PostgreSQL runs with synchronous_commit=off for speed; a crash then loses commits it had already
+    # acknowledged (a claim the worker acted on comes back as unclaimed). A ledger in production commits durably.
+    database = ledger_uri.rsplit("/", 1)[1]
+    ledger_rows(ledger_uri, f"ALTER DATABASE {database} SET synchronous_commit = on")
     target = {"sftp": "sshd_server", "s3": "s3_server", "postgres": "postgres_server"}[server]
     crashing = request.getfixturevalue(target)
 

@@ -89,6 +89,9 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(ledger_uri:
     [mine] = first.claim(JOB, 10, lease_seconds=0.2)
     assert second.claim(JOB, 10, 60) == []
     time.sleep(0.3)
+    # A worker whose own lease lapsed (its heartbeat could not get through) does not claim its file a second time:
+    # it still has it in flight, and a second copy would write it twice.
+    assert first.claim(JOB, 10, 60) == []
     [theirs] = second.claim(JOB, 10, 60)
     assert theirs.id == mine.id and theirs.attempts == 2
     assert first.complete([done(mine.id)]) == set()  # the lease was lost: no write

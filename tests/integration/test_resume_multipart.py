@@ -1,7 +1,9 @@
-"""kill -9 of a worker in the middle of a multipart upload: the next worker resumes it, re-sending at most 2 parts."""
+"""kill -9 of a worker in the middle of a 512 MiB multipart upload: the next worker resumes it, re-sending at most
+2 parts - counted by the worker and by the S3 server's own log."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -16,20 +18,23 @@ import pytest
 
 from filepool.operators import SFTPToMinIOOperator
 from tests.conftest import REPO
-from tests.helpers import age, bucket_contents, ledger_rows, make_readable, sha256
+from tests.helpers import age, bucket_contents, ledger_rows, make_readable
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
-PARTS = 32
+PARTS = 32  # of 16 MiB, the default part size: 512 MiB
 
 
 def test_killed_mid_upload_resumes_and_resends_at_most_two_parts(
-        conns: None, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str,
+        conns: None, s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str,
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    for key, value in {"MULTIPART_THRESHOLD_MB": "8", "PART_SIZE_MB": "5", "LEASE_SECONDS": "2"}.items():
-        monkeypatch.setenv(f"AIRFLOW__FILEPOOL__{key}", value)
-    data = os.urandom(PARTS * 5 * MIB)
-    (sftp_root / "big.bin").write_bytes(data)
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", "2")
+    digest = hashlib.sha256()
+    with (sftp_root / "big.bin").open("wb") as big:
+        for _ in range(PARTS):
+            block = os.urandom(16 * MIB)
+            digest.update(block)
+            big.write(block)
     make_readable(sftp_root)
     age(sftp_root)
     args = {"task_id": "t", "sftp_conn_id": "filepool_sftp", "aws_conn_id": "filepool_minio",
@@ -61,10 +66,15 @@ def test_killed_mid_upload_resumes_and_resends_at_most_two_parts(
     summary = SFTPToMinIOOperator(discover=False, **args).execute({})
 
     assert summary["files_transferred"] == 1
-    assert bucket_contents(s3_client, bucket, "in/") == {"big.bin": sha256(data)}
+    assert bucket_contents(s3_client, bucket, "in/") == {"big.bin": digest.hexdigest()}
     sent, reused = (int(n) for n in re.search(r"(\d+) parts sent, (\d+) reused", caplog.text).groups())
     resent = stored - reused  # parts stored before the kill that went up again
+    print(f"killed with {stored} of {PARTS} parts stored; the rerun sent {sent}, reused {reused}; the server stored "
+          f"{s3_server.part_writes(bucket, 'in/big.bin')} parts in all")
     assert sent + reused == PARTS and resent <= 2, (sent, reused, stored)
+    # The server's count: every part it stored for this key, over both workers.
+    assert PARTS <= s3_server.part_writes(bucket, "in/big.bin") <= PARTS + 2
+    assert s3_server.object_writes(bucket)["in/big.bin"] == 1
     assert ledger_rows(ledger_uri, "SELECT status, upload_id FROM filepool_files") == [("COMPLETED", None)]
     events = [e for (e,) in ledger_rows(ledger_uri, "SELECT event FROM filepool_file_events ORDER BY id")]
     # the rerun's start-up clean-up put the dead worker's lease back, then claimed the file again

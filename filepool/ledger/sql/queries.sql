@@ -24,7 +24,9 @@ WITH picked AS (
     WHERE job = %(job)s
       AND status <> 'COMPLETED'
       AND (status = 'DISCOVERED'
-           OR (status = 'IN_PROGRESS' AND lease_until < now())
+           -- an expired lease of another worker; this worker's own files are still in its hands (their lease
+           -- lapsed only because its heartbeat could not reach the ledger, e.g. during a PostgreSQL outage)
+           OR (status = 'IN_PROGRESS' AND lease_until < now() AND claimed_by <> %(worker)s)
            OR (status = 'FAILED' AND next_attempt_at <= now()))
     ORDER BY id
     LIMIT %(limit)s
