@@ -16,7 +16,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "filepool", "python-modules": [
                 "filepool.operators.sftp_to_minio", "filepool.operators.ftp", "filepool.operators.task_messages",
-                "filepool.operators.maintenance",
+                "filepool.operators.maintenance", "filepool.operators.producer",
             ]},
         ],
         "config": {
@@ -54,6 +54,12 @@ def get_provider_info() -> dict[str, Any]:
                     "part_size_mb": {
                         "description": "Multipart part size (grown when a file would need over 10,000 parts).",
                         "type": "integer", "example": None, "default": "16", "version_added": "0.1.0",
+                    },
+                    "producer_hosts": {
+                        "description": "Airflow docker connections, one per remote host, that the producer DAGs "
+                                       "run on (comma-separated).",
+                        "type": "string", "example": "docker_server0,docker_server1",
+                        "default": "docker_server0,docker_server1", "version_added": "0.2.0",
                     },
                     "progress_interval_seconds": {
                         "description": "How often a transfer task logs its progress.",

@@ -27,6 +27,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "1"
 
 from tests.servers import postgres, seaweedfs, sshd  # noqa: E402
+from tests.servers.dockerd import PRODUCER_IMAGE, DockerEngine  # noqa: E402
+from tests.servers.kafka import KafkaBroker  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
 from tests.servers.sshd import SSHServer  # noqa: E402
@@ -62,6 +64,29 @@ def s3_server() -> Iterator[S3Server]:
     server = _start(S3Server(verbose=True))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    server = _start(KafkaBroker())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engines() -> Iterator[list[DockerEngine]]:
+    """Two Docker engines, TLS only, standing for two remote web servers; each has the producer image."""
+    engines: list[DockerEngine] = []
+    try:
+        for _ in range(2):
+            engine = _start(DockerEngine())
+            engines.append(engine)
+            engine.build_producer_image()
+            engine.docker("tag", PRODUCER_IMAGE, "tripclick-producer:latest")
+        yield engines
+    finally:
+        for engine in engines:
+            engine.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""
+### filepool_producer_batch
+
+Each day's TripClick logs into Kafka as fast as the brokers take them (seed 004's batch mode): one container per
+remote web server, started there through the Docker API (TLS), reading `date={{ ds }}/events.json` from the host's
+data folder (mounted read-only) and keying each event by its xxh64 dedup key.
+
+- Hosts: the `docker` connections in `[filepool] producer_hosts` (default `docker_server0,docker_server1`).
+- Brokers: the Airflow Variable `KAFKA_BROKERS`, passed to the container as an environment variable.
+- Backfill a range: `airflow backfill create --dag-id filepool_producer_batch --from-date 2026-01-01
+  --to-date 2026-01-31`. The task's XCom is the producer's summary (sent, delivered, rejected, events/s).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG
+
+from filepool.producer_dags import producer_params, producer_tasks
+
+with DAG(
+    dag_id="filepool_producer_batch",
+    description="Daily logs -> Kafka on each web server (batch mode, backfillable)",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=True,
+    max_active_runs=4,
+    tags=["filepool", "producer", "kafka"],
+    doc_md=__doc__,
+    params=producer_params(),
+) as dag:
+    producer_tasks("batch")

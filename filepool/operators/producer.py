@@ -1,0 +1,148 @@
+"""ProducerOperator: the producer image, run on the Docker engine named by an Airflow `docker` connection.
+
+The stock DockerOperator takes the engine's URL and TLS files as arguments, and its `docker_conn_id` is a
+*registry* login. Here one connection describes one remote host: host `tcp://web0:2376` (or host and port),
+extra `tls_ca_cert`, `tls_client_cert`, `tls_client_key` (PEM text or file paths; the key may also sit in the
+password field), and `data_path`, the host's folder of date=YYYY-MM-DD/events.json, mounted read-only at /app/data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from airflow.providers.docker.operators.docker import DockerOperator
+
+from filepool.endpoints.connections import get_connection
+from filepool.exceptions import ConnectionFailed, InvalidConfig
+
+TLS_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key")
+
+
+class ProducerOperator(DockerOperator):
+    """
+    Run ``python -m producer`` (the image's entrypoint) for one day's file on one remote Docker host.
+
+    :param docker_host_conn_id: Airflow ``docker`` connection of the host (see the module doc).
+    :param file: the input inside the container, e.g. ``/app/data/date={{ ds }}/events.json``.
+    :param mode: ``batch`` or ``realtime``.
+    :param topic: Kafka topic.
+    :param brokers: KAFKA_BROKERS for the container (default: the Airflow Variable ``KAFKA_BROKERS``).
+    :param speed: realtime replay speed-up.
+    :param data_path: the host folder to mount at /app/data (default: the connection's ``data_path``).
+    """
+
+    template_fields: Sequence[str] = (*DockerOperator.template_fields, "data_path", "docker_host_conn_id")
+
+    def __init__(self, *, docker_host_conn_id: str, file: str, mode: str = "batch",
+                 topic: str = "tripclick_raw_logs", brokers: str = "{{ var.value.KAFKA_BROKERS }}",
+                 speed: float | str | None = None, data_path: str | None = None,
+                 image: str = "tripclick-producer:latest", **kwargs: Any) -> None:
+        if mode not in {"batch", "realtime"}:
+            raise InvalidConfig(f"mode must be batch or realtime, got {mode!r}")
+        command = ["--file", file, "--mode", mode, "--topic", topic]
+        if speed is not None:
+            command += ["--speed", str(speed)]
+        kwargs.setdefault("network_mode", "host")
+        kwargs.setdefault("auto_remove", "success")
+        super().__init__(image=image, command=command, environment={"KAFKA_BROKERS": brokers},
+                         mount_tmp_dir=False, **kwargs)
+        self.docker_host_conn_id = docker_host_conn_id
+        self.data_path = data_path
+
+    def execute(self, context: Any) -> Any:
+        from docker.types import Mount
+
+        conn = get_connection(self.docker_host_conn_id)
+        extra = conn.extra_dejson
+        self.docker_url = _engine_url(conn)
+        data_path = self.data_path or extra.get("data_path")
+        if not data_path:
+            raise InvalidConfig(f"no data folder for {self.docker_host_conn_id!r}: set data_path in its extra")
+        self.mounts = [Mount(source=data_path, target="/app/data", type="bind", read_only=True)]
+        material = {name: extra.get(name) for name in TLS_FIELDS}
+        if not material["tls_client_key"] and conn.password:
+            material["tls_client_key"] = conn.password
+        folder = tempfile.mkdtemp(prefix="filepool-docker-tls-")
+        try:
+            if any(material.values()):
+                missing = [name for name, value in material.items() if not value]
+                if missing:
+                    raise InvalidConfig(f"connection {self.docker_host_conn_id!r} has TLS material but lacks "
+                                        f"{', '.join(missing)}")
+                paths = {name: _as_file(value, folder, name) for name, value in material.items()}
+                self.tls_ca_cert, self.tls_client_cert = paths["tls_ca_cert"], paths["tls_client_cert"]
+                self.tls_client_key = paths["tls_client_key"]
+            elif _speaks_tls(self.docker_url):
+                raise InvalidConfig(
+                    f"the Docker engine at {self.docker_url} (connection {self.docker_host_conn_id!r}) accepts "
+                    "TLS only: put tls_ca_cert, tls_client_cert and tls_client_key in the connection's extra")
+            self.log.info("Running %s on %s (%s, data %s)", self.image, self.docker_url,
+                          "TLS" if any(material.values()) else "no TLS", data_path)
+            with _own_ca_only(any(material.values())):
+                last_line = super().execute(context)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(last_line, str):
+            with contextlib.suppress(ValueError):
+                return json.loads(last_line)  # the producer's closing summary
+        return last_line
+
+
+@contextlib.contextmanager
+def _own_ca_only(tls: bool) -> Iterator[None]:
+    """Hide REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE while the Docker client runs: requests lets them override the CA
+    a client sets (psf/requests#3829), so the engine's certificate would be checked against the system CAs and
+    fail. The task runs in its own process; the variables come back afterwards."""
+    hidden = {name: os.environ.pop(name) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+              if tls and name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+def _engine_url(conn: Any) -> str:
+    host = conn.host or ""
+    if not host:
+        raise InvalidConfig(f"connection {conn.conn_id!r} has no host: set it to tcp://HOST:2376")
+    if "://" in host:
+        return str(host)
+    return f"tcp://{host}:{conn.port or 2376}"
+
+
+def _as_file(value: str, folder: str, name: str) -> str:
+    """PEM text goes to a private file for the Docker client; a path is used as it is."""
+    if value.lstrip().startswith("-----BEGIN"):
+        path = os.path.join(folder, f"{name}.pem")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(value)
+        return path
+    if not os.path.isfile(value):
+        raise InvalidConfig(f"{name} is neither PEM text nor a readable file: {value}")
+    return value
+
+
+def _speaks_tls(url: str) -> bool:
+    """Whether the engine answers a TLS handshake (it then refuses plain HTTP with an unhelpful error)."""
+    parsed = urlparse(url.replace("tcp://", "https://", 1))
+    if parsed.scheme != "https" or not parsed.hostname:
+        return False
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 2376), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname=parsed.hostname):
+            return True
+    except ssl.SSLError as exc:  # a TLS engine that wants a client certificate, or a plain one that is no TLS
+        return "WRONG_VERSION_NUMBER" not in str(exc)
+    except OSError as exc:
+        raise ConnectionFailed(f"cannot reach the Docker engine at {url}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""TripClick event producer: date-partitioned JSON-lines logs -> Kafka, in batch or realtime replay (seed 004)."""

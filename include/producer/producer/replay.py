@@ -1,0 +1,92 @@
+"""The two modes: batch sends as fast as the broker takes it; realtime replays event_ts spacing (scaled)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from producer.events import Event, Malformed, parse
+from producer.sender import Sender
+
+
+@dataclass
+class Tally:
+    lines: int = 0
+    rejected: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Rejects:
+    """Malformed lines, each as a JSON line with its number and the reason; the file is made on the first one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._out: IO[str] | None = None
+
+    def add(self, number: int, line: str, reason: str) -> None:
+        if self._out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._out = self.path.open("a", encoding="utf-8")
+        self._out.write(json.dumps({"line_number": number, "reason": reason, "line": line}, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
+class Progress:
+    """A line on stderr every `every` seconds: sent, delivered, rejected, rate."""
+
+    def __init__(self, sender: Sender, tally: Tally, every: float) -> None:
+        self._sender, self._tally, self._every = sender, tally, every
+        self._next = time.monotonic() + every
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + self._every
+        rate = self._sender.produced / max(now - self._tally.started, 1e-9)
+        print(f"progress: {self._sender.produced:,} sent, {self._sender.delivered:,} delivered, "
+              f"{self._tally.rejected:,} rejected, {rate:,.0f} events/s", file=sys.stderr, flush=True)
+
+
+def _events(path: Path, tally: Tally, rejects: Rejects) -> Iterator[Event]:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            tally.lines += 1
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                yield parse(text)
+            except Malformed as exc:
+                tally.rejected += 1
+                rejects.add(number, text, str(exc))
+
+
+def batch(path: Path, sender: Sender, tally: Tally, rejects: Rejects, progress: Progress) -> None:
+    for event in _events(path, tally, rejects):
+        sender.send(event.key, event.value)
+        if sender.produced % 2000 == 0:
+            progress.tick()
+
+
+def realtime(path: Path, sender: Sender, tally: Tally, rejects: Rejects, progress: Progress, speed: float) -> None:
+    """Events sorted by event_ts, each sent when its offset from the first one (divided by `speed`) has passed."""
+    events = sorted(_events(path, tally, rejects), key=lambda e: e.at)
+    if not events:
+        return
+    first, started = events[0].at, time.monotonic()
+    for event in events:
+        due = started + (event.at - first) / speed
+        while (wait := due - time.monotonic()) > 0:
+            sender.wait(min(wait, 0.1))
+            progress.tick()
+        sender.send(event.key, event.value)
+    progress.tick()

@@ -1,0 +1,104 @@
+"""The producer DAGs against two real Docker engines (TLS with client certificates) and a Kafka-protocol broker:
+what lands in the topic, what is rejected, what a connection without TLS material gets."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xxhash
+
+from filepool.exceptions import InvalidConfig
+from tests.conftest import REPO
+from tests.helpers import make_readable
+from tests.servers.dockerd import DockerEngine
+from tests.servers.kafka import KafkaBroker
+
+pytestmark = pytest.mark.system
+sys_path = str(REPO / "include" / "producer")
+
+
+def sample_days(folder: Path, start: date, days: int, events: int, seed: int, malformed: int = 0) -> list[Path]:
+    import sys
+
+    if sys_path not in sys.path:
+        sys.path.insert(0, sys_path)
+    from producer import sample
+
+    return sample.write(folder, start, days, events, seed=seed, malformed=malformed)
+
+
+def docker_connection(engine: DockerEngine, data_path: Path, tls: bool = True) -> str:
+    extra: dict[str, str] = {"data_path": str(data_path)}
+    if tls:
+        extra |= {"tls_ca_cert": (engine.certs / "ca.pem").read_text(),
+                  "tls_client_cert": (engine.certs / "client-cert.pem").read_text(),
+                  "tls_client_key": (engine.certs / "client-key.pem").read_text()}
+    return json.dumps({"conn_type": "docker", "host": engine.url, "extra": extra})
+
+
+def keys_of(paths: list[Path]) -> set[str]:
+    found = set()
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if line.startswith('{"DateCreated"'):
+                e = json.loads(line)
+                found.add(xxhash.xxh64(f"{e['SessionId']}|{e['DocumentId']}|{e['event_ts']}".encode()).hexdigest())
+    return found
+
+
+@pytest.fixture
+def two_hosts(docker_engines: list[DockerEngine], kafka_broker: KafkaBroker, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Each engine gets its own data folder (3 days of events, one malformed line per day on server1) and its
+    docker connection; KAFKA_BROKERS is an Airflow Variable."""
+    days: dict[str, list[Path]] = {}
+    for n, engine in enumerate(docker_engines):
+        folder = tmp_path / f"server{n}"
+        days[f"server{n}"] = sample_days(folder, date(2026, 1, 1), 3, 400 + 100 * n, seed=n, malformed=n)
+        monkeypatch.setenv(f"AIRFLOW_CONN_DOCKER_SERVER{n}", docker_connection(engine, folder))
+    make_readable(tmp_path)
+    os.chmod(tmp_path, 0o755)
+    monkeypatch.setenv("AIRFLOW_VAR_KAFKA_BROKERS", kafka_broker.bootstrap)
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__PRODUCER_HOSTS", "docker_server0,docker_server1")
+    return days
+
+
+def test_batch_dag_sends_one_date_from_both_hosts(airflow_db: None, two_hosts: dict[str, list[Path]],
+                                                 kafka_broker: KafkaBroker, docker_engines: list[DockerEngine],
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    kafka_broker.create_topic("dag_batch")
+    dag = DagBag(dag_folder=str(REPO / "dags" / "filepool_producer_batch.py")).get_dag("filepool_producer_batch")
+    run = dag.test(logical_date=datetime(2026, 1, 2, tzinfo=UTC), run_conf={"topic": "dag_batch"})
+
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}
+    first_days = [paths[1] for paths in two_hosts.values()]  # date=2026-01-02 on each host
+    got = kafka_broker.consume("dag_batch", 400 + 500)
+    assert len(got) == 900 and {m.key().decode() for m in got} == keys_of(first_days)
+    assert {json.loads(m.value())["event_date"] for m in got} == {"2026-01-02"}
+    out = capfd.readouterr()
+    logs = out.out + out.err
+    assert '"rejected": 1' in logs and '"rejected": 0' in logs  # server1's malformed line, reported, not fatal
+    for engine in docker_engines:  # auto_remove="success": no container left behind
+        assert engine.docker("ps", "-aq").strip() == ""
+
+
+def test_a_connection_without_tls_material_gets_a_clear_error(docker_engines: list[DockerEngine],
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    from filepool.operators.producer import ProducerOperator
+
+    monkeypatch.setenv("AIRFLOW_CONN_PLAIN_DOCKER", docker_connection(docker_engines[0], tmp_path, tls=False))
+    op = ProducerOperator(task_id="p", docker_host_conn_id="plain_docker", file="/app/data/x.json",
+                          brokers="127.0.0.1:1")
+    with pytest.raises(InvalidConfig) as caught:
+        op.execute({})
+    assert caught.value.code == "INVALID_CONFIG"
+    assert f"the Docker engine at {docker_engines[0].url} (connection 'plain_docker') accepts TLS only" in str(
+        caught.value)
