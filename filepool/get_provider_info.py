@@ -61,6 +61,14 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string", "example": "docker_server0,docker_server1",
                         "default": "docker_server0,docker_server1", "version_added": "0.2.0",
                     },
+                    "producer_start_date": {
+                        "description": "First day filepool_producer_batch covers (YYYY-MM-DD).",
+                        "type": "string", "example": None, "default": "2026-01-01", "version_added": "0.2.0",
+                    },
+                    "producer_end_date": {
+                        "description": "Last day filepool_producer_batch covers; empty: open-ended.",
+                        "type": "string", "example": "2026-02-01", "default": "", "version_added": "0.2.0",
+                    },
                     "progress_interval_seconds": {
                         "description": "How often a transfer task logs its progress.",
                         "type": "integer", "example": None, "default": "10", "version_added": "0.1.0",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Param
@@ -10,14 +10,24 @@ from airflow.sdk import Param
 from filepool.operators.producer import ProducerOperator
 
 
-def producer_hosts() -> list[str]:
-    """The `docker` connections to run on: [filepool] producer_hosts (AIRFLOW__FILEPOOL__PRODUCER_HOSTS)."""
-    listed = os.environ.get("AIRFLOW__FILEPOOL__PRODUCER_HOSTS")
-    if listed is None:
-        from airflow.configuration import conf
+def _setting(key: str, default: str) -> str:
+    """[filepool] KEY from airflow.cfg or AIRFLOW__FILEPOOL__KEY, read when the DAG file is parsed."""
+    from airflow.configuration import conf
 
-        listed = conf.get("filepool", "producer_hosts", fallback="docker_server0,docker_server1")
-    return [h.strip() for h in listed.split(",") if h.strip()]
+    return str(conf.get("filepool", key, fallback=default))
+
+
+def producer_hosts() -> list[str]:
+    """The `docker` connections to run on: [filepool] producer_hosts."""
+    return [h.strip() for h in _setting("producer_hosts", "docker_server0,docker_server1").split(",") if h.strip()]
+
+
+def producer_window() -> tuple[datetime, datetime | None]:
+    """The days the daily DAG covers: [filepool] producer_start_date (2026-01-01, where seed 004's data starts)
+    and producer_end_date (none: open-ended)."""
+    start = datetime.fromisoformat(_setting("producer_start_date", "2026-01-01")).replace(tzinfo=UTC)
+    end = _setting("producer_end_date", "")
+    return start, datetime.fromisoformat(end).replace(tzinfo=UTC) if end else None
 
 
 def producer_params(**extra: Param) -> dict[str, Param]:

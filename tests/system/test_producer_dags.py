@@ -102,3 +102,39 @@ def test_a_connection_without_tls_material_gets_a_clear_error(docker_engines: li
     assert caught.value.code == "INVALID_CONFIG"
     assert f"the Docker engine at {docker_engines[0].url} (connection 'plain_docker') accepts TLS only" in str(
         caught.value)
+
+
+def test_backfill_of_three_days_with_a_scheduler(two_hosts: dict[str, list[Path]], kafka_broker: KafkaBroker,
+                                                 postgres_server: Any) -> None:
+    """`airflow backfill create` as a user types it, with a scheduler running: three runs, three days sent."""
+    import time
+
+    from tests.servers.airflow import AirflowCluster
+
+    kafka_broker.create_topic("tripclick_raw_logs")
+    # The DAG must be active for a scheduler to run backfills; its window ends with the backfill's, so catch-up
+    # adds no run of its own.
+    env = {**os.environ, "AIRFLOW__FILEPOOL__PRODUCER_END_DATE": "2026-01-03"}
+    cluster = AirflowCluster(postgres_server, env).start()
+    dag_id = "filepool_producer_batch"
+    try:
+        cluster.wait_for_dag(dag_id)
+        cluster.cli("backfill", "create", "--dag-id", dag_id, "--from-date", "2026-01-01", "--to-date", "2026-01-03")
+        cluster.api("PATCH", f"dags/{dag_id}", {"is_paused": False})
+        deadline = time.monotonic() + 300
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = cluster.api("GET", f"dags/{dag_id}/dagRuns")["dag_runs"]
+            if len(runs) >= 3 and all(r["state"] in {"success", "failed"} for r in runs):
+                break
+            print("runs:", [(r.get("dag_run_id"), r["state"]) for r in runs], flush=True)
+            time.sleep(5)
+        states = sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs)
+        if [s for _, _, s in states] != ["success"] * 3:
+            print(cluster.logs())
+        assert states == [(f"2026-01-0{d}", "backfill", "success") for d in (1, 2, 3)]
+    finally:
+        cluster.stop()
+    got = kafka_broker.consume("tripclick_raw_logs", 3 * 900)
+    assert len(got) == 2700 and {m.key().decode() for m in got} == keys_of(
+        [path for paths in two_hosts.values() for path in paths])

@@ -57,7 +57,7 @@ class Progress:
 
 
 def _events(path: Path, tally: Tally, rejects: Rejects) -> Iterator[Event]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             tally.lines += 1
             text = line.strip()
@@ -67,7 +67,7 @@ def _events(path: Path, tally: Tally, rejects: Rejects) -> Iterator[Event]:
                 yield parse(text)
             except Malformed as exc:
                 tally.rejected += 1
-                rejects.add(number, text, str(exc))
+                rejects.add(number, text.decode(errors="replace"), str(exc))
 
 
 def batch(path: Path, sender: Sender, tally: Tally, rejects: Rejects, progress: Progress) -> None:

@@ -28,9 +28,14 @@ class Sender:
         from confluent_kafka import Producer
 
         self.brokers, self.topic = brokers, topic
-        self.produced = self.delivered = self.failed = 0
+        self.produced = self.failed = 0
         self.errors: dict[str, int] = {}
-        self._producer = Producer({**DEFAULTS, **options, "bootstrap.servers": brokers})
+        # Only failed deliveries call back: counting each success in Python cost ~0.7 us an event. Delivered is
+        # then what was produced, minus the failures, minus what was still queued when flush gave up.
+        self._producer = Producer({**DEFAULTS, **options, "bootstrap.servers": brokers,
+                                   "delivery.report.only.error": True, "on_delivery": self._delivered})
+        self._left = 0
+        self._closed = False
 
     def check(self, timeout: float = 10.0) -> None:
         """Fail fast, with the brokers named, when none can be reached."""
@@ -42,9 +47,14 @@ class Sender:
             raise BrokersUnreachable(f"no Kafka broker reachable at {self.brokers} within {timeout:.0f}s: "
                                      f"{exc.args[0].str() if exc.args else exc}") from exc
 
+    @property
+    def delivered(self) -> int:
+        """Produced, minus failed, minus still queued (len(producer): in flight now; after close: given up on)."""
+        queued = self._left if self._closed else len(self._producer)
+        return self.produced - self.failed - queued
+
     def _delivered(self, err: Any, _msg: Any) -> None:
         if err is None:
-            self.delivered += 1
             return
         self.failed += 1
         reason = err.str()
@@ -55,7 +65,7 @@ class Sender:
     def send(self, key: str, value: bytes) -> None:
         while True:
             try:
-                self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
+                self._producer.produce(self.topic, value=value, key=key)
                 break
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.05)
@@ -69,7 +79,8 @@ class Sender:
 
     def close(self, timeout: float = 60.0) -> int:
         """Flush; returns how many events were never delivered (failed, or still queued at the timeout)."""
-        left = self._producer.flush(timeout)
+        left = self._left = self._producer.flush(timeout)
+        self._closed = True
         if left:
             log.warning("%d events still queued after %.0fs: counted as undelivered", left, timeout)
         return self.failed + left
