@@ -1,0 +1,86 @@
+"""`make bench`: every benchmark in turn, each on servers it starts itself, then one summary.
+
+Runs bench/sftp_to_s3.py, bench/ftp_to_local.py, bench/producer_vs_kcat.py and bench/ledger_claims.py (each
+alternates filepool and its peers, REPS times), merges their results into bench/results/latest.json and writes the
+table in docs/BENCHMARKS.md with the machine, the versions and the command.
+
+Usage: python bench/run.py [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+STEPS = {  # result file -> the command that writes it
+    "sftp_to_s3": ["bench/sftp_to_s3.py"],
+    "ftp_to_local": ["bench/ftp_to_local.py"],
+    "producer": ["bench/producer_vs_kcat.py"],
+    "ledger": ["bench/ledger_claims.py"],
+}
+
+
+def median(results: dict, tool: str, metric: str) -> float | None:
+    value = results.get(tool, {}).get(metric, {})
+    return value.get("median") if isinstance(value, dict) else None
+
+
+def table(latest: dict) -> str:
+    s3, ftp, prod, ledger = (latest.get(k, {}) for k in ("sftp_to_s3", "ftp_to_local", "producer", "ledger"))
+    rows = [
+        ("1,000 x 200 KiB SFTP->S3 (s)", "filepool", median(s3, "small/filepool", "seconds"),
+         "rclone --transfers 8", median(s3, "small/rclone", "seconds")),
+        ("1 GiB SFTP->S3 (s)", "filepool", median(s3, "big/filepool", "seconds"),
+         "rclone", median(s3, "big/rclone", "seconds")),
+        ("1,000 x 200 KiB FTP->local (files/s)", "filepool", median(ftp, "filepool", "files_per_s"),
+         "rclone / lftp", f"{median(ftp, 'rclone', 'files_per_s')} / {median(ftp, 'lftp', 'files_per_s')}"),
+        ("200,000 events to Kafka (events/s)", "producer", median(prod, "producer", "events_per_s"),
+         "kcat -P", median(prod, "kcat", "events_per_s")),
+    ]
+    lines = ["| what | filepool side | median | peer | median |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    for size in ("rows_10000", "rows_1000000"):
+        if size in ledger:
+            r = ledger[size]
+            lines.append(f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
+                         f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    started = time.monotonic()
+    latest: dict[str, object] = {}
+    for name, script in STEPS.items():
+        extra = [] if name == "ledger" else ["--reps", str(args.reps)]
+        print(f"== {name}", flush=True)
+        subprocess.run([sys.executable, *script, *extra], cwd=REPO, check=True)
+        latest[name] = json.loads((RESULTS / f"{name}.json").read_text())
+    latest["machine"] = {"cores": os.cpu_count(), "python": platform.python_version(),
+                         "platform": platform.platform(), "minutes": round((time.monotonic() - started) / 60, 1)}
+    (RESULTS / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
+    doc = REPO / "docs" / "BENCHMARKS.md"
+    doc.write_text(f"""# Benchmarks
+
+Measured by `make bench` (`python bench/run.py --reps {args.reps}`) on {os.cpu_count()} cores,
+{platform.platform()}, Python {platform.python_version()}; every tool on the same servers in the same run,
+alternating, medians of {args.reps}. Raw figures, spreads and versions: `bench/results/latest.json`.
+
+{table(latest)}
+""")
+    print(doc.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
