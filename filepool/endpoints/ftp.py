@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -356,9 +356,13 @@ class FTPSource:
         return self.pool.session()
 
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
-        """Like FTPSession.list_files, with up to `_LISTING_SESSIONS` folders listed at once (one listing is a
-        round trip and a data connection per folder: 70 folders took 0.13 s on one session, 0.05 s on four)."""
-        found: list[RemoteFile] = []
+        return sorted((f for batch in self.iter_files(root, pattern, recursive) for f in batch),
+                      key=lambda f: f.path)
+
+    def iter_files(self, root: str, pattern: str = "*", recursive: bool = True) -> Iterator[list[RemoteFile]]:
+        """The files of each folder as soon as it is listed, up to `_LISTING_SESSIONS` folders at once (one
+        listing is a round trip and a data connection per folder: 70 folders took 0.13 s on one session, 0.05 s
+        on four)."""
 
         def entries(folder: str) -> tuple[str, list[tuple[str, str, int, float]]]:
             with self.session() as session:
@@ -370,13 +374,15 @@ class FTPSource:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     folder, listed = future.result()
+                    files = []
                     for name, kind, size, mtime in listed:
                         full = posixpath.join(folder, name)
                         if kind == "dir" and recursive:
                             pending.add(pool.submit(entries, full))
                         elif kind == "file" and fnmatch.fnmatchcase(name, pattern):
-                            found.append(RemoteFile(full, size, mtime))
-        return sorted(found, key=lambda f: f.path)
+                            files.append(RemoteFile(full, size, mtime))
+                    if files:
+                        yield files
 
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         with self.session() as session:

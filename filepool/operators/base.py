@@ -5,13 +5,14 @@ A subclass names its route and opens its source and destination; nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from filepool.endpoints.connections import as_bool
 from filepool.exceptions import InvalidConfig
+from filepool.ledger import Ledger
 from filepool.operators import runner
 from filepool.settings import Settings
 from filepool.transfer.route import Route
@@ -88,12 +89,13 @@ class FileTransferOperator(BaseOperator):
         """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`."""
         raise NotImplementedError
 
-    def _discover(self, source: Any, ledger: Any, route: Route, settle: float, min_age: float) -> dict[str, Any]:
+    def _discover(self, source: Any, ledger: Any, route: Route, settle: float, min_age: float,
+                  registered: Callable[[], None] | None = None) -> dict[str, Any]:
         recursive = as_bool(self.recursive, True)
         if hasattr(source, "list_files"):  # a source that lists over several sessions at once
-            return runner.discover(ledger, route, source, self.pattern, recursive, settle, min_age)
+            return runner.discover(ledger, route, source, self.pattern, recursive, settle, min_age, registered)
         with source.session() as session:
-            return runner.discover(ledger, route, session, self.pattern, recursive, settle, min_age)
+            return runner.discover(ledger, route, session, self.pattern, recursive, settle, min_age, registered)
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -110,15 +112,26 @@ class FileTransferOperator(BaseOperator):
             self.log.info("Worker %s on %s (%d threads)", worker, route.job, threads)
             ledger = runner.open_ledger(self.ledger_conn_id, worker)
             summary: dict[str, Any] = {"job": route.job, "worker": worker}
+            discovery = None
             try:
-                if self.discover:
+                if self.discover and self.transfer:  # copy files while the rest is still being listed
+                    discovery = runner.Discovery(
+                        Ledger.from_airflow(self.ledger_conn_id, worker),
+                        lambda own, news: self._discover(source, own, route, settle, min_age, news))
+                    discovery.start()
+                elif self.discover:
                     summary["discovery"] = self._discover(source, ledger, route, settle, min_age)
                 if self.transfer:
                     destination = self.open_destination(settings, threads)
-                    summary.update(runner.transfer(self.ledger_conn_id, worker, route.job, source, destination,
-                                                   threads, settings, self.max_files))
+                    summary.update(runner.transfer(
+                        self.ledger_conn_id, worker, route.job, source, destination, threads, settings,
+                        self.max_files, discovery.more_coming if discovery is not None else None))
+                if discovery is not None:
+                    summary["discovery"] = discovery.outcome()
                 runner.finish(summary, ledger, route, context, self.fail_on_file_errors)
             finally:
+                if discovery is not None:
+                    discovery.join()  # it lists over the source's sessions: done before they close
                 ledger.close()
         finally:
             source.close()

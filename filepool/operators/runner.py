@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from filepool.exceptions import InvalidConfig, TransferFailed
@@ -16,7 +17,7 @@ from filepool.ledger import Ledger
 from filepool.ledger.repository import DiscoveredFile
 from filepool.settings import Settings
 from filepool.transfer.discovery import stable_files
-from filepool.transfer.interfaces import Destination, Source
+from filepool.transfer.interfaces import Destination, RemoteFile, Source
 from filepool.transfer.route import Route
 from filepool.transfer.worker import Worker, WorkerConfig
 
@@ -93,34 +94,105 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+# While the listing goes on, files are registered in statements of 200, or sooner when the last statement is
+# 0.2 s old (the first batch at once), so a worker never idles long behind a slow listing.
+_REGISTER_EVERY = 200
+_REGISTER_SECONDS = 0.2
+
+
 def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive: bool, settle: float,
-             min_age: float) -> dict[str, Any]:
-    """List the source, keep the stable files and register them idempotently."""
+             min_age: float, registered: Callable[[], None] | None = None) -> dict[str, Any]:
+    """List the source, keep the stable files and register them idempotently.
+
+    A lister with `iter_files` hands over its listing folder by folder, and files old enough are registered
+    while the rest is still being listed (`registered()` is called after each statement, so a worker running
+    alongside can claim them at once); young files wait for the settle check at the end.
+    """
     started = time.monotonic()
-    listed = lister.list_files(route.source_root, pattern, recursive)
-    listing = stable_files(listed, lister.stat_files, settle, min_age)
+    if hasattr(lister, "iter_files"):
+        batches: Iterable[list[RemoteFile]] = lister.iter_files(route.source_root, pattern, recursive)
+    else:
+        batches = [lister.list_files(route.source_root, pattern, recursive)]
+    cutoff = time.time() - min_age
+    listed = new = 0
+    last_registered = float("-inf")
+    ready: list[RemoteFile] = []
+    young: list[RemoteFile] = []
+
+    def register(files: list[RemoteFile]) -> int:
+        count = ledger.register(route.job, (
+            DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in files))
+        if registered is not None:
+            registered()
+        return count
+
+    for batch in batches:
+        listed += len(batch)
+        for f in batch:
+            (ready if settle <= 0 or f.mtime <= cutoff else young).append(f)
+        if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
+            new, ready, last_registered = new + register(ready), [], time.monotonic()
+    new += register(ready)
     listed_at = time.monotonic()
-    new = ledger.register(route.job, (
-        DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in listing.stable
-    ))
+    listing = stable_files(young, lister.stat_files, settle, min_age)
+    new += register(listing.stable) if listing.stable else 0
     finished = time.monotonic()
-    result = {"listed": len(listed), "registered": new, "still_changing": len(listing.unstable),
+    result = {"listed": listed, "registered": new, "still_changing": len(listing.unstable),
               "seconds": round(finished - started, 3), "listing_seconds": round(listed_at - started, 3),
-              "register_seconds": round(finished - listed_at, 3)}
+              "settle_seconds": round(finished - listed_at, 3)}
     log.info("Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run)",
-             route.source, len(listed), new, len(listing.unstable))
+             route.source, listed, new, len(listing.unstable))
     return result
 
 
+class Discovery(threading.Thread):
+    """`discover` on its own thread and ledger connection, so the worker copies files as they are registered."""
+
+    def __init__(self, ledger: Ledger, run: Callable[[Ledger, Callable[[], None]], dict[str, Any]]) -> None:
+        """`run(ledger, registered)` discovers on `ledger` (closed at the end), calling `registered()` as it goes."""
+        super().__init__(name="filepool-discovery", daemon=True)
+        self._ledger = ledger
+        self._run = run
+        self._news = threading.Event()
+        self._finished = threading.Event()
+        self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._run(self._ledger, self._news.set)
+        except BaseException as exc:  # re-raised on the task's thread by outcome()
+            self.error = exc
+        finally:
+            self._ledger.close()
+            self._finished.set()
+            self._news.set()
+
+    def more_coming(self, wait: float = 0.0) -> bool:
+        """False once discovery is over; with `wait`, first wait that long for a new registration."""
+        if wait and self._news.wait(wait):
+            self._news.clear()
+        return not self._finished.is_set()
+
+    def outcome(self) -> dict[str, Any]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
 def transfer(ledger_conn_id: str, worker: str, job: str, source: Source, destination: Destination,
-             threads: int, settings: Settings, max_files: int | None = None) -> dict[str, Any]:
+             threads: int, settings: Settings, max_files: int | None = None,
+             more_coming: Callable[[float], bool] | None = None) -> dict[str, Any]:
     config = WorkerConfig(
         job=job, threads=threads, claim_batch=settings.claim_batch,
         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
         retry_backoff=settings.retry_backoff_seconds, progress_interval=settings.progress_interval,
         max_files=max_files,
     )
-    return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination).run()
+    return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination,
+                  more_coming).run()
 
 
 def total_sessions(settings: Settings) -> threading.BoundedSemaphore:

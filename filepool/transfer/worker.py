@@ -7,11 +7,12 @@ heartbeat thread keeps the leases of files in flight. Files claimed but never st
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,8 +99,13 @@ class Heartbeat(threading.Thread):
 
 class Worker:
     def __init__(self, config: WorkerConfig, connect: Callable[[], Ledger], source: Source,
-                 destination: Destination) -> None:
-        """`connect` makes a ledger connection; each thread that talks to the ledger gets its own."""
+                 destination: Destination, more_coming: Callable[[float], bool] | None = None) -> None:
+        """`connect` makes a ledger connection; each thread that talks to the ledger gets its own.
+
+        `more_coming(wait)` says whether discovery, running alongside, may still register files (after waiting
+        up to `wait` seconds for its next batch): an empty claim then means "not yet", not "done".
+        """
+        self._more_coming = more_coming or (lambda wait: False)
         self.config = config
         self.ledger = connect()  # claims and releases, on the main thread
         self._record_ledger = connect()  # batches of results, on the recorder thread
@@ -119,6 +125,9 @@ class Worker:
     def run(self) -> dict[str, Any]:
         cfg = self.config
         in_flight: dict[Future[Completion], ClaimedFile] = {}
+        # Copy threads hand finished futures over a queue: waiting with concurrent.futures.wait() on every
+        # future in flight, once per finished file, cost the main thread (and the GIL) more than the claims.
+        finished: queue.SimpleQueue[Future[Completion]] = queue.SimpleQueue()
         claimed_total = 0
         exhausted = False
         next_progress = time.monotonic() + cfg.progress_interval
@@ -132,16 +141,23 @@ class Worker:
                         room = min(room, cfg.max_files - claimed_total)
                     wanted = room >= cfg.threads or (room > 0 and len(in_flight) < cfg.threads)
                     if not exhausted and self.stats.halted_by is None and wanted:
+                        coming = self._more_coming(0)  # asked before the claim, so no registration slips by
                         batch = self.ledger.claim(cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds)
                         claimed_total += len(batch)
-                        exhausted = not batch or (cfg.max_files is not None and claimed_total >= cfg.max_files)
+                        exhausted = (not batch and not coming) or (
+                            cfg.max_files is not None and claimed_total >= cfg.max_files)
                         for f in batch:
-                            in_flight[pool.submit(self._copy, f)] = f
+                            future = pool.submit(self._copy, f)
+                            in_flight[future] = f
+                            future.add_done_callback(finished.put)
                     if not in_flight:
-                        break
-                    finished, _ = wait(list(in_flight), timeout=_FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        self._record(in_flight.pop(future), future)
+                        if exhausted or self.stats.halted_by is not None:
+                            break
+                        self._more_coming(_FLUSH_SECONDS)  # nothing registered yet: wait for discovery
+                        continue
+                    for future in _drain(finished, _FLUSH_SECONDS):
+                        if future in in_flight:  # not one cancelled by _release_queued
+                            self._record(in_flight.pop(future), future)
                     if self.stats.halted_by is not None:
                         self._release_queued(in_flight)
                     self._flush(force=False)
@@ -248,6 +264,19 @@ class Worker:
         if written.lost:
             self.stats.lost_leases += written.lost
             log.warning("%d files finished after their lease passed to another worker", written.lost)
+
+
+def _drain(finished: queue.SimpleQueue[Future[Completion]], timeout: float) -> list[Future[Completion]]:
+    """Every future finished so far, waiting up to `timeout` for the first."""
+    try:
+        got = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            got.append(finished.get_nowait())
+        except queue.Empty:
+            return got
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from filepool.endpoints.ftp import FTPSession
+from filepool.endpoints.local import LocalWriter
 from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
 from tests.conftest import ftp_conn
 from tests.helpers import age, ledger_rows, make_readable, sha256, write_tree
@@ -57,6 +60,40 @@ def test_ftp_to_local_verified_then_nothing_again(ftp_conns: None, sftp_root: Pa
 
     second = download(sftp_root)
     assert second["discovery"]["registered"] == 0 and second["files_transferred"] == 0
+
+
+def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, sftp_root: Path, local_base: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a folder with files is listed, every other folder's listing is held until a file has been copied:
+    a run that listed everything before copying anything would wait out each hold (and fail here)."""
+    files = write_tree(sftp_root, 60, size=1000)
+    age(sftp_root)
+    copied = threading.Event()
+    lock = threading.Lock()
+    files_out = False
+    held: list[bool] = []
+    real_entries, real_commit = FTPSession._entries, LocalWriter.commit
+
+    def entries(self: FTPSession, folder: str) -> list[tuple[str, str, int, float]]:
+        nonlocal files_out
+        listed = real_entries(self, folder)
+        with lock:
+            hold, files_out = files_out, files_out or any(kind == "file" for _, kind, _, _ in listed)
+        if hold:
+            held.append(copied.wait(10))
+        return listed
+
+    def commit(self: LocalWriter, sha256: bytes) -> Any:
+        result = real_commit(self, sha256)
+        copied.set()
+        return result
+
+    monkeypatch.setattr(FTPSession, "_entries", entries)
+    monkeypatch.setattr(LocalWriter, "commit", commit)
+    summary = download(sftp_root)
+    assert held and all(held), f"{held.count(False)} of {len(held)} listings waited for a copy in vain"
+    assert summary["files_transferred"] == 60 and summary["discovery"]["registered"] == 60
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
 
 
 def test_local_to_ftp_verified_then_nothing_again(ftp_conns: None, local_base: Path, ftp_upload_root: Path,
