@@ -49,6 +49,13 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]
         return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read().decode(errors="replace")
 
 
+def rotate(tools: list[str], rep: int) -> list[str]:
+    """The tools in the order of repetition `rep`: each starts one repetition in turn, so no tool always runs
+    first (a cold cache) or right after the same neighbour."""
+    shift = rep % len(tools)
+    return tools[shift:] + tools[:shift]
+
+
 def summarize(samples: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(samples), 2), "min": round(min(samples), 2),
             "max": round(max(samples), 2)}

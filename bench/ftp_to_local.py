@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
-from bench.common import make_small_files, summarize, timed  # noqa: E402
+from bench.common import make_small_files, rotate, summarize, timed  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.vsftpd import FTPServer  # noqa: E402
 
@@ -69,8 +69,7 @@ def main() -> int:
 
         results: dict[str, dict[str, list[float]]] = {}
         for rep in range(args.reps):
-            order = TOOLS[rep % 3:] + TOOLS[:rep % 3]
-            for tool in order:
+            for tool in rotate(list(TOOLS), rep):
                 dest = base / f"{tool}-{rep}"
                 wall, cpu, rss, out = timed(commands(tool, ftp, source, dest, env), env)
                 seconds = json.loads(out.strip().splitlines()[-1])["seconds"] if tool == "filepool" else wall

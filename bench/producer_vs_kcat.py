@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "include" / "producer"))
 
 from producer import sample  # noqa: E402
 
-from bench.common import summarize  # noqa: E402
+from bench.common import rotate, summarize  # noqa: E402
 from tests.servers.kafka import KafkaBroker  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def main() -> int:
         env = kcat_env(work)
         results: dict[str, list[float]] = {"producer": [], "kcat": []}
         for rep in range(args.reps):
-            for tool in (("producer", "kcat") if rep % 2 == 0 else ("kcat", "producer")):
+            for tool in rotate(["producer", "kcat"], rep):
                 topic = f"{tool}_{rep}"
                 broker.create_topic(topic)
                 if tool == "producer":

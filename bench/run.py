@@ -37,9 +37,14 @@ def table(latest: dict) -> str:
     s3, ftp, prod, ledger = (latest.get(k, {}) for k in ("sftp_to_s3", "ftp_to_local", "producer", "ledger"))
     rows = [
         ("1,000 x 200 KiB SFTP->S3 (s)", "filepool", median(s3, "small/filepool", "seconds"),
-         "rclone --transfers 8", median(s3, "small/rclone", "seconds")),
+         "rclone --transfers 8 / 32 / stock SFTPToS3Operator",
+         " / ".join(str(median(s3, f"small/{t}", "seconds")) for t in ("rclone", "rclone@32", "stock"))),
         ("1 GiB SFTP->S3 (s)", "filepool", median(s3, "big/filepool", "seconds"),
-         "rclone", median(s3, "big/rclone", "seconds")),
+         "rclone / stock SFTPToS3Operator",
+         " / ".join(str(median(s3, f"big/{t}", "seconds")) for t in ("rclone", "stock"))),
+        ("1 GiB SFTP->S3 peak RSS (MB)", "filepool", median(s3, "big/filepool", "peak_rss_mb"),
+         "rclone / stock SFTPToS3Operator",
+         " / ".join(str(median(s3, f"big/{t}", "peak_rss_mb")) for t in ("rclone", "stock"))),
         ("1,000 x 200 KiB FTP->local (files/s)", "filepool", median(ftp, "filepool", "files_per_s"),
          "rclone / lftp", f"{median(ftp, 'rclone', 'files_per_s')} / {median(ftp, 'lftp', 'files_per_s')}"),
         ("200,000 events to Kafka (events/s)", "producer", median(prod, "producer", "events_per_s"),
@@ -52,6 +57,12 @@ def table(latest: dict) -> str:
             r = ledger[size]
             lines.append(f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
                          f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |")
+    scaling = sorted((int(name.partition("@")[2]), m) for name, m in s3.items() if name.startswith("threads/"))
+    if scaling:
+        lines += ["", "Scaling, 1,000 x 200 KiB SFTP->S3, filepool alone:", "",
+                  "| threads | " + " | ".join(str(n) for n, _ in scaling) + " |",
+                  "| --- | " + " | ".join("---" for _ in scaling) + " |",
+                  "| files/s (median) | " + " | ".join(str(m["files_per_s"]["median"]) for _, m in scaling) + " |"]
     return "\n".join(lines)
 
 

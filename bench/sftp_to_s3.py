@@ -1,10 +1,14 @@
-"""SFTP -> S3 benchmark: filepool against `rclone copy --transfers 8` on the same servers, in one run.
+"""SFTP -> S3 benchmark: filepool against rclone and the stock Airflow operator on the same servers, in one run.
 
 Starts its own PostgreSQL, OpenSSH sshd and SeaweedFS; makes 1,000 x 200 KiB files in nested folders and one
-1 GiB file; runs each tool REPS times, alternating, each into a fresh key prefix; reports the median and
-spread, CPU seconds, and filepool's peak RSS. Results: bench/results/sftp_to_s3.json.
+1 GiB file. Small files: filepool (8 threads), `rclone copy --transfers 8` and `--transfers 32`, and the stock
+`SFTPToS3Operator` once per folder on 8 threads (bench/stock_sftp_to_s3.py); the big file: filepool, rclone and
+the stock operator. Each tool runs REPS times, the order rotating each repetition, each into a fresh key
+prefix; then filepool alone at 1, 2, 4, 8, 16 and 32 threads on the small files (REPS times each, the thread
+counts rotating). Reports the median and spread, CPU seconds and peak RSS. Results:
+bench/results/sftp_to_s3.json.
 
-Usage: python bench/sftp_to_s3.py [--reps 3] [--small 1000] [--big-mib 1024]
+Usage: python bench/sftp_to_s3.py [--reps 3] [--small 1000] [--big-mib 1024] [--no-stock]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,11 +28,13 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
-from bench.common import make_readable, make_small_files, summarize, timed  # noqa: E402
+from bench.common import make_readable, make_small_files, rotate, summarize, timed  # noqa: E402
 from tests.servers import seaweedfs, sshd  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
 from tests.servers.sshd import SSHServer  # noqa: E402
+
+THREAD_COUNTS = (1, 2, 4, 8, 16, 32)
 
 
 def make_data(root: Path, small: int, big_mib: int) -> tuple[Path, Path]:
@@ -61,6 +68,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--no-stock", action="store_true", help="leave out the stock SFTPToS3Operator")
     args = parser.parse_args()
 
     import boto3
@@ -89,36 +97,46 @@ def main() -> int:
 
         results: dict[str, dict[str, list[float]]] = {}
 
-        def record(name: str, **values: float) -> None:
-            for key, value in values.items():
-                results.setdefault(name, {}).setdefault(key, []).append(value)
+        def command(tool: str, folder: Path, prefix: str) -> tuple[list[str], dict[str, str]]:
+            if tool.startswith("filepool"):
+                threads = tool.partition("@")[2] or "8"
+                return [sys.executable, "bench/filepool_once.py", "sftp-s3", str(folder), "bench", prefix,
+                        threads], fp_env
+            if tool.startswith("rclone"):
+                transfers = tool.partition("@")[2] or "8"
+                return ["rclone", "copy", "--transfers", transfers, f"src:{folder}", f"dst:bench/{prefix}"], rc_env
+            return [sys.executable, "bench/stock_sftp_to_s3.py", str(folder), "bench", prefix, "8"], fp_env
 
-        cases = [("small", small_dir, args.small), ("big", big_dir, 1)]
-        for case, folder, count in cases:
+        def run(case: str, tool: str, folder: Path, count: int, size: int, rep: int) -> None:
+            prefix = f"{case}-{tool.replace('@', '')}-{uuid.uuid4().hex[:6]}/"
+            wall, cpu, rss, out = timed(*command(tool, folder, prefix))
+            seconds = wall
+            if not tool.startswith("rclone"):  # the work itself, without interpreter and Airflow start-up
+                inner = json.loads(out.strip().splitlines()[-1])
+                assert inner["files"] == count and inner.get("failed", 0) == 0, inner
+                seconds = inner["seconds"]
+            listed = client.list_objects_v2(Bucket="bench", Prefix=prefix).get("KeyCount", 0)
+            assert listed == count, (tool, listed)
+            for key, value in {"seconds": seconds, "process_seconds": wall, "cpu_seconds": cpu, "peak_rss_mb": rss,
+                               "files_per_s": count / seconds, "mb_per_s": size / 1e6 / seconds}.items():
+                results.setdefault(f"{case}/{tool}", {}).setdefault(key, []).append(value)
+            print(f"{case:7s} {tool:12s} rep {rep}: {seconds:6.2f}s  {count / seconds:7.1f} files/s  "
+                  f"{size / 1e6 / seconds:6.1f} MB/s  cpu {cpu:5.1f}s  rss {rss} MB", flush=True)
+
+        stock = [] if args.no_stock else ["stock"]
+        cases = [("small", small_dir, args.small, ["filepool", "rclone", "rclone@32", *stock]),
+                 ("big", big_dir, 1, ["filepool", "rclone", *stock]),
+                 ("threads", small_dir, args.small, [f"filepool@{n}" for n in THREAD_COUNTS])]
+        for case, folder, count, tools in cases:
             size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
             for rep in range(args.reps):
-                for tool in ("filepool", "rclone") if rep % 2 == 0 else ("rclone", "filepool"):
-                    prefix = f"{case}-{tool}-{uuid.uuid4().hex[:6]}/"
-                    if tool == "filepool":
-                        wall, cpu, rss, out = timed([sys.executable, "bench/filepool_once.py", "sftp-s3",
-                                                     str(folder), "bench", prefix, "8"], fp_env)
-                        inner = json.loads(out.strip().splitlines()[-1])
-                        assert inner["files"] == count and inner["failed"] == 0, inner
-                        seconds = inner["seconds"]  # discover + transfer, without interpreter start-up
-                    else:
-                        wall, cpu, rss, _ = timed(["rclone", "copy", "--transfers", "8", f"src:{folder}",
-                                                   f"dst:bench/{prefix}"], rc_env)
-                        seconds = wall
-                    listed = client.list_objects_v2(Bucket="bench", Prefix=prefix).get("KeyCount", 0)
-                    assert listed == count, (tool, listed)
-                    record(f"{case}/{tool}", seconds=seconds, process_seconds=wall, cpu_seconds=cpu,
-                           peak_rss_mb=rss, files_per_s=count / seconds, mb_per_s=size / 1e6 / seconds)
-                    print(f"{case:5s} {tool:8s} rep {rep}: {seconds:6.2f}s  {count / seconds:7.1f} files/s  "
-                          f"{size / 1e6 / seconds:6.1f} MB/s  cpu {cpu:5.1f}s  rss {rss} MB", flush=True)
+                for tool in rotate(tools, rep):
+                    run(case, tool, folder, count, size, rep)
         report = {name: {k: summarize(v) for k, v in metrics.items()} for name, metrics in results.items()}
         report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],
                              "rclone": subprocess.run(["rclone", "version"], capture_output=True,
-                                                      text=True).stdout.splitlines()[0]}
+                                                      text=True).stdout.splitlines()[0],
+                             "apache-airflow-providers-amazon": version("apache-airflow-providers-amazon")}
         out = REPO / "bench" / "results" / "sftp_to_s3.json"
         out.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
