@@ -15,7 +15,6 @@ Prints JSON: seconds, folders, files.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -26,7 +25,6 @@ def main(argv: list[str]) -> int:
     root, bucket, prefix, parallel = argv[0], argv[1], argv[2], int(argv[3])
     from airflow.providers.amazon.aws.transfers.sftp_to_s3 import SFTPToS3Operator
 
-    logging.getLogger("airflow").setLevel(logging.WARNING)  # it logs every file at INFO
     folders = [(path, len(files)) for path, _, files in os.walk(root) if files]  # the server's tree, read locally
 
     def move(folder: str) -> None:
