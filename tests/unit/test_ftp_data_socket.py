@@ -1,0 +1,54 @@
+"""FTP data connections read with kernel-side timeouts: a stalled server fails the read, a slow one does not."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from filepool.endpoints.ftp import _recv_full, kernel_timeouts
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A TCP connection on loopback: (our end, the server's end)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        theirs, _ = listener.accept()
+    try:
+        yield ours, theirs
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_stalled_data_connection_fails_after_the_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    kernel_timeouts(ours, 0.5)
+    theirs.sendall(b"x" * 65536)  # then nothing, and the connection stays open
+    started = time.monotonic()
+    with pytest.raises(OSError):
+        _recv_full(ours, 1 << 20)
+    assert 0.4 <= time.monotonic() - started < 5
+
+
+def test_a_slow_server_is_read_whole(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    kernel_timeouts(ours, 1.0)
+    pieces = [bytes([n]) * 100_000 for n in range(3)]
+
+    def trickle() -> None:
+        for piece in pieces:
+            theirs.sendall(piece)
+            time.sleep(0.2)  # gaps shorter than the timeout
+        theirs.close()
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    got = _recv_full(ours, 1 << 20)
+    sender.join()
+    assert got == b"".join(pieces)
+    assert _recv_full(ours, 1 << 20) == b""  # the end of the stream
