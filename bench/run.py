@@ -4,7 +4,8 @@ Runs bench/sftp_to_s3.py, bench/ftp_to_local.py, bench/producer_vs_kcat.py and b
 alternates filepool and its peers, REPS times), merges their results into bench/results/latest.json and writes the
 table in docs/BENCHMARKS.md with the machine, the versions and the command.
 
-Usage: python bench/run.py [--reps 3]
+Usage: python bench/run.py [--reps 3] [--only ledger,producer]
+(--only reruns those steps and takes the others' figures from their last result files.)
 """
 
 from __future__ import annotations
@@ -69,16 +70,21 @@ def table(latest: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", default=",".join(STEPS), help="steps to run, comma-separated")
     args = parser.parse_args()
     started = time.monotonic()
     latest: dict[str, object] = {}
     for name, script in STEPS.items():
+        if name not in args.only.split(","):
+            latest[name] = json.loads((RESULTS / f"{name}.json").read_text())
+            continue
         extra = [] if name == "ledger" else ["--reps", str(args.reps)]
         print(f"== {name}", flush=True)
         subprocess.run([sys.executable, *script, *extra], cwd=REPO, check=True)
         latest[name] = json.loads((RESULTS / f"{name}.json").read_text())
     latest["machine"] = {"cores": os.cpu_count(), "python": platform.python_version(),
-                         "platform": platform.platform(), "minutes": round((time.monotonic() - started) / 60, 1)}
+                         "platform": platform.platform(), "minutes": round((time.monotonic() - started) / 60, 1),
+                         "steps_run": args.only}
     (RESULTS / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
     doc = REPO / "docs" / "BENCHMARKS.md"
     doc.write_text(f"""# Benchmarks

@@ -81,4 +81,8 @@ def test_a_server_down_for_ten_seconds_mid_run(server: str, conns: None, request
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     writes = {key: n for key, n in s3_server.object_writes(bucket).items() if key.startswith("in/")}
-    assert writes == {f"in/{rel}": 1 for rel in files}, {k: n for k, n in writes.items() if n != 1}
+    assert {k: n for k, n in writes.items() if n != 1} == {}, "an object was stored more than once"
+    missing = sorted(f"in/{rel}" for rel in files if f"in/{rel}" not in writes)
+    # A SIGKILLed SeaweedFS can die between storing an object and logging it: the object is there (checked above)
+    # and was stored once, but its log line never came. Only requests in flight at the kill (8 threads) can.
+    assert len(missing) <= (8 if server == "s3" else 0), missing

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.process import crash, free_port, spawn, stop, wait_for_port
+from tests.servers.process import ServerStartError, crash, free_port, spawn, stop, tail, wait_for_port
 
 USER = "filepool"
 PASSWORD = "ledger-secret-7f3a"  # a test secret: the log tests look for it
@@ -64,7 +64,23 @@ class PostgresServer:
         )
         self.pid = proc.pid
         wait_for_port(self.port, proc, log)
+        self._wait_ready(log)
         return self
+
+    def _wait_ready(self, log: Path, timeout: float = 60.0) -> None:
+        """The port opens before PostgreSQL takes connections ("the database system is starting up", or "not yet
+        accepting connections" while a crash is recovered)."""
+        import psycopg2
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg2.connect(self.uri(), connect_timeout=5).close()
+                return
+            except psycopg2.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise ServerStartError(f"postgres on {self.port} not ready: {exc}\n{tail(log)}") from exc
+                time.sleep(0.05)
 
     def restart_after_crash(self, down_seconds: float) -> None:
         """An outage: postgres and its backends killed, `down_seconds` without it, then started again (crash
