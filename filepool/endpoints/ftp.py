@@ -12,7 +12,6 @@ import contextlib
 import fnmatch
 import ftplib
 import posixpath
-import re
 import socket
 import ssl
 import struct
@@ -22,10 +21,10 @@ from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from filepool.endpoints.connections import as_bool, get_connection
+from filepool.endpoints.ftp_listing import Entry, list_entries, mlsd_entries
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import (
     AuthenticationFailed,
@@ -40,15 +39,6 @@ from filepool.transfer.interfaces import RemoteFile
 CHUNK = 1024 * 1024
 _LISTING_SESSIONS = 4
 _IDLE_CHECK_SECONDS = 30.0  # a session idle longer than this is checked with NOOP before reuse
-# drwxr-xr-x    2 1000     1000         4096 Nov 23 12:00 name with spaces
-_LIST_LINE = re.compile(
-    r"^(?P<kind>[-dlbcps])\S*\s+\d+\s+\S+\s+\S+\s+(?P<size>\d+)\s+"
-    r"(?P<month>\w{3})\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.*)$"
-)
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                        "Nov", "Dec"), start=1)}
-
-
 @dataclass(frozen=True)
 class FTPConfig:
     conn_id: str
@@ -209,7 +199,7 @@ class FTPSession:
                         found[full] = RemoteFile(full, size, mtime)
         return found
 
-    def _entries(self, folder: str) -> list[tuple[str, str, int, float]]:
+    def _entries(self, folder: str) -> list[Entry]:
         """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder."""
         try:
             return self._list_folder(folder)
@@ -219,23 +209,14 @@ class FTPSession:
             if not self._broken:
                 self._call(self._ftp.voidcmd, "TYPE I")
 
-    def _list_folder(self, folder: str) -> list[tuple[str, str, int, float]]:
+    def _list_folder(self, folder: str) -> list[Entry]:
         if self._mlsd:
             facts = self._call(lambda: list(self._ftp.mlsd(folder, ["type", "size", "modify"])), path=folder)
-            return [(name, {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"),
-                     int(f.get("size") or 0), _mlsd_time(f.get("modify", "")))
-                    for name, f in facts if name not in (".", "..")]
+            return mlsd_entries(facts)
         lines: list[str] = []
         self._call(self._ftp.cwd, folder, path=folder)
         self._call(self._ftp.retrlines, "LIST -a", lines.append, path=folder)
-        entries = []
-        for line in lines:
-            match = _LIST_LINE.match(line)
-            if not match or match["name"] in (".", ".."):
-                continue
-            kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
-            entries.append((match["name"], kind, int(match["size"]), _list_time(match)))
-        return entries
+        return list_entries(lines)
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -265,28 +246,6 @@ def _features(ftp: ftplib.FTP) -> set[str]:
     except ftplib.Error:
         return set()
     return {line.strip().split(" ")[0].upper() for line in reply.splitlines()[1:-1]}
-
-
-def _mlsd_time(value: str) -> float:
-    if not value:
-        return 0.0
-    whole, _, fraction = value.partition(".")
-    moment = datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
-
-
-def _list_time(match: re.Match[str]) -> float:
-    """LIST times are minutes (recent files) or days (older): enough for min_age and for seeing a change."""
-    now = datetime.now(UTC)
-    month, day, when = _MONTHS.get(match["month"], 1), int(match["day"]), match["when"]
-    if ":" in when:
-        hour, minute = (int(x) for x in when.split(":"))
-        moment = datetime(now.year, month, day, hour, minute, tzinfo=UTC)
-        if moment.timestamp() > now.timestamp() + 86400:  # "Dec 31 23:59" seen in January
-            moment = moment.replace(year=now.year - 1)
-    else:
-        moment = datetime(int(when), month, day, tzinfo=UTC)
-    return moment.timestamp()
 
 
 class FTPSourceFile:
@@ -384,7 +343,7 @@ class FTPSource:
         listing is a round trip and a data connection per folder: 70 folders took 0.13 s on one session, 0.05 s
         on four)."""
 
-        def entries(folder: str) -> tuple[str, list[tuple[str, str, int, float]]]:
+        def entries(folder: str) -> tuple[str, list[Entry]]:
             with self.session() as session:
                 return folder, session._entries(folder)
 

@@ -1,0 +1,56 @@
+"""What FTP listings say, as (name, kind, size, mtime) entries: MLSD facts (RFC 3659) or Unix-style LIST lines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+Entry = tuple[str, str, int, float]  # (name, "file" | "dir" | "other", size, mtime)
+
+# drwxr-xr-x    2 1000     1000         4096 Nov 23 12:00 name with spaces
+_LIST_LINE = re.compile(
+    r"^(?P<kind>[-dlbcps])\S*\s+\d+\s+\S+\s+\S+\s+(?P<size>\d+)\s+"
+    r"(?P<month>\w{3})\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.*)$"
+)
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                        "Nov", "Dec"), start=1)}
+
+
+def mlsd_entries(facts: Iterable[tuple[str, dict[str, str]]]) -> list[Entry]:
+    return [(name, {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"), int(f.get("size") or 0),
+             _mlsd_time(f.get("modify", "")))
+            for name, f in facts if name not in (".", "..")]
+
+
+def list_entries(lines: Iterable[str]) -> list[Entry]:
+    entries = []
+    for line in lines:
+        match = _LIST_LINE.match(line)
+        if not match or match["name"] in (".", ".."):
+            continue
+        kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
+        entries.append((match["name"], kind, int(match["size"]), _list_time(match)))
+    return entries
+
+
+def _mlsd_time(value: str) -> float:
+    if not value:
+        return 0.0
+    whole, _, fraction = value.partition(".")
+    moment = datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def _list_time(match: re.Match[str]) -> float:
+    """LIST times are minutes (recent files) or days (older): enough for min_age and for seeing a change."""
+    now = datetime.now(UTC)
+    month, day, when = _MONTHS.get(match["month"], 1), int(match["day"]), match["when"]
+    if ":" in when:
+        hour, minute = (int(x) for x in when.split(":"))
+        moment = datetime(now.year, month, day, hour, minute, tzinfo=UTC)
+        if moment.timestamp() > now.timestamp() + 86400:  # "Dec 31 23:59" seen in January
+            moment = moment.replace(year=now.year - 1)
+    else:
+        moment = datetime(int(when), month, day, tzinfo=UTC)
+    return moment.timestamp()

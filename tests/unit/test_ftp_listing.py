@@ -1,0 +1,40 @@
+"""FTP listings read into entries: vsftpd's LIST lines and RFC 3659 MLSD facts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from filepool.endpoints.ftp_listing import list_entries, mlsd_entries
+
+
+def test_list_lines() -> None:
+    lines = [
+        "drwxr-xr-x    2 1000     1000         4096 Jan 02  2024 sub folder",
+        "-rw-r--r--    1 1000     1000       204800 Mar 15  2025 file 00001.bin",
+        "lrwxrwxrwx    1 1000     1000            9 Mar 15  2025 link -> elsewhere",
+        "-rw-r--r--    1 1000     1000            0 Mar 15  2025 données",
+        "drwxr-xr-x    2 1000     1000         4096 Mar 15  2025 .",
+        "total 12",
+    ]
+    assert list_entries(lines) == [
+        ("sub folder", "dir", 4096, datetime(2024, 1, 2, tzinfo=UTC).timestamp()),
+        ("file 00001.bin", "file", 204800, datetime(2025, 3, 15, tzinfo=UTC).timestamp()),
+        ("link -> elsewhere", "other", 9, datetime(2025, 3, 15, tzinfo=UTC).timestamp()),
+        ("données", "file", 0, datetime(2025, 3, 15, tzinfo=UTC).timestamp()),
+    ]
+
+
+def test_a_recent_list_time_is_never_in_the_future() -> None:
+    [(_, _, _, mtime)] = list_entries(["-rw-r--r--    1 1000     1000     5 Dec 31 23:59 late"])
+    assert mtime <= datetime.now(UTC).timestamp() + 86400
+
+
+def test_mlsd_facts() -> None:
+    facts = [
+        (".", {"type": "cdir"}),
+        ("a b.bin", {"type": "file", "size": "12", "modify": "20251123120000.5"}),
+        ("sub", {"type": "dir", "modify": "20251123120000"}),
+        ("link", {"type": "OS.unix=symlink", "size": "4"}),
+    ]
+    at = datetime(2025, 11, 23, 12, tzinfo=UTC).timestamp()
+    assert mlsd_entries(facts) == [("a b.bin", "file", 12, at + 0.5), ("sub", "dir", 0, at), ("link", "other", 4, 0.0)]
