@@ -87,11 +87,13 @@ def main() -> int:
                          "steps_run": args.only}
     (RESULTS / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
     doc = REPO / "docs" / "BENCHMARKS.md"
+    partial = "" if set(args.only.split(",")) >= set(STEPS) else (
+        f"\nThis run: {args.only} (`--only`); the other figures are from their last runs.")
     doc.write_text(f"""# Benchmarks
 
 Measured by `make bench` (`python bench/run.py --reps {args.reps}`) on {os.cpu_count()} cores,
 {platform.platform()}, Python {platform.python_version()}; every tool on the same servers in the same run,
-alternating, medians of {args.reps}. Raw figures, spreads and versions: `bench/results/latest.json`.
+alternating, medians of {args.reps}. Raw figures, spreads and versions: `bench/results/latest.json`.{partial}
 
 {table(latest)}
 """)
