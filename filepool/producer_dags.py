@@ -42,8 +42,12 @@ def producer_tasks(mode: str, **kwargs: Any) -> list[ProducerOperator]:
     """One task per host; each sends that host's file of the run's date ({{ ds }})."""
     return [
         ProducerOperator(
-            task_id=f"produce_{conn_id}", docker_host_conn_id=conn_id, mode=mode,
-            file="/app/data/date={{ ds }}/events.json", topic="{{ params.topic }}", image="{{ params.image }}",
+            task_id=f"produce_{conn_id}",
+            docker_host_conn_id=conn_id,
+            mode=mode,
+            file="/app/data/date={{ ds }}/events.json",
+            topic="{{ params.topic }}",
+            image="{{ params.image }}",
             **kwargs,
         )
         for conn_id in producer_hosts()

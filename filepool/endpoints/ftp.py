@@ -39,6 +39,8 @@ from filepool.transfer.interfaces import RemoteFile
 CHUNK = 1024 * 1024
 _LISTING_SESSIONS = 4
 _IDLE_CHECK_SECONDS = 30.0  # a session idle longer than this is checked with NOOP before reuse
+
+
 @dataclass(frozen=True)
 class FTPConfig:
     conn_id: str
@@ -59,10 +61,16 @@ class FTPConfig:
         if not conn.host:
             raise InvalidConfig(f"connection {conn_id!r} has no host")
         return cls(
-            conn_id=conn_id, host=conn.host, port=int(conn.port or 21), username=conn.login or "anonymous",
-            password=conn.password or "", tls=as_bool(extra.get("tls")),
-            passive=as_bool(extra.get("passive"), True), verify=as_bool(extra.get("verify"), True),
-            ca_file=extra.get("ca_file"), timeout=float(extra.get("timeout") or 30),
+            conn_id=conn_id,
+            host=conn.host,
+            port=int(conn.port or 21),
+            username=conn.login or "anonymous",
+            password=conn.password or "",
+            tls=as_bool(extra.get("tls")),
+            passive=as_bool(extra.get("passive"), True),
+            verify=as_bool(extra.get("verify"), True),
+            ca_file=extra.get("ca_file"),
+            timeout=float(extra.get("timeout") or 30),
         )
 
     def where(self) -> str:
@@ -80,8 +88,9 @@ def translate(exc: BaseException, config: FTPConfig, path: str | None = None) ->
             return FileNotFound(f"{path} not found on {config.where()} ({text})")
         return TransferIOError(f"{path}: {text} at {config.where()}")
     if isinstance(exc, ftplib.error_temp | ftplib.error_reply | ftplib.error_proto | EOFError | OSError):
-        return ConnectionFailed(f"connection to {config.where()} failed on {path or 'login'}: "
-                                f"{type(exc).__name__}: {text}")
+        return ConnectionFailed(
+            f"connection to {config.where()} failed on {path or 'login'}: {type(exc).__name__}: {text}"
+        )
     return TransferIOError(f"{type(exc).__name__} on {path} at {config.where()}: {text}")
 
 
@@ -270,8 +279,9 @@ class FTPSourceFile:
             try:
                 data = _recv_full(self._conn, part_size)
             except OSError as exc:
-                raise ConnectionFailed(f"data connection for {self.path} dropped at "
-                                       f"{self._session.config.where()}: {exc}") from exc
+                raise ConnectionFailed(
+                    f"data connection for {self.path} dropped at {self._session.config.where()}: {exc}"
+                ) from exc
             if not data:
                 break
             yield data
@@ -329,14 +339,14 @@ class FTPSource:
     def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
         self.config = config
         self.pool: SessionPool[FTPSession] = SessionPool(
-            config.conn_id, lambda: FTPSession.open(config), max_sessions, total)
+            config.conn_id, lambda: FTPSession.open(config), max_sessions, total
+        )
 
     def session(self) -> AbstractContextManager[FTPSession]:
         return self.pool.session()
 
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
-        return sorted((f for batch in self.iter_files(root, pattern, recursive) for f in batch),
-                      key=lambda f: f.path)
+        return sorted((f for batch in self.iter_files(root, pattern, recursive) for f in batch), key=lambda f: f.path)
 
     def iter_files(self, root: str, pattern: str = "*", recursive: bool = True) -> Iterator[list[RemoteFile]]:
         """The files of each folder as soon as it is listed, up to `_LISTING_SESSIONS` folders at once (one

@@ -13,14 +13,23 @@ _LIST_LINE = re.compile(
     r"^(?P<kind>[-dlbcps])\S*\s+\d+\s+\S+\s+\S+\s+(?P<size>\d+)\s+"
     r"(?P<month>\w{3})\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.*)$"
 )
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                        "Nov", "Dec"), start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
+}
 
 
 def mlsd_entries(facts: Iterable[tuple[str, dict[str, str]]]) -> list[Entry]:
-    return [(name, {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"), int(f.get("size") or 0),
-             _mlsd_time(f.get("modify", "")))
-            for name, f in facts if name not in (".", "..")]
+    return [
+        (
+            name,
+            {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"),
+            int(f.get("size") or 0),
+            _mlsd_time(f.get("modify", "")),
+        )
+        for name, f in facts
+        if name not in (".", "..")
+    ]
 
 
 def list_entries(lines: Iterable[str]) -> list[Entry]:

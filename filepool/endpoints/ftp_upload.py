@@ -49,8 +49,9 @@ class FTPWriter:
             self._conn.sendall(data)
         except OSError as exc:
             self._session._broken = True
-            raise ConnectionFailed(f"data connection for {self.final} dropped at "
-                                   f"{self._session.config.where()}: {exc}") from exc
+            raise ConnectionFailed(
+                f"data connection for {self.final} dropped at {self._session.config.where()}: {exc}"
+            ) from exc
         finally:
             self.write_seconds += time.perf_counter() - started
 
@@ -91,13 +92,15 @@ class FTPDestination:
     def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
         self.config = config
         self.pool: SessionPool[FTPSession] = SessionPool(
-            config.conn_id, lambda: FTPSession.open(config), max_sessions, total)
+            config.conn_id, lambda: FTPSession.open(config), max_sessions, total
+        )
 
     def chunk_size(self, size: int) -> int:
         return CHUNK
 
-    def open_writer(self, key: str, size: int, resume_token: str | None = None,
-                    remember: Callable[[str], None] | None = None) -> FTPWriter:
+    def open_writer(
+        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+    ) -> FTPWriter:
         return FTPWriter(self.pool, key, size)
 
     def close(self) -> None:

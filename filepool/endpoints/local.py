@@ -50,7 +50,7 @@ class LocalConfig:
         extra = get_connection(conn_id).extra_dejson
         path = extra.get("path")
         if not path or not os.path.isabs(path):
-            raise InvalidConfig(f"connection {conn_id!r} needs an absolute base path: extra {{\"path\": \"/data\"}}")
+            raise InvalidConfig(f'connection {conn_id!r} needs an absolute base path: extra {{"path": "/data"}}')
         if not os.path.isdir(path):
             raise InvalidConfig(f"base path {path} of connection {conn_id!r} is not a folder")
         return cls(conn_id, os.path.realpath(path))
@@ -66,8 +66,9 @@ class LocalConfig:
         """The absolute path for `path` inside the base, or PATH_OUTSIDE_BASE (symlinks resolved too)."""
         candidate = self.confine_lexically(path)
         if not _inside(self.base, os.path.realpath(candidate)):
-            raise PathOutsideBase(f"{path!r} leads outside the base path {self.base} through a symlink "
-                                  f"(connection {self.conn_id!r})")
+            raise PathOutsideBase(
+                f"{path!r} leads outside the base path {self.base} through a symlink (connection {self.conn_id!r})"
+            )
         return candidate
 
 
@@ -312,8 +313,9 @@ class LocalDestination:
         """Unique among this run's temporary names, and with the run's random tag, among all runs."""
         return f"{self._run_tag}{next(self._temp_numbers):x}"
 
-    def open_writer(self, key: str, size: int, resume_token: str | None = None,
-                    remember: Callable[[str], None] | None = None) -> LocalWriter:
+    def open_writer(
+        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+    ) -> LocalWriter:
         return LocalWriter(self, key, size)
 
     def existing_copy(self, key: str, size: int) -> HashProbe | None:

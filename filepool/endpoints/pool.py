@@ -22,8 +22,9 @@ S = TypeVar("S", bound=Session)
 
 
 class SessionPool(Generic[S]):
-    def __init__(self, name: str, open_session: Callable[[], S], max_size: int,
-                 total: threading.BoundedSemaphore | None = None) -> None:
+    def __init__(
+        self, name: str, open_session: Callable[[], S], max_size: int, total: threading.BoundedSemaphore | None = None
+    ) -> None:
         self.name = name
         self._open = open_session
         self._slots = threading.BoundedSemaphore(max_size)

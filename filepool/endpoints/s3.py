@@ -65,7 +65,8 @@ def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
     config = Config(
         max_pool_connections=max(10, max_connections),
         retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=5, read_timeout=120,
+        connect_timeout=5,
+        read_timeout=120,
         # We send our own SHA-256 (small files) or Content-MD5 (parts); a CRC on top would cost a pass.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -82,8 +83,15 @@ def _b64(digest: bytes) -> str:
 class S3Destination:
     """A bucket and key prefix on one `aws` connection."""
 
-    def __init__(self, aws_conn_id: str, bucket: str, client: Any, multipart_threshold: int, part_size: int,
-                 fast_put: SignedPut | None = None) -> None:
+    def __init__(
+        self,
+        aws_conn_id: str,
+        bucket: str,
+        client: Any,
+        multipart_threshold: int,
+        part_size: int,
+        fast_put: SignedPut | None = None,
+    ) -> None:
         self.aws_conn_id = aws_conn_id
         self.bucket = bucket
         self.client = client
@@ -92,15 +100,21 @@ class S3Destination:
         self.fast_put = fast_put
 
     @classmethod
-    def from_airflow(cls, aws_conn_id: str, bucket: str, max_connections: int, multipart_threshold: int,
-                     part_size: int) -> S3Destination:
+    def from_airflow(
+        cls, aws_conn_id: str, bucket: str, max_connections: int, multipart_threshold: int, part_size: int
+    ) -> S3Destination:
         if not bucket:
             raise InvalidConfig("bucket is empty")
         hook, client = s3_client(aws_conn_id, max_connections)
         fast_put = None
         if hook.conn_config.endpoint_url:  # MinIO and other stores; AWS itself keeps boto3's own request path
-            fast_put = SignedPut(client.meta.endpoint_url, client.meta.region_name or "us-east-1",
-                                 hook.get_session().get_credentials(), hook.verify, max(10, max_connections))
+            fast_put = SignedPut(
+                client.meta.endpoint_url,
+                client.meta.region_name or "us-east-1",
+                hook.get_session().get_credentials(),
+                hook.verify,
+                max(10, max_connections),
+            )
         return cls(aws_conn_id, bucket, client, multipart_threshold, part_size, fast_put)
 
     def where(self, key: str) -> str:
@@ -113,8 +127,9 @@ class S3Destination:
         needed = -(-size // MAX_PARTS)
         return max(self.part_size, -(-needed // MIB) * MIB)
 
-    def open_writer(self, key: str, size: int, resume_token: str | None = None,
-                    remember: Callable[[str], None] | None = None) -> S3Writer:
+    def open_writer(
+        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+    ) -> S3Writer:
         return S3Writer(self, key, size, size >= self.multipart_threshold, resume_token, remember)
 
     def existing_copy(self, key: str, size: int) -> ETagProbe | None:
@@ -169,8 +184,15 @@ class S3Writer:
     are listed once, and a part whose MD5 and size match the stored one is not sent again (seed 002's resume).
     """
 
-    def __init__(self, dest: S3Destination, key: str, size: int, multipart: bool, resume_token: str | None = None,
-                 remember: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        dest: S3Destination,
+        key: str,
+        size: int,
+        multipart: bool,
+        resume_token: str | None = None,
+        remember: Callable[[str], None] | None = None,
+    ) -> None:
         self._dest = dest
         self.key = key
         self._size = size
@@ -190,17 +212,22 @@ class S3Writer:
     def _resume(self, upload_id: str) -> None:
         try:
             pages = self._dest.client.get_paginator("list_parts").paginate(
-                Bucket=self._dest.bucket, Key=self.key, UploadId=upload_id)
-            self._stored = {p["PartNumber"]: (p["ETag"], int(p["Size"]))
-                            for page in pages for p in page.get("Parts", [])}
+                Bucket=self._dest.bucket, Key=self.key, UploadId=upload_id
+            )
+            self._stored = {
+                p["PartNumber"]: (p["ETag"], int(p["Size"])) for page in pages for p in page.get("Parts", [])
+            }
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchUpload", "404"}:
                 log.info("Upload %s of %s is gone; starting a new one", upload_id, self.key)
                 return
             raise translate(exc, self._dest.where(self.key)) from exc
         self.upload_id = upload_id
-        log.info("Resuming the multipart upload of %s: %d parts already stored", self._dest.where(self.key),
-                 len(self._stored))
+        log.info(
+            "Resuming the multipart upload of %s: %d parts already stored",
+            self._dest.where(self.key),
+            len(self._stored),
+        )
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -229,8 +256,14 @@ class S3Writer:
             etag = stored[0]
             self.parts_reused += 1
         else:
-            etag = self._call(client.upload_part, UploadId=self.upload_id, PartNumber=number, Body=data,
-                              ContentMD5=_b64(md5), ContentLength=len(data))["ETag"]
+            etag = self._call(
+                client.upload_part,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=_b64(md5),
+                ContentLength=len(data),
+            )["ETag"]
             self.parts_sent += 1
         self._parts.append({"PartNumber": number, "ETag": etag})
         self._part_md5s.append(md5)
@@ -241,27 +274,31 @@ class S3Writer:
         if not self._multipart:
             body = self._single or b""
             if self._dest.fast_put is not None:
-                etag, seconds = self._dest.fast_put.put(self._dest.bucket, self.key, body, _b64(sha256),
-                                                        self._dest.where(self.key))
+                etag, seconds = self._dest.fast_put.put(
+                    self._dest.bucket, self.key, body, _b64(sha256), self._dest.where(self.key)
+                )
                 self.write_seconds += seconds
                 return WriteResult(etag, self.write_seconds)
-            reply = self._call(client.put_object, Body=body, ContentLength=len(body),
-                               ChecksumSHA256=_b64(sha256))
+            reply = self._call(client.put_object, Body=body, ContentLength=len(body), ChecksumSHA256=_b64(sha256))
             return WriteResult(reply.get("ETag", "").strip('"') or None, self.write_seconds)
         if self.upload_id is None:  # a large file that turned out empty: nothing was sent
             raise SizeMismatch(f"{self._dest.where(self.key)}: no parts were written")
-        reply = self._call(client.complete_multipart_upload, UploadId=self.upload_id,
-                           MultipartUpload={"Parts": self._parts})
+        reply = self._call(
+            client.complete_multipart_upload, UploadId=self.upload_id, MultipartUpload={"Parts": self._parts}
+        )
         etag = reply.get("ETag", "").strip('"')
         expected = f"{hashlib.md5(b''.join(self._part_md5s)).hexdigest()}-{len(self._parts)}"
         if etag and etag != expected:
             raise ChecksumMismatch(f"{self._dest.where(self.key)}: multipart ETag {etag} != {expected}")
-        log.info("Completed the multipart upload of %s: %d parts sent, %d reused from an earlier attempt",
-                 self._dest.where(self.key), self.parts_sent, self.parts_reused)
+        log.info(
+            "Completed the multipart upload of %s: %d parts sent, %d reused from an earlier attempt",
+            self._dest.where(self.key),
+            self.parts_sent,
+            self.parts_reused,
+        )
         head = self._call(client.head_object)
         if int(head["ContentLength"]) != self._size:
-            raise SizeMismatch(f"{self._dest.where(self.key)}: {head['ContentLength']} bytes stored, "
-                               f"{self._size} sent")
+            raise SizeMismatch(f"{self._dest.where(self.key)}: {head['ContentLength']} bytes stored, {self._size} sent")
         return WriteResult(etag or None, self.write_seconds)
 
     def abort(self, keep: bool = False) -> None:
@@ -269,6 +306,5 @@ class S3Writer:
         if self.upload_id is None or keep:
             return
         with contextlib.suppress(Exception):  # what is left over, the maintenance DAG aborts
-            self._dest.client.abort_multipart_upload(Bucket=self._dest.bucket, Key=self.key,
-                                                     UploadId=self.upload_id)
+            self._dest.client.abort_multipart_upload(Bucket=self._dest.bucket, Key=self.key, UploadId=self.upload_id)
         self.upload_id = None

@@ -42,10 +42,19 @@ class SignedPut:
         elif isinstance(verify, str):
             tls = {"ca_certs": verify}
         self._http = urllib3.PoolManager(
-            maxsize=max_connections, block=False, timeout=urllib3.Timeout(connect=5, read=120),
-            retries=urllib3.Retry(total=3, connect=3, read=1, status=2, backoff_factor=0.2,
-                                  status_forcelist=(500, 502, 503, 504), allowed_methods=None,
-                                  raise_on_status=False),
+            maxsize=max_connections,
+            block=False,
+            timeout=urllib3.Timeout(connect=5, read=120),
+            retries=urllib3.Retry(
+                total=3,
+                connect=3,
+                read=1,
+                status=2,
+                backoff_factor=0.2,
+                status_forcelist=(500, 502, 503, 504),
+                allowed_methods=None,
+                raise_on_status=False,
+            ),
             **tls,
         )
 
@@ -54,9 +63,15 @@ class SignedPut:
         from filepool.endpoints.s3 import translate
 
         url = f"{self._base}/{quote(bucket)}/{quote(key, safe='/~')}"
-        request = AWSRequest(method="PUT", url=url, data=body, headers={
-            "Content-Length": str(len(body)), "x-amz-checksum-sha256": sha256_b64,
-        })
+        request = AWSRequest(
+            method="PUT",
+            url=url,
+            data=body,
+            headers={
+                "Content-Length": str(len(body)),
+                "x-amz-checksum-sha256": sha256_b64,
+            },
+        )
         _UnsignedPayload(self._credentials.get_frozen_credentials(), "s3", self._region).add_auth(request)
         started = time.perf_counter()
         try:
@@ -68,9 +83,14 @@ class SignedPut:
             return (reply.headers.get("ETag") or "").strip('"') or None, seconds
         code = _CODE.search(reply.data or b"")
         message = _MESSAGE.search(reply.data or b"")
-        error = ClientError({"Error": {
-            "Code": code.group(1).decode() if code else f"HTTP{reply.status}",
-            "Message": message.group(1).decode() if message else "",
-        }}, "PutObject")
+        error = ClientError(
+            {
+                "Error": {
+                    "Code": code.group(1).decode() if code else f"HTTP{reply.status}",
+                    "Message": message.group(1).decode() if message else "",
+                }
+            },
+            "PutObject",
+        )
         failure: FilepoolError = translate(error, where)
         raise failure

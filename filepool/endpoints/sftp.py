@@ -44,8 +44,12 @@ if logging.getLogger("asyncssh").level == logging.NOTSET:
 
 # AES-GCM first: about 3x the rate of aes-ctr + hmac on these CPUs (AES-NI, no separate MAC).
 _FAST_CIPHERS = (
-    "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
-    "aes128-ctr", "aes192-ctr", "aes256-ctr",
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
 )
 
 
@@ -71,8 +75,7 @@ class SFTPConfig:
             raise InvalidConfig(f"connection {conn_id!r} has no host")
         client_keys: Any = None
         if extra.get("private_key"):
-            client_keys = [asyncssh.import_private_key(extra["private_key"],
-                                                       extra.get("private_key_passphrase"))]
+            client_keys = [asyncssh.import_private_key(extra["private_key"], extra.get("private_key_passphrase"))]
         elif extra.get("key_file"):
             client_keys = [extra["key_file"]]
         ciphers = extra.get("ciphers") or _FAST_CIPHERS
@@ -116,8 +119,9 @@ def translate(exc: BaseException, config: SFTPConfig, path: str | None = None) -
     if isinstance(exc, FilepoolError):
         return exc
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return HostKeyUnknown(f"host key of {where} is not trusted: set the connection's host_key "
-                              f"or add it to known_hosts ({exc.reason})")
+        return HostKeyUnknown(
+            f"host key of {where} is not trusted: set the connection's host_key or add it to known_hosts ({exc.reason})"
+        )
     if isinstance(exc, asyncssh.PermissionDenied):
         return AuthenticationFailed(f"login as {config.username!r} refused by {where}")
     if isinstance(exc, asyncssh.SFTPNoSuchFile):
@@ -136,8 +140,16 @@ def translate(exc: BaseException, config: SFTPConfig, path: str | None = None) -
 class SFTPSourceFile:
     """An open remote file; reads run on the I/O loop, and one part can be read ahead."""
 
-    def __init__(self, session: SFTPSession, path: str, handle: Any, size: int, mtime: float,
-                 prefetched: bytes | None = None, offset: int = 0) -> None:
+    def __init__(
+        self,
+        session: SFTPSession,
+        path: str,
+        handle: Any,
+        size: int,
+        mtime: float,
+        prefetched: bytes | None = None,
+        offset: int = 0,
+    ) -> None:
         self._session = session
         self.path = path
         self._handle = handle
@@ -196,12 +208,20 @@ class SFTPSession:
     def open(cls, config: SFTPConfig) -> SFTPSession:
         async def connect() -> tuple[Any, Any]:
             conn = await asyncssh.connect(
-                config.host, config.port, username=config.username, password=config.password,
-                client_keys=config.client_keys, passphrase=config.passphrase,
-                known_hosts=config.known_hosts, encryption_algs=list(config.ciphers),
-                compression_algs=list(config.compression), connect_timeout=config.connect_timeout,
-                keepalive_interval=30, preferred_auth="publickey,password,keyboard-interactive",
-                window=8 * 1024 * 1024, max_pktsize=256 * 1024,
+                config.host,
+                config.port,
+                username=config.username,
+                password=config.password,
+                client_keys=config.client_keys,
+                passphrase=config.passphrase,
+                known_hosts=config.known_hosts,
+                encryption_algs=list(config.ciphers),
+                compression_algs=list(config.compression),
+                connect_timeout=config.connect_timeout,
+                keepalive_interval=30,
+                preferred_auth="publickey,password,keyboard-interactive",
+                window=8 * 1024 * 1024,
+                max_pktsize=256 * 1024,
             )
             try:
                 return conn, await conn.start_sftp_client()

@@ -14,9 +14,23 @@ from filepool.exceptions import InvalidConfig
 
 # libpq parameters a user may put in the connection's extra (the ones PostgresHook passes on too).
 _LIBPQ_EXTRAS = {
-    "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslpassword", "application_name",
-    "connect_timeout", "options", "target_session_attrs", "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_count", "gssencmode", "krbsrvname", "passfile",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "sslcrl",
+    "sslpassword",
+    "application_name",
+    "connect_timeout",
+    "options",
+    "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "gssencmode",
+    "krbsrvname",
+    "passfile",
 }
 
 
@@ -25,9 +39,13 @@ def connect_params(conn_id: str) -> dict[str, Any]:
     if not conn.host:
         raise InvalidConfig(f"ledger connection {conn_id!r} has no host")
     params: dict[str, Any] = {
-        "host": conn.host, "port": int(conn.port or 5432), "user": conn.login,
-        "password": conn.password, "dbname": conn.schema or "postgres",
-        "application_name": "filepool", "connect_timeout": 10,
+        "host": conn.host,
+        "port": int(conn.port or 5432),
+        "user": conn.login,
+        "password": conn.password,
+        "dbname": conn.schema or "postgres",
+        "application_name": "filepool",
+        "connect_timeout": 10,
     }
     extra = conn.extra_dejson
     params.update({k: v for k, v in extra.items() if k in _LIBPQ_EXTRAS})

@@ -78,7 +78,7 @@ def _like_escape(text: str) -> str:
 
 
 def _pid_of(holder: str, host: str) -> int | None:
-    pid = holder[len(host) + 1:].partition(":")[0]
+    pid = holder[len(host) + 1 :].partition(":")[0]
     return int(pid) if pid.isdigit() else None
 
 
@@ -121,8 +121,10 @@ class Ledger:
                     return list(cur.fetchall()) if fetch else []
             except Exception as exc:
                 if _is_conflict(exc) and time.monotonic() < deadline:
-                    log.info("Ledger statement rolled back by PostgreSQL (%s); running it again", exc.pgcode
-                             if hasattr(exc, "pgcode") else type(exc).__name__)
+                    log.info(
+                        "Ledger statement rolled back by PostgreSQL (%s); running it again",
+                        exc.pgcode if hasattr(exc, "pgcode") else type(exc).__name__,
+                    )
                     continue
                 if not _is_connection_error(exc):
                     raise LedgerError(f"ledger statement failed: {exc}") from exc
@@ -158,9 +160,7 @@ class Ledger:
                     if version in done:
                         continue
                     cur.execute(sql)
-                    cur.execute(
-                        "INSERT INTO filepool_migrations (version, name) VALUES (%s, %s)", (version, name)
-                    )
+                    cur.execute("INSERT INTO filepool_migrations (version, name) VALUES (%s, %s)", (version, name))
                     applied.append(name)
             conn.commit()
         except Exception as exc:
@@ -220,8 +220,7 @@ class Ledger:
 
     def requeue_expired(self, limit: int = 1000, dead_holders: Sequence[str] = ()) -> int:
         """Put back files whose lease expired, and at once those held by `dead_holders`."""
-        return int(self._query("requeue_expired", worker=self.worker, limit=limit,
-                               holders=list(dead_holders))[0][0])
+        return int(self._query("requeue_expired", worker=self.worker, limit=limit, holders=list(dead_holders))[0][0])
 
     def requeue_dead_on_host(self, host: str, is_alive: Callable[[int], bool]) -> int:
         """Give back at once the files held by workers of this host whose process is gone (a task killed and
@@ -244,8 +243,18 @@ class Ledger:
             return {}
         wanted = [{"source_path": p, "size": s, "mtime": m} for p, s, m in files]
         rows = self._query("lookup", job=job, files=json.dumps(wanted))
-        names = ("source_path", "size", "mtime", "status", "destination", "bytes_transferred", "total_seconds",
-                 "error_code", "error_message", "updated_at")
+        names = (
+            "source_path",
+            "size",
+            "mtime",
+            "status",
+            "destination",
+            "bytes_transferred",
+            "total_seconds",
+            "error_code",
+            "error_message",
+            "updated_at",
+        )
         return {(r[0], int(r[1]), float(r[2])): dict(zip(names, r, strict=True)) for r in rows}
 
     def prune_completed(self, older_than_seconds: float, batch: int = 10_000) -> int:

@@ -18,7 +18,13 @@ from filepool.settings import Settings
 from filepool.transfer.route import Route
 
 COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
-    "source_path", "pattern", "recursive", "ledger_conn_id", "threads", "settle_seconds", "min_age_seconds",
+    "source_path",
+    "pattern",
+    "recursive",
+    "ledger_conn_id",
+    "threads",
+    "settle_seconds",
+    "min_age_seconds",
 )
 
 
@@ -89,8 +95,15 @@ class FileTransferOperator(BaseOperator):
         """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`."""
         raise NotImplementedError
 
-    def _discover(self, source: Any, ledger: Any, route: Route, settle: float, min_age: float,
-                  registered: Callable[[], None] | None = None) -> dict[str, Any]:
+    def _discover(
+        self,
+        source: Any,
+        ledger: Any,
+        route: Route,
+        settle: float,
+        min_age: float,
+        registered: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         recursive = as_bool(self.recursive, True)
         if hasattr(source, "list_files"):  # a source that lists over several sessions at once
             return runner.discover(ledger, route, source, self.pattern, recursive, settle, min_age, registered)
@@ -117,15 +130,26 @@ class FileTransferOperator(BaseOperator):
                 if self.discover and self.transfer:  # copy files while the rest is still being listed
                     discovery = runner.Discovery(
                         Ledger.from_airflow(self.ledger_conn_id, worker),
-                        lambda own, news: self._discover(source, own, route, settle, min_age, news))
+                        lambda own, news: self._discover(source, own, route, settle, min_age, news),
+                    )
                     discovery.start()
                 elif self.discover:
                     summary["discovery"] = self._discover(source, ledger, route, settle, min_age)
                 if self.transfer:
                     destination = self.open_destination(settings, threads)
-                    summary.update(runner.transfer(
-                        self.ledger_conn_id, worker, route.job, source, destination, threads, settings,
-                        self.max_files, discovery.more_coming if discovery is not None else None))
+                    summary.update(
+                        runner.transfer(
+                            self.ledger_conn_id,
+                            worker,
+                            route.job,
+                            source,
+                            destination,
+                            threads,
+                            settings,
+                            self.max_files,
+                            discovery.more_coming if discovery is not None else None,
+                        )
+                    )
                 if discovery is not None:
                     summary["discovery"] = discovery.outcome()
                 runner.finish(summary, ledger, route, context, self.fail_on_file_errors)

@@ -29,16 +29,26 @@ class FTPToLocalOperator(FileTransferOperator):
 
     template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "ftp_conn_id", "local_conn_id", "dest_path")
 
-    def __init__(self, *, source_path: str, ftp_conn_id: str = "ftp_default", local_conn_id: str = "fs_default",
-                 dest_path: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        source_path: str,
+        ftp_conn_id: str = "ftp_default",
+        local_conn_id: str = "fs_default",
+        dest_path: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(source_path=source_path, **kwargs)
         self.ftp_conn_id = ftp_conn_id
         self.local_conn_id = local_conn_id
         self.dest_path = dest_path
 
     def open_source(self, settings: Settings, threads: int) -> FTPSource:
-        return FTPSource(FTPConfig.from_airflow(self.ftp_conn_id),
-                         min(threads, settings.max_sessions_per_connection), runner.total_sessions(settings))
+        return FTPSource(
+            FTPConfig.from_airflow(self.ftp_conn_id),
+            min(threads, settings.max_sessions_per_connection),
+            runner.total_sessions(settings),
+        )
 
     def make_route(self, source: Any) -> Route:
         return ftp_to_local(self.ftp_conn_id, self.source_path, self.local_conn_id, self.dest_path)
@@ -62,8 +72,15 @@ class LocalToFTPOperator(FileTransferOperator):
 
     template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "ftp_conn_id", "local_conn_id", "dest_path")
 
-    def __init__(self, *, source_path: str, dest_path: str, ftp_conn_id: str = "ftp_default",
-                 local_conn_id: str = "fs_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        source_path: str,
+        dest_path: str,
+        ftp_conn_id: str = "ftp_default",
+        local_conn_id: str = "fs_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(source_path=source_path, **kwargs)
         self.ftp_conn_id = ftp_conn_id
         self.local_conn_id = local_conn_id
@@ -73,9 +90,13 @@ class LocalToFTPOperator(FileTransferOperator):
         return LocalSource(LocalConfig.from_airflow(self.local_conn_id))
 
     def make_route(self, source: Any) -> Route:
-        return local_to_ftp(self.local_conn_id, source.config.confine(self.source_path), self.ftp_conn_id,
-                            self.dest_path)
+        return local_to_ftp(
+            self.local_conn_id, source.config.confine(self.source_path), self.ftp_conn_id, self.dest_path
+        )
 
     def open_destination(self, settings: Settings, threads: int) -> FTPDestination:
-        return FTPDestination(FTPConfig.from_airflow(self.ftp_conn_id),
-                              min(threads, settings.max_sessions_per_connection), runner.total_sessions(settings))
+        return FTPDestination(
+            FTPConfig.from_airflow(self.ftp_conn_id),
+            min(threads, settings.max_sessions_per_connection),
+            runner.total_sessions(settings),
+        )

@@ -55,8 +55,14 @@ class RemoveTempFilesOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("local_conn_ids", "ftp_folders", "older_than_hours")
 
-    def __init__(self, *, local_conn_ids: Sequence[str] = (), ftp_folders: Sequence[dict[str, str]] | str = (),
-                 older_than_hours: float | str = 6, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        local_conn_ids: Sequence[str] = (),
+        ftp_folders: Sequence[dict[str, str]] | str = (),
+        older_than_hours: float | str = 6,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.local_conn_ids = local_conn_ids
         self.ftp_folders = ftp_folders
@@ -90,8 +96,15 @@ class AbortStaleUploadsOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("aws_conn_id", "buckets", "older_than_hours", "ledger_conn_id")
 
-    def __init__(self, *, buckets: Sequence[str], aws_conn_id: str = "aws_default", older_than_hours: float | str = 24,
-                 ledger_conn_id: str = "filepool_ledger", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        buckets: Sequence[str],
+        aws_conn_id: str = "aws_default",
+        older_than_hours: float | str = 24,
+        ledger_conn_id: str = "filepool_ledger",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
         self.buckets = buckets
@@ -107,8 +120,9 @@ class AbortStaleUploadsOperator(BaseOperator):
         for bucket in runner.as_list("buckets", self.buckets):
             aborted += maintenance.abort_stale_uploads(client, bucket, older_than, live)
         for upload in aborted:
-            self.log.info("Aborted stale multipart upload s3://%s/%s (%s)", upload["bucket"], upload["key"],
-                          upload["upload_id"])
+            self.log.info(
+                "Aborted stale multipart upload s3://%s/%s (%s)", upload["bucket"], upload["key"], upload["upload_id"]
+            )
         self.log.info("Stale multipart uploads aborted: %d", len(aborted))
         return {"aborted": aborted}
 
@@ -118,8 +132,9 @@ class PruneLedgerOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("ledger_conn_id", "retention_days")
 
-    def __init__(self, *, ledger_conn_id: str = "filepool_ledger", retention_days: float | str = 90,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, ledger_conn_id: str = "filepool_ledger", retention_days: float | str = 90, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.ledger_conn_id = ledger_conn_id
         self.retention_days = retention_days

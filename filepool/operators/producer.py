@@ -42,10 +42,19 @@ class ProducerOperator(DockerOperator):
 
     template_fields: Sequence[str] = (*DockerOperator.template_fields, "data_path", "docker_host_conn_id")
 
-    def __init__(self, *, docker_host_conn_id: str, file: str, mode: str = "batch",
-                 topic: str = "tripclick_raw_logs", brokers: str = "{{ var.value.KAFKA_BROKERS }}",
-                 speed: float | str | None = None, data_path: str | None = None,
-                 image: str = "tripclick-producer:latest", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        docker_host_conn_id: str,
+        file: str,
+        mode: str = "batch",
+        topic: str = "tripclick_raw_logs",
+        brokers: str = "{{ var.value.KAFKA_BROKERS }}",
+        speed: float | str | None = None,
+        data_path: str | None = None,
+        image: str = "tripclick-producer:latest",
+        **kwargs: Any,
+    ) -> None:
         if mode not in {"batch", "realtime"}:
             raise InvalidConfig(f"mode must be batch or realtime, got {mode!r}")
         command = ["--file", file, "--mode", mode, "--topic", topic]
@@ -53,8 +62,9 @@ class ProducerOperator(DockerOperator):
             command += ["--speed", str(speed)]
         kwargs.setdefault("network_mode", "host")
         kwargs.setdefault("auto_remove", "success")
-        super().__init__(image=image, command=command, environment={"KAFKA_BROKERS": brokers},
-                         mount_tmp_dir=False, **kwargs)
+        super().__init__(
+            image=image, command=command, environment={"KAFKA_BROKERS": brokers}, mount_tmp_dir=False, **kwargs
+        )
         self.docker_host_conn_id = docker_host_conn_id
         self.data_path = data_path
 
@@ -76,17 +86,24 @@ class ProducerOperator(DockerOperator):
             if any(material.values()):
                 missing = [name for name, value in material.items() if not value]
                 if missing:
-                    raise InvalidConfig(f"connection {self.docker_host_conn_id!r} has TLS material but lacks "
-                                        f"{', '.join(missing)}")
+                    raise InvalidConfig(
+                        f"connection {self.docker_host_conn_id!r} has TLS material but lacks {', '.join(missing)}"
+                    )
                 paths = {name: _as_file(value, folder, name) for name, value in material.items()}
                 self.tls_ca_cert, self.tls_client_cert = paths["tls_ca_cert"], paths["tls_client_cert"]
                 self.tls_client_key = paths["tls_client_key"]
             elif _speaks_tls(self.docker_url):
                 raise InvalidConfig(
                     f"the Docker engine at {self.docker_url} (connection {self.docker_host_conn_id!r}) accepts "
-                    "TLS only: put tls_ca_cert, tls_client_cert and tls_client_key in the connection's extra")
-            self.log.info("Running %s on %s (%s, data %s)", self.image, self.docker_url,
-                          "TLS" if any(material.values()) else "no TLS", data_path)
+                    "TLS only: put tls_ca_cert, tls_client_cert and tls_client_key in the connection's extra"
+                )
+            self.log.info(
+                "Running %s on %s (%s, data %s)",
+                self.image,
+                self.docker_url,
+                "TLS" if any(material.values()) else "no TLS",
+                data_path,
+            )
             with _own_ca_only(any(material.values())):
                 last_line = super().execute(context)
         finally:
@@ -102,8 +119,9 @@ def _own_ca_only(tls: bool) -> Iterator[None]:
     """Hide REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE while the Docker client runs: requests lets them override the CA
     a client sets (psf/requests#3829), so the engine's certificate would be checked against the system CAs and
     fail. The task runs in its own process; the variables come back afterwards."""
-    hidden = {name: os.environ.pop(name) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-              if tls and name in os.environ}
+    hidden = {
+        name: os.environ.pop(name) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if tls and name in os.environ
+    }
     try:
         yield
     finally:
@@ -139,8 +157,10 @@ def _speaks_tls(url: str) -> bool:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     try:
-        with socket.create_connection((parsed.hostname, parsed.port or 2376), timeout=10) as raw, \
-                context.wrap_socket(raw, server_hostname=parsed.hostname):
+        with (
+            socket.create_connection((parsed.hostname, parsed.port or 2376), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=parsed.hostname),
+        ):
             return True
     except ssl.SSLError as exc:  # a TLS engine that wants a client certificate, or a plain one that is no TLS
         return "WRONG_VERSION_NUMBER" not in str(exc)

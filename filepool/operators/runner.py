@@ -100,8 +100,16 @@ _REGISTER_EVERY = 200
 _REGISTER_SECONDS = 0.2
 
 
-def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive: bool, settle: float,
-             min_age: float, registered: Callable[[], None] | None = None) -> dict[str, Any]:
+def discover(
+    ledger: Ledger,
+    route: Route,
+    lister: Any,
+    pattern: str,
+    recursive: bool,
+    settle: float,
+    min_age: float,
+    registered: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """List the source, keep the stable files and register them idempotently.
 
     A lister with `iter_files` hands over its listing folder by folder, and files old enough are registered
@@ -120,8 +128,9 @@ def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive:
     young: list[RemoteFile] = []
 
     def register(files: list[RemoteFile]) -> int:
-        count = ledger.register(route.job, (
-            DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in files))
+        count = ledger.register(
+            route.job, (DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in files)
+        )
         if registered is not None:
             registered()
         return count
@@ -137,11 +146,21 @@ def discover(ledger: Ledger, route: Route, lister: Any, pattern: str, recursive:
     listing = stable_files(young, lister.stat_files, settle, min_age)
     new += register(listing.stable) if listing.stable else 0
     finished = time.monotonic()
-    result = {"listed": listed, "registered": new, "still_changing": len(listing.unstable),
-              "seconds": round(finished - started, 3), "listing_seconds": round(listed_at - started, 3),
-              "settle_seconds": round(finished - listed_at, 3)}
-    log.info("Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run)",
-             route.source, listed, new, len(listing.unstable))
+    result = {
+        "listed": listed,
+        "registered": new,
+        "still_changing": len(listing.unstable),
+        "seconds": round(finished - started, 3),
+        "listing_seconds": round(listed_at - started, 3),
+        "settle_seconds": round(finished - listed_at, 3),
+    }
+    log.info(
+        "Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run)",
+        route.source,
+        listed,
+        new,
+        len(listing.unstable),
+    )
     return result
 
 
@@ -182,17 +201,28 @@ class Discovery(threading.Thread):
         return self.result
 
 
-def transfer(ledger_conn_id: str, worker: str, job: str, source: Source, destination: Destination,
-             threads: int, settings: Settings, max_files: int | None = None,
-             more_coming: Callable[[float], bool] | None = None) -> dict[str, Any]:
+def transfer(
+    ledger_conn_id: str,
+    worker: str,
+    job: str,
+    source: Source,
+    destination: Destination,
+    threads: int,
+    settings: Settings,
+    max_files: int | None = None,
+    more_coming: Callable[[float], bool] | None = None,
+) -> dict[str, Any]:
     config = WorkerConfig(
-        job=job, threads=threads, claim_batch=settings.claim_batch,
-        lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
-        retry_backoff=settings.retry_backoff_seconds, progress_interval=settings.progress_interval,
+        job=job,
+        threads=threads,
+        claim_batch=settings.claim_batch,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+        retry_backoff=settings.retry_backoff_seconds,
+        progress_interval=settings.progress_interval,
         max_files=max_files,
     )
-    return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination,
-                  more_coming).run()
+    return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination, more_coming).run()
 
 
 def total_sessions(settings: Settings) -> threading.BoundedSemaphore:
@@ -206,10 +236,16 @@ def finish(summary: dict[str, Any], ledger: Ledger, route: Route, context: Any, 
     if "files_transferred" in summary:
         log.info(
             "Summary for %s: %d files (%.1f MB) transferred and verified in %.1fs (%.1f files/s, %.1f MB/s), "
-            "%d failed%s; ledger: %s", route.job, summary["files_transferred"],
-            summary["bytes_transferred"] / 1e6, summary["seconds"], summary["files_per_second"],
-            summary["mb_per_second"], summary["files_failed"],
-            f" {summary['errors']}" if summary["errors"] else "", summary["ledger"],
+            "%d failed%s; ledger: %s",
+            route.job,
+            summary["files_transferred"],
+            summary["bytes_transferred"] / 1e6,
+            summary["seconds"],
+            summary["files_per_second"],
+            summary["mb_per_second"],
+            summary["files_failed"],
+            f" {summary['errors']}" if summary["errors"] else "",
+            summary["ledger"],
         )
     ti = context.get("ti") if context else None
     if ti is not None:

@@ -28,11 +28,18 @@ class SFTPToMinIOOperator(FileTransferOperator):
     :param key_prefix: prefix of every object key (``incoming/``).
     """
 
-    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "sftp_conn_id", "aws_conn_id", "bucket",
-                                      "key_prefix")
+    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "sftp_conn_id", "aws_conn_id", "bucket", "key_prefix")
 
-    def __init__(self, *, source_path: str, bucket: str, sftp_conn_id: str = "sftp_default",
-                 aws_conn_id: str = "aws_default", key_prefix: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        source_path: str,
+        bucket: str,
+        sftp_conn_id: str = "sftp_default",
+        aws_conn_id: str = "aws_default",
+        key_prefix: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(source_path=source_path, **kwargs)
         self.sftp_conn_id = sftp_conn_id
         self.aws_conn_id = aws_conn_id
@@ -40,12 +47,16 @@ class SFTPToMinIOOperator(FileTransferOperator):
         self.key_prefix = key_prefix
 
     def open_source(self, settings: Settings, threads: int) -> SFTPSource:
-        return SFTPSource(SFTPConfig.from_airflow(self.sftp_conn_id),
-                          min(threads, settings.max_sessions_per_connection), runner.total_sessions(settings))
+        return SFTPSource(
+            SFTPConfig.from_airflow(self.sftp_conn_id),
+            min(threads, settings.max_sessions_per_connection),
+            runner.total_sessions(settings),
+        )
 
     def make_route(self, source: Any) -> Route:
         return sftp_to_s3(self.sftp_conn_id, self.source_path, self.aws_conn_id, self.bucket, self.key_prefix)
 
     def open_destination(self, settings: Settings, threads: int) -> S3Destination:
-        return S3Destination.from_airflow(self.aws_conn_id, self.bucket, threads, settings.multipart_threshold,
-                                          settings.part_size)
+        return S3Destination.from_airflow(
+            self.aws_conn_id, self.bucket, threads, settings.multipart_threshold, settings.part_size
+        )

@@ -37,8 +37,15 @@ class FTPTaskMessagesOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("tasks", "ledger_conn_id", "threads")
 
-    def __init__(self, *, tasks: Any, ledger_conn_id: str = "filepool_ledger", threads: int | str = 8,
-                 fail_on_file_errors: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tasks: Any,
+        ledger_conn_id: str = "filepool_ledger",
+        threads: int | str = 8,
+        fail_on_file_errors: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.tasks = tasks
         self.ledger_conn_id = ledger_conn_id
@@ -68,27 +75,48 @@ class FTPTaskMessagesOperator(BaseOperator):
             ledger.close()
         return self._finish(out, context)
 
-    def _run_group(self, ledger: Ledger, worker: str, src_id: str, src_kind: str, dst_id: str, dst_kind: str,
-                   members: list[tuple[int, TaskMessage]], out: _Outcomes, threads: int, settings: Settings) -> None:
+    def _run_group(
+        self,
+        ledger: Ledger,
+        worker: str,
+        src_id: str,
+        src_kind: str,
+        dst_id: str,
+        dst_kind: str,
+        members: list[tuple[int, TaskMessage]],
+        out: _Outcomes,
+        threads: int,
+        settings: Settings,
+    ) -> None:
         """Move the messages of one source/destination pair: check, register each file version, drain, report."""
         job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
         sessions = min(threads, settings.max_sessions_per_connection)
         try:
-            source: Any = (FTPSource(FTPConfig.from_airflow(src_id), sessions) if src_kind == "ftp"
-                           else LocalSource(LocalConfig.from_airflow(src_id)))
-            destination: Any = (FTPDestination(FTPConfig.from_airflow(dst_id), sessions) if dst_kind == "ftp"
-                                else LocalDestination(LocalConfig.from_airflow(dst_id)))
+            source: Any = (
+                FTPSource(FTPConfig.from_airflow(src_id), sessions)
+                if src_kind == "ftp"
+                else LocalSource(LocalConfig.from_airflow(src_id))
+            )
+            destination: Any = (
+                FTPDestination(FTPConfig.from_airflow(dst_id), sessions)
+                if dst_kind == "ftp"
+                else LocalDestination(LocalConfig.from_airflow(dst_id))
+            )
         except FilepoolError as exc:
             for index, _message in members:
                 out.refuse(index, exc, job)
             return
         try:
             versions = _versions(source, destination, members, out, job)
-            ledger.register(job, [
-                DiscoveredFile(path, size, mtime, message.dst_path,
-                               {"task_id": message.task_id, "metadata": message.metadata})
-                for message, (path, size, mtime) in versions.values()
-            ])
+            ledger.register(
+                job,
+                [
+                    DiscoveredFile(
+                        path, size, mtime, message.dst_path, {"task_id": message.task_id, "metadata": message.metadata}
+                    )
+                    for message, (path, size, mtime) in versions.values()
+                ],
+            )
             runner.transfer(self.ledger_conn_id, worker, job, source, destination, threads, settings)
             _report(ledger, job, versions, out)
         finally:
@@ -99,12 +127,20 @@ class FTPTaskMessagesOperator(BaseOperator):
     def _finish(self, out: _Outcomes, context: Any) -> dict[str, Any]:
         """Log every failure, push the summary to XCom, fail the task if any message failed."""
         done = [o for o in out.results if o is not None]
-        summary = {"results": [o for o in done if o["status"] == "success"],
-                   "failures": [o for o in done if o["status"] != "success"]}
+        summary = {
+            "results": [o for o in done if o["status"] == "success"],
+            "failures": [o for o in done if o["status"] != "success"],
+        }
         self.log.info("Task messages: %d succeeded, %d failed", len(summary["results"]), len(summary["failures"]))
         for failure in summary["failures"]:
-            self.log.warning("Task %s (%s -> %s): [%s] %s", failure["task_id"], failure["src_path"],
-                             failure["dst_path"], failure["error_code"], failure["error_message"])
+            self.log.warning(
+                "Task %s (%s -> %s): [%s] %s",
+                failure["task_id"],
+                failure["src_path"],
+                failure["dst_path"],
+                failure["error_code"],
+                failure["error_message"],
+            )
         ti = context.get("ti") if context else None
         if ti is not None:
             ti.xcom_push(key="summary", value=summary)
@@ -130,16 +166,22 @@ class _Outcomes:
         fields = raw if isinstance(raw, dict) else {}
         task_id = str(fields.get("task_id") or "")
         message = exc.message if isinstance(exc, FilepoolError) else str(exc)
-        self.rejects.append({
-            "job": job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}",
-            "source_path": str(fields.get("src_path") or ""), "destination": str(fields.get("dst_path") or ""),
-            "error_code": error_code(exc), "error_message": message, "metadata": {"task_id": task_id},
-        })
+        self.rejects.append(
+            {
+                "job": job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}",
+                "source_path": str(fields.get("src_path") or ""),
+                "destination": str(fields.get("dst_path") or ""),
+                "error_code": error_code(exc),
+                "error_message": message,
+                "metadata": {"task_id": task_id},
+            }
+        )
         self.results[index] = result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
 
 
-def _versions(source: Any, destination: Any, members: list[tuple[int, TaskMessage]], out: _Outcomes,
-              job: str) -> dict[int, tuple[TaskMessage, tuple[str, int, float]]]:
+def _versions(
+    source: Any, destination: Any, members: list[tuple[int, TaskMessage]], out: _Outcomes, job: str
+) -> dict[int, tuple[TaskMessage, tuple[str, int, float]]]:
     """{index: (message, (path, size, mtime))} for the messages whose paths are allowed and whose source exists."""
     wanted: list[tuple[int, TaskMessage, str]] = []
     for index, message in members:
@@ -167,16 +209,20 @@ def _versions(source: Any, destination: Any, members: list[tuple[int, TaskMessag
     return versions
 
 
-def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, tuple[str, int, float]]],
-            out: _Outcomes) -> None:
+def _report(
+    ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, tuple[str, int, float]]], out: _Outcomes
+) -> None:
     """A seed 000 result per message, from its file version's row in the ledger."""
     rows = ledger.lookup(job, [version for _, version in versions.values()])
     for index, (message, version) in versions.items():
         row = rows.get(version) or {}
         out.results[index] = result(
-            out.raws[index], message.task_id, "success" if row.get("status") == "COMPLETED" else "failure",
+            out.raws[index],
+            message.task_id,
+            "success" if row.get("status") == "COMPLETED" else "failure",
             bytes_transferred=int(row.get("bytes_transferred") or 0),
-            duration_ms=int((row.get("total_seconds") or 0) * 1000), timestamp=row.get("updated_at"),
+            duration_ms=int((row.get("total_seconds") or 0) * 1000),
+            timestamp=row.get("updated_at"),
             error_code=row.get("error_code") or (None if row else "UNKNOWN_ERROR"),
             error_message=row.get("error_message"),
         )

@@ -62,8 +62,9 @@ class _Streamed:
     result: WriteResult
 
 
-def copy_file(claimed: ClaimedFile, source: Source, destination: Destination,
-              remember: Callable[[str], None] | None = None) -> Completion:
+def copy_file(
+    claimed: ClaimedFile, source: Source, destination: Destination, remember: Callable[[str], None] | None = None
+) -> Completion:
     """Copy one file; `remember` is told the token of a resumable upload as soon as it exists.
 
     A file claimed again (an earlier attempt died or failed) is first compared with what is already at the
@@ -76,12 +77,21 @@ def copy_file(claimed: ClaimedFile, source: Source, destination: Destination,
     if claimed.attempts > 1:
         streamed = _already_there(claimed, source, destination, chunk)
     if streamed is None:
-        streamed = _stream(claimed, source, chunk, lambda: destination.open_writer(
-            claimed.destination, claimed.size, claimed.upload_id, remember))
+        streamed = _stream(
+            claimed,
+            source,
+            chunk,
+            lambda: destination.open_writer(claimed.destination, claimed.size, claimed.upload_id, remember),
+        )
     return Completion(
-        id=claimed.id, bytes=streamed.copied, checksum=streamed.sha256, checksum_algo="sha256",
-        etag=streamed.result.etag, read_seconds=round(streamed.read_seconds, 6),
-        write_seconds=round(streamed.result.write_seconds, 6), total_seconds=round(time.perf_counter() - started, 6),
+        id=claimed.id,
+        bytes=streamed.copied,
+        checksum=streamed.sha256,
+        checksum_algo="sha256",
+        etag=streamed.result.etag,
+        read_seconds=round(streamed.read_seconds, 6),
+        write_seconds=round(streamed.result.write_seconds, 6),
+        total_seconds=round(time.perf_counter() - started, 6),
     )
 
 
@@ -95,8 +105,11 @@ def _already_there(claimed: ClaimedFile, source: Source, destination: Destinatio
     except NotTheSame as exc:
         log.info("%s is at the destination but differs (%s): writing it again", claimed.destination, exc)
         return None
-    log.info("%s is already at the destination with the same bytes (an earlier attempt's write landed): "
-             "recorded without writing it again", claimed.destination)
+    log.info(
+        "%s is already at the destination with the same bytes (an earlier attempt's write landed): "
+        "recorded without writing it again",
+        claimed.destination,
+    )
     return streamed
 
 
@@ -106,7 +119,8 @@ def _stream(claimed: ClaimedFile, source: Source, chunk: int, open_writer: Calla
     try:
         found = reader.file
         if (found.size is not None and found.size != claimed.size) or (
-                found.mtime is not None and found.mtime != claimed.mtime):
+            found.mtime is not None and found.mtime != claimed.mtime
+        ):
             raise _changed(claimed, f"size {claimed.size} -> {found.size}, mtime {claimed.mtime} -> {found.mtime}")
         writer = open_writer()
         digest = hashlib.sha256()
@@ -149,5 +163,6 @@ def _stream(claimed: ClaimedFile, source: Source, chunk: int, open_writer: Calla
 
 
 def _changed(claimed: ClaimedFile, how: str) -> SourceChanged:
-    return SourceChanged(f"{claimed.source_path} changed since discovery ({how}); "
-                         "its new version will be discovered anew")
+    return SourceChanged(
+        f"{claimed.source_path} changed since discovery ({how}); its new version will be discovered anew"
+    )

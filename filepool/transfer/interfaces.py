@@ -65,8 +65,9 @@ class Destination(Protocol):
         """Bytes per write for a file of `size` bytes (a whole small file for one S3 PUT)."""
         ...
 
-    def open_writer(self, key: str, size: int, resume_token: str | None = None,
-                    remember: Callable[[str], None] | None = None) -> Writer:
+    def open_writer(
+        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+    ) -> Writer:
         """A writer for `key`; `resume_token` continues an earlier attempt's upload, and `remember` is told the
         token of a new one so the ledger can keep it."""
         ...

@@ -37,16 +37,23 @@ class TaskMessage:
         metadata = raw.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidConfig("task message metadata must be an object")
-        return cls(str(raw.get("task_id") or uuid.uuid4()), raw["src_id"], raw["src_path"], raw["dst_id"],
-                   raw["dst_path"], metadata)
+        return cls(
+            str(raw.get("task_id") or uuid.uuid4()),
+            raw["src_id"],
+            raw["src_path"],
+            raw["dst_id"],
+            raw["dst_path"],
+            metadata,
+        )
 
 
 def kind_of(conn_id: str) -> str:
-    """"ftp" or "local" for an Airflow connection id; INVALID_CONFIG for an unknown id or another type."""
+    """ "ftp" or "local" for an Airflow connection id; INVALID_CONFIG for an unknown id or another type."""
     conn_type = (get_connection(conn_id).conn_type or "").lower()
     if conn_type not in KINDS:
-        raise InvalidConfig(f"connection {conn_id!r} is of type {conn_type!r}; task messages move files between "
-                            "ftp and fs connections")
+        raise InvalidConfig(
+            f"connection {conn_id!r} is of type {conn_type!r}; task messages move files between ftp and fs connections"
+        )
     return KINDS[conn_type]
 
 
@@ -55,20 +62,35 @@ def kinds(message: TaskMessage) -> tuple[str, str]:
     src, dst = kind_of(message.src_id), kind_of(message.dst_id)
     if src == dst:
         side = "local" if src == "local" else "remote"
-        raise InvalidConfig(f"task {message.task_id}: both sides are {side} ({message.src_id} -> {message.dst_id}); "
-                            "one side must be local and the other remote")
+        raise InvalidConfig(
+            f"task {message.task_id}: both sides are {side} ({message.src_id} -> {message.dst_id}); "
+            "one side must be local and the other remote"
+        )
     return src, dst
 
 
-def result(raw: Any, task_id: str, status: str, bytes_transferred: int = 0, duration_ms: int = 0,
-           timestamp: datetime | None = None, error_code: str | None = None,
-           error_message: str | None = None) -> dict[str, Any]:
+def result(
+    raw: Any,
+    task_id: str,
+    status: str,
+    bytes_transferred: int = 0,
+    duration_ms: int = 0,
+    timestamp: datetime | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
     """A result record with seed 000's fields (plus error_code and error_message on failure)."""
     fields = raw if isinstance(raw, dict) else {}
     record: dict[str, Any] = {
-        "task_id": task_id, "status": status, "src_id": fields.get("src_id"), "src_path": fields.get("src_path"),
-        "dst_id": fields.get("dst_id"), "dst_path": fields.get("dst_path"), "bytes_transferred": bytes_transferred,
-        "duration_ms": duration_ms, "timestamp": (timestamp or datetime.now().astimezone()).isoformat(),
+        "task_id": task_id,
+        "status": status,
+        "src_id": fields.get("src_id"),
+        "src_path": fields.get("src_path"),
+        "dst_id": fields.get("dst_id"),
+        "dst_path": fields.get("dst_path"),
+        "bytes_transferred": bytes_transferred,
+        "duration_ms": duration_ms,
+        "timestamp": (timestamp or datetime.now().astimezone()).isoformat(),
     }
     if status != "success":
         record["error_code"] = error_code

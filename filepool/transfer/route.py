@@ -16,8 +16,8 @@ def normalize_root(path: str) -> str:
 
 @dataclass(frozen=True)
 class Route:
-    source: str        # e.g. "sftp://sftp_default/data/outgoing"
-    destination: str   # e.g. "s3://aws_default/landing/incoming/"
+    source: str  # e.g. "sftp://sftp_default/data/outgoing"
+    destination: str  # e.g. "s3://aws_default/landing/incoming/"
     source_root: str
     key_prefix: str
 
@@ -46,8 +46,12 @@ def sftp_to_s3(sftp_conn_id: str, source_path: str, aws_conn_id: str, bucket: st
 def ftp_to_local(ftp_conn_id: str, source_path: str, local_conn_id: str, dest_path: str) -> Route:
     root = normalize_root(source_path)
     prefix = dest_path.rstrip("/") + "/" if dest_path else ""  # relative to the base, or absolute inside it
-    return Route(source=f"ftp://{ftp_conn_id}{root}", destination=f"fs://{local_conn_id}/{prefix}",
-                 source_root=root, key_prefix=prefix)
+    return Route(
+        source=f"ftp://{ftp_conn_id}{root}",
+        destination=f"fs://{local_conn_id}/{prefix}",
+        source_root=root,
+        key_prefix=prefix,
+    )
 
 
 def local_to_ftp(local_conn_id: str, source_root: str, ftp_conn_id: str, dest_path: str) -> Route:
@@ -56,5 +60,9 @@ def local_to_ftp(local_conn_id: str, source_root: str, ftp_conn_id: str, dest_pa
     if not dest_path.startswith("/"):
         raise InvalidConfig(f"dest_path on the FTP server must be absolute, got {dest_path!r}")
     prefix = dest_path.rstrip("/") + "/"
-    return Route(source=f"fs://{local_conn_id}{root}", destination=f"ftp://{ftp_conn_id}{prefix}",
-                 source_root=root, key_prefix=prefix)
+    return Route(
+        source=f"fs://{local_conn_id}{root}",
+        destination=f"ftp://{ftp_conn_id}{prefix}",
+        source_root=root,
+        key_prefix=prefix,
+    )

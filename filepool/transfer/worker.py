@@ -59,19 +59,28 @@ class RunStats:
 
     def line(self, in_flight: int) -> str:
         secs = self.elapsed()
-        return (f"{self.completed:,} files ({self.bytes / 1e6:,.1f} MB) transferred, {self.failed:,} failed, "
-                f"{self.completed / secs:,.1f} files/s, {self.bytes / 1e6 / secs:,.1f} MB/s, "
-                f"{in_flight} in flight")
+        return (
+            f"{self.completed:,} files ({self.bytes / 1e6:,.1f} MB) transferred, {self.failed:,} failed, "
+            f"{self.completed / secs:,.1f} files/s, {self.bytes / 1e6 / secs:,.1f} MB/s, "
+            f"{in_flight} in flight"
+        )
 
     def summary(self, job: str, worker: str) -> dict[str, Any]:
         secs = self.elapsed()
         return {
-            "job": job, "worker": worker, "files_transferred": self.completed, "files_failed": self.failed,
-            "bytes_transferred": self.bytes, "seconds": round(secs, 3),
+            "job": job,
+            "worker": worker,
+            "files_transferred": self.completed,
+            "files_failed": self.failed,
+            "bytes_transferred": self.bytes,
+            "seconds": round(secs, 3),
             "files_per_second": round(self.completed / secs, 2),
             "mb_per_second": round(self.bytes / 1e6 / secs, 2),
-            "errors": dict(self.errors), "failures": self.failures, "halted_by": self.halted_by,
-            "released": self.released, "lost_leases": self.lost_leases,
+            "errors": dict(self.errors),
+            "failures": self.failures,
+            "halted_by": self.halted_by,
+            "released": self.released,
+            "lost_leases": self.lost_leases,
         }
 
 
@@ -98,8 +107,14 @@ class Heartbeat(threading.Thread):
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, connect: Callable[[], Ledger], source: Source,
-                 destination: Destination, more_coming: Callable[[float], bool] | None = None) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        connect: Callable[[], Ledger],
+        source: Source,
+        destination: Destination,
+        more_coming: Callable[[float], bool] | None = None,
+    ) -> None:
         """`connect` makes a ledger connection; each thread that talks to the ledger gets its own.
 
         `more_coming(wait)` says whether discovery, running alongside, may still register files (after waiting
@@ -145,7 +160,8 @@ class Worker:
                         batch = self.ledger.claim(cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds)
                         claimed_total += len(batch)
                         exhausted = (not batch and not coming) or (
-                            cfg.max_files is not None and claimed_total >= cfg.max_files)
+                            cfg.max_files is not None and claimed_total >= cfg.max_files
+                        )
                         for f in batch:
                             future = pool.submit(self._copy, f)
                             in_flight[future] = f
@@ -210,8 +226,14 @@ class Worker:
         self.stats.errors[code] += 1
         if len(self.stats.failures) < _KEEP_FAILURES:
             self.stats.failures.append({"path": f.source_path, "error_code": code, "error_message": message})
-        log.warning("Failed %s: [%s] %s (attempt %d, %s)", f.source_path, code, message, f.attempts,
-                    f"retry in {retry_in:.0f}s" if retry_in is not None else "no retry")
+        log.warning(
+            "Failed %s: [%s] %s (attempt %d, %s)",
+            f.source_path,
+            code,
+            message,
+            f.attempts,
+            f"retry in {retry_in:.0f}s" if retry_in is not None else "no retry",
+        )
         if isinstance(exc, FilepoolError) and exc.endpoint_wide:
             self._endpoint_failures += 1
             if code in _HALT_AT_ONCE or self._endpoint_failures >= max(3, self.config.threads):
