@@ -7,7 +7,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,25 +30,70 @@ def make_readable(root: Path) -> None:
             os.chmod(os.path.join(folder, name), 0o644)
 
 
-def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(wall seconds, CPU seconds of the process tree, peak RSS in MB, stdout) of one command.
+@dataclass(frozen=True)
+class Timed:
+    wall: float  # seconds
+    cpu: float  # CPU seconds of the command's process tree
+    rss_mb: int  # peak RSS
+    out: str  # stdout
+    machine_cpu: float  # CPU seconds of the whole machine over the run (all cores, every process and the kernel)
+    server_cpu: dict[str, float]  # CPU seconds of each server over the run
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of a server process so far, with those of its children that have ended: sshd's sessions and
+    PostgreSQL's backends are child processes, counted here once the server has reaped them."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+
+
+def machine_cpu() -> float:
+    """CPU seconds spent by all cores so far, idle and waiting for the disk left out."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(args: list[str], env: dict[str, str], servers: dict[str, int | None] | None = None) -> Timed:
+    """Run a command: its wall time, its CPU and peak RSS, and the CPU the machine and each of `servers`
+    ({name: pid}) spent meanwhile, to show where the time of a run goes.
 
     The disk is flushed first: a tool that never syncs (rclone, lftp) leaves hundreds of MB dirty, and the next
     tool's fsyncs would pay for writing them out. Output goes to files, not pipes, so a chatty command cannot
     block; wait4 gives the child's own rusage.
     """
+    pids = {name: pid for name, pid in (servers or {}).items() if pid}
     os.sync()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        servers_before = {name: server_cpu(pid) for name, pid in pids.items()}
+        machine_before = machine_cpu()
         started = time.perf_counter()
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, cwd=REPO)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        machine = machine_cpu() - machine_before
+        time.sleep(0.3)  # the servers reap the sessions and backends the command ended
+        spent = {name: round(server_cpu(pid) - servers_before[name], 2) for name, pid in pids.items()}
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {err.read().decode(errors='replace')[-2000:]}")
-        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read().decode(errors="replace")
+        return Timed(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024,
+                     out.read().decode(errors="replace"), machine, spent)
+
+
+def run_metrics(run: Timed, inner: dict[str, Any] | None = None) -> dict[str, float]:
+    """The figures of one run. `inner` is what a Python tool printed about its own work (`seconds`, and
+    `cpu_seconds` when it knows them): those replace the process's, which include interpreter and Airflow start-up.
+    `others_cpu_seconds` is what the rest of the machine spent meanwhile: the servers, the kernel's threads."""
+    metrics = {"seconds": run.wall, "process_seconds": run.wall, "cpu_seconds": run.cpu, "peak_rss_mb": run.rss_mb,
+               "machine_cpu_seconds": run.machine_cpu, "others_cpu_seconds": run.machine_cpu - run.cpu,
+               **{f"{name}_cpu_seconds": spent for name, spent in run.server_cpu.items()}}
+    if inner is not None:
+        metrics["seconds"] = inner["seconds"]
+        if "cpu_seconds" in inner:
+            metrics["work_cpu_seconds"] = inner["cpu_seconds"]
+    return metrics
 
 
 def rotate(tools: list[str], rep: int) -> list[str]:

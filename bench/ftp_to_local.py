@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
-from bench.common import make_small_files, rotate, summarize, timed  # noqa: E402
+from bench.common import make_small_files, rotate, run_metrics, summarize, timed  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.vsftpd import FTPServer  # noqa: E402
 
@@ -71,15 +71,17 @@ def main() -> int:
         for rep in range(args.reps):
             for tool in rotate(list(TOOLS), rep):
                 dest = base / f"{tool}-{rep}"
-                wall, cpu, rss, out = timed(commands(tool, ftp, source, dest, env), env)
-                seconds = json.loads(out.strip().splitlines()[-1])["seconds"] if tool == "filepool" else wall
+                run = timed(commands(tool, ftp, source, dest, env), env, {"vsftpd": ftp.pid, "postgresql": pg.pid})
+                inner = json.loads(run.out.strip().splitlines()[-1]) if tool == "filepool" else None
+                metrics = run_metrics(run, inner)
                 got = sum(1 for p in dest.rglob("*") if p.is_file())
                 assert got == args.small, (tool, got)
-                for key, value in {"seconds": seconds, "files_per_s": args.small / seconds,
-                                   "mb_per_s": size / 1e6 / seconds, "cpu_seconds": cpu, "peak_rss_mb": rss}.items():
+                seconds = metrics["seconds"]
+                metrics.update(files_per_s=args.small / seconds, mb_per_s=size / 1e6 / seconds)
+                for key, value in metrics.items():
                     results.setdefault(tool, {}).setdefault(key, []).append(value)
-                print(f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.small / seconds:7.1f} files/s  cpu {cpu:5.1f}s",
-                      flush=True)
+                print(f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.small / seconds:7.1f} files/s  "
+                      f"cpu {run.cpu:5.1f}s  servers {run.server_cpu}", flush=True)
                 shutil.rmtree(dest)
         report: dict[str, object] = {tool: {k: summarize(v) for k, v in m.items()} for tool, m in results.items()}
         report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],

