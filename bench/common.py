@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -12,6 +14,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def own_airflow_home() -> None:
+    """An Airflow home for the benchmark's filepool runs (unless AIRFLOW_HOME is set), removed at exit."""
+    if "AIRFLOW_HOME" not in os.environ:
+        home = tempfile.mkdtemp(prefix="filepool-bench-airflow-")
+        os.environ["AIRFLOW_HOME"] = home
+        atexit.register(shutil.rmtree, home, True)
 
 
 def make_small_files(folder: Path, count: int, size: int = 200 * 1024) -> None:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
-os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
-
-from bench.common import make_small_files, rotate, run_metrics, summarize, timed  # noqa: E402
+from bench.common import make_small_files, own_airflow_home, rotate, run_metrics, summarize, timed  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.vsftpd import FTPServer  # noqa: E402
+
+own_airflow_home()
+os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
 TOOLS = ("filepool", "rclone", "lftp")
 

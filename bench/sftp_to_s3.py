@@ -25,14 +25,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="filepool-bench-airflow-"))
-os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
-
-from bench.common import make_readable, make_small_files, rotate, run_metrics, summarize, timed  # noqa: E402
+from bench.common import make_readable, make_small_files, own_airflow_home, rotate, run_metrics, summarize, timed  # noqa: E402
 from tests.servers import seaweedfs, sshd  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
 from tests.servers.sshd import SSHServer  # noqa: E402
+
+own_airflow_home()
+os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
 THREAD_COUNTS = (1, 2, 4, 8, 16, 32)
 

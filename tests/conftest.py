@@ -36,6 +36,10 @@ from tests.servers.sshd import SSHServer  # noqa: E402
 SECRETS = (postgres.PASSWORD, sshd.PASSWORD, seaweedfs.SECRET_KEY)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)  # this session's Airflow home, made at import
+
+
 def _start(server):  # type: ignore[no-untyped-def]
     try:
         return server.start()

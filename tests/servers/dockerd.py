@@ -119,5 +119,8 @@ class DockerEngine:
     def stop(self) -> None:
         stop(self.pid, timeout=20)
         self.pid = None
-        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)  # leftover overlay mounts
+        # Mounts dockerd leaves behind: overlays under the data root, and its network namespace under the exec root
+        # (still mounted, it kept rmtree from removing the folder: one folder and one mount leaked per session).
+        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
+        subprocess.run(["umount", "-l", str(self.root / "exec" / "netns" / "default")], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -7,6 +7,7 @@ Run as `python -m tests.servers.pyftpd PORT ROOT USER PASSWORD COUNTS_FILE DROP_
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -114,6 +115,7 @@ class CountingFTPServer:
     def stop(self) -> None:
         stop(self.pid)
         self.pid = None
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 if __name__ == "__main__":
