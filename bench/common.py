@@ -6,8 +6,10 @@ import atexit
 import contextlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,6 +19,12 @@ from typing import Any
 from tests.servers.process import descendants
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def exit_on_sigterm() -> None:
+    """A benchmark stopped with SIGTERM leaves through its `finally`, which stops the servers it started (Python's
+    default for SIGTERM ends the process on the spot and left PostgreSQL, sshd and SeaweedFS running)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def own_airflow_home() -> None:

@@ -20,7 +20,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.common import make_small_files, own_airflow_home, rotate, run_metrics, summarize, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    exit_on_sigterm,
+    make_small_files,
+    own_airflow_home,
+    rotate,
+    run_metrics,
+    summarize,
+    timed,
+)
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.vsftpd import FTPServer  # noqa: E402
 
@@ -40,6 +48,7 @@ def commands(tool: str, ftp: FTPServer, source: Path, dest: Path, env: dict[str,
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--small", type=int, default=1000)

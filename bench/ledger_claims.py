@@ -26,6 +26,7 @@ import psycopg2
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import exit_on_sigterm  # noqa: E402
 from filepool.ledger import Completion, Ledger  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
@@ -93,6 +94,7 @@ def database(pg: PostgresServer, name: str, rows: int) -> str:
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--rounds", type=int, default=5)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "include" / "producer"))
 
 from producer import sample  # noqa: E402
 
-from bench.common import rotate, summarize  # noqa: E402
+from bench.common import exit_on_sigterm, rotate, summarize  # noqa: E402
 from tests.servers.kafka import KafkaBroker  # noqa: E402
 
 
@@ -40,6 +40,7 @@ def kcat_env(work: Path) -> dict[str, str]:
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--reps", type=int, default=3)

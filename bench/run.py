@@ -40,6 +40,8 @@ def table(latest: dict) -> str:
         ("1,000 x 200 KiB SFTP->S3 (s)", "filepool", median(s3, "small/filepool", "seconds"),
          "rclone --transfers 8 / 32 / stock SFTPToS3Operator",
          " / ".join(str(median(s3, f"small/{t}", "seconds")) for t in ("rclone", "rclone@32", "stock"))),
+        ("the same files, local disk -> S3 (s)", "-", "-", "rclone --transfers 8, no SFTP (the S3 half alone)",
+         median(s3, "small/s3-only", "seconds")),
         ("1 GiB SFTP->S3 (s)", "filepool", median(s3, "big/filepool", "seconds"),
          "rclone / stock SFTPToS3Operator",
          " / ".join(str(median(s3, f"big/{t}", "seconds")) for t in ("rclone", "stock"))),
@@ -72,6 +74,7 @@ def cpu_table(s3: dict, ftp: dict) -> list[str]:
     """Where each run's CPU went: the tool itself (filepool: its execute(), without start-up) and each server."""
     servers = ("sshd", "seaweedfs", "vsftpd", "postgresql")
     runs = [("SFTP->S3", s3, f"small/{t}") for t in ("filepool", "rclone", "rclone@32")]
+    runs += [("local->S3", s3, "small/s3-only")]
     runs += [("FTP->local", ftp, t) for t in ("filepool", "rclone", "lftp")]
     rows = []
     for case, results, tool in runs:
@@ -79,7 +82,8 @@ def cpu_table(s3: dict, ftp: dict) -> list[str]:
             continue
         own = median(results, tool, "work_cpu_seconds") or median(results, tool, "cpu_seconds")
         spent = [median(results, tool, f"{name}_cpu_seconds") for name in servers]
-        rows.append(f"| {case} | {tool.removeprefix('small/')} | {median(results, tool, 'seconds')} | {own} | "
+        name = "rclone" if tool == "small/s3-only" else tool.removeprefix("small/")
+        rows.append(f"| {case} | {name} | {median(results, tool, 'seconds')} | {own} | "
                     + " | ".join("-" if v is None else str(v) for v in spent) + " |")
     if not rows:
         return []

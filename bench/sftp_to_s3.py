@@ -3,10 +3,11 @@
 Starts its own PostgreSQL, OpenSSH sshd and SeaweedFS; makes 1,000 x 200 KiB files in nested folders and one
 1 GiB file. Small files: filepool (8 threads), `rclone copy --transfers 8` and `--transfers 32`, and the stock
 `SFTPToS3Operator` once per folder on 8 threads (bench/stock_sftp_to_s3.py); the big file: filepool, rclone and
-the stock operator. Each tool runs REPS times, the order rotating each repetition, each into a fresh key
-prefix; then filepool alone at 1, 2, 4, 8, 16 and 32 threads on the small files (REPS times each, the thread
-counts rotating). Reports the median and spread, CPU seconds and peak RSS. Results:
-bench/results/sftp_to_s3.json.
+the stock operator; and, for the ceiling the destination sets, the small files from the local folder sshd serves
+straight to S3 (`s3-only`: rclone, 8 transfers, no SFTP at all). Each tool runs REPS times, the order rotating
+each repetition, each into a fresh key prefix; then filepool alone at 1, 2, 4, 8, 16 and 32 threads on the small
+files (REPS times each, the thread counts rotating). Reports the median and spread, CPU seconds, peak RSS and the
+CPU each server spent. Results: bench/results/sftp_to_s3.json.
 
 Usage: python bench/sftp_to_s3.py [--reps 3] [--small 1000] [--big-mib 1024] [--no-stock]
 """
@@ -25,7 +26,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.common import make_readable, make_small_files, own_airflow_home, rotate, run_metrics, summarize, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    exit_on_sigterm,
+    make_readable,
+    make_small_files,
+    own_airflow_home,
+    rotate,
+    run_metrics,
+    summarize,
+    timed,
+)
 from tests.servers import seaweedfs, sshd  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
@@ -64,6 +74,7 @@ def rclone_env(ssh: SSHServer, s3: S3Server, known_hosts: Path) -> dict[str, str
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--small", type=int, default=1000)
@@ -102,6 +113,8 @@ def main() -> int:
                 threads = tool.partition("@")[2] or "8"
                 return [sys.executable, "bench/filepool_once.py", "sftp-s3", str(folder), "bench", prefix,
                         threads], fp_env
+            if tool == "s3-only":  # the S3 half alone: rclone from the local folder sshd serves, no SFTP
+                return ["rclone", "copy", "--transfers", "8", str(folder), f"dst:bench/{prefix}"], rc_env
             if tool.startswith("rclone"):
                 transfers = tool.partition("@")[2] or "8"
                 return ["rclone", "copy", "--transfers", transfers, f"src:{folder}", f"dst:bench/{prefix}"], rc_env
@@ -111,7 +124,7 @@ def main() -> int:
             prefix = f"{case}-{tool.replace('@', '')}-{uuid.uuid4().hex[:6]}/"
             run = timed(*command(tool, folder, prefix), {"sshd": ssh.pid, "seaweedfs": s3.pid, "postgresql": pg.pid})
             inner = None
-            if not tool.startswith("rclone"):  # the work itself, without interpreter and Airflow start-up
+            if tool.startswith(("filepool", "stock")):  # the work itself, without interpreter and Airflow start-up
                 inner = json.loads(run.out.strip().splitlines()[-1])
                 assert inner["files"] == count and inner.get("failed", 0) == 0, inner
             metrics = run_metrics(run, inner)
@@ -126,7 +139,7 @@ def main() -> int:
                   f"servers {run.server_cpu}", flush=True)
 
         stock = [] if args.no_stock else ["stock"]
-        cases = [("small", small_dir, args.small, ["filepool", "rclone", "rclone@32", *stock]),
+        cases = [("small", small_dir, args.small, ["filepool", "rclone", "rclone@32", "s3-only", *stock]),
                  ("big", big_dir, 1, ["filepool", "rclone", *stock]),
                  ("threads", small_dir, args.small, [f"filepool@{n}" for n in THREAD_COUNTS])]
         for case, folder, count, tools in cases:
