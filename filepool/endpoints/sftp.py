@@ -27,6 +27,7 @@ import asyncssh
 from filepool.endpoints import aioloop
 from filepool.endpoints.connections import as_bool, get_connection
 from filepool.endpoints.pool import SessionPool
+from filepool.endpoints.ssh_ignore import skip_ignore_packets
 from filepool.exceptions import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -223,6 +224,7 @@ class SFTPSession:
                 window=8 * 1024 * 1024,
                 max_pktsize=256 * 1024,
             )
+            skip_ignore_packets(conn)
             try:
                 return conn, await conn.start_sftp_client()
             except BaseException:
