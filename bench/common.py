@@ -27,12 +27,14 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def own_airflow_home() -> None:
-    """An Airflow home for the benchmark's filepool runs (unless AIRFLOW_HOME is set), removed at exit."""
+def prepare_environment() -> None:
+    """The environment of the benchmark's filepool runs: an Airflow home of its own (unless AIRFLOW_HOME is set),
+    removed at exit, and progress lines once a minute, not every few seconds."""
     if "AIRFLOW_HOME" not in os.environ:
         home = tempfile.mkdtemp(prefix="filepool-bench-airflow-")
         os.environ["AIRFLOW_HOME"] = home
         atexit.register(shutil.rmtree, home, True)
+    os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
 
 
 def make_small_files(folder: Path, count: int, size: int = 200 * 1024) -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import (  # noqa: E402
     exit_on_sigterm,
     make_small_files,
-    own_airflow_home,
+    prepare_environment,
     rotate,
     run_metrics,
     summarize,
@@ -32,8 +32,7 @@ from bench.common import (  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.vsftpd import FTPServer  # noqa: E402
 
-own_airflow_home()
-os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
+prepare_environment()
 
 TOOLS = ("filepool", "rclone", "lftp")
 

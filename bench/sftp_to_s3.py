@@ -30,7 +30,7 @@ from bench.common import (  # noqa: E402
     exit_on_sigterm,
     make_readable,
     make_small_files,
-    own_airflow_home,
+    prepare_environment,
     rotate,
     run_metrics,
     summarize,
@@ -41,8 +41,7 @@ from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
 from tests.servers.sshd import SSHServer  # noqa: E402
 
-own_airflow_home()
-os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "60"
+prepare_environment()
 
 THREAD_COUNTS = (1, 2, 4, 8, 16, 32)
 
