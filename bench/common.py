@@ -1,4 +1,5 @@
-"""What the benchmarks share: data sets, timing a command with its CPU and peak RSS, medians and spread."""
+"""What the benchmarks share: data sets, timing a command (its CPU, its peak RSS and the CPU each server spent
+meanwhile), medians and spread."""
 
 from __future__ import annotations
 
