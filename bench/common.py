@@ -4,7 +4,6 @@ meanwhile), medians and spread."""
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
 import signal
@@ -111,9 +110,16 @@ def machine_cpu() -> float:
 
 
 def _remove_group(group: Path) -> None:
-    """At exit, when the server has stopped: an empty cgroup is removed with rmdir."""
-    with contextlib.suppress(OSError):
-        group.rmdir()
+    """At exit, once the server has stopped: an empty cgroup is removed with rmdir (SeaweedFS can take a moment to
+    be gone: one run left its group behind)."""
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 _meters: dict[tuple[str, int], ServerCPU] = {}
