@@ -22,16 +22,15 @@ def protects(cipher: str) -> bool:
     return "cbc" in cipher.lower()
 
 
-def skip_ignore_packets(conn: Any) -> bool:
-    """Drop the SSH_MSG_IGNORE packets of an established connection whose ciphers are not CBC; True when done."""
+def skip_ignore_packets(conn: Any) -> None:
+    """Drop the SSH_MSG_IGNORE packets of an established connection whose ciphers are not CBC."""
     ciphers = [str(conn.get_extra_info(name) or "") for name in ("send_cipher", "recv_cipher")]
     send = getattr(conn, "send_packet", None)
     if send is None or not all(ciphers) or any(protects(cipher) for cipher in ciphers):
-        return False
+        return
 
     def send_packet(pkttype: int, *args: Any, **kwargs: Any) -> None:
         if pkttype != MSG_IGNORE:
             send(pkttype, *args, **kwargs)
 
     conn.send_packet = send_packet
-    return True
