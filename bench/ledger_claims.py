@@ -67,7 +67,7 @@ def measure(rounds: dict[int, list[str]], claims: int, batch: int) -> dict[int, 
                 files = ledger.claim(JOB, batch, 300)
                 latencies[size].append(time.perf_counter() - t)
                 claimed[size] += len(files)
-                ledger.complete([Completion(f.id, f.size, "x", "sha256", None, 0, 0, 0) for f in files])
+                ledger.complete([Completion(f.id, f.attempts, f.size, "x", "sha256", None, 0, 0, 0) for f in files])
                 busy[size] += time.perf_counter() - t
         for ledger in ledgers.values():
             ledger.close()

@@ -85,6 +85,20 @@ class SizeMismatch(FilepoolError):
     code = "SIZE_MISMATCH"
 
 
+class LeaseLost(FilepoolError):
+    """This worker can no longer show it holds the file (its heartbeat did not get through in time, or another
+    worker took the file over): it neither commits the file at the destination nor records it."""
+
+    code = "LEASE_LOST"
+
+
+class WorkerLost(FilepoolError):
+    """The file's worker was lost (killed, out of memory, past execution_timeout) on every allowed attempt."""
+
+    code = "WORKER_LOST"
+    retryable = False
+
+
 class LedgerError(FilepoolError):
     code = "LEDGER_ERROR"
 

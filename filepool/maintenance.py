@@ -21,13 +21,14 @@ from filepool.ledger import Ledger
 log = logging.getLogger(__name__)
 
 
-def requeue_expired_leases(ledger: Ledger, batch: int = 1000) -> int:
-    total = 0
+def requeue_expired_leases(ledger: Ledger, max_attempts: int, batch: int = 1000) -> tuple[int, int]:
+    """Put back the files of workers no longer alive; returns (put back, given up on with WORKER_LOST)."""
+    requeued = lost = 0
     while True:
-        n = ledger.requeue_expired(batch)
-        total += n
-        if n < batch:
-            return total
+        n, m = ledger.requeue_expired(batch, max_attempts)
+        requeued, lost = requeued + n, lost + m
+        if n + m < batch:
+            return requeued, lost
 
 
 def remove_local_temp_files(config: LocalConfig, older_than: float) -> list[str]:

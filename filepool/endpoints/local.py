@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from filepool.endpoints.connections import get_connection
-from filepool.exceptions import DiskFull, FileNotFound, InvalidConfig, PathOutsideBase, TransferIOError
+from filepool.exceptions import (
+    DiskFull,
+    FileNotFound,
+    FilepoolError,
+    InvalidConfig,
+    PathOutsideBase,
+    TransferIOError,
+)
 from filepool.transfer.interfaces import NotTheSame, RemoteFile, WriteResult
 
 CHUNK = 1024 * 1024
@@ -333,8 +340,11 @@ class LocalDestination:
         with self._lock:
             self._staged.append((key, temp, final))
 
-    def sync(self) -> dict[str, Exception]:
-        """Make every staged file durable and visible; returns {key: error} for files that could not be."""
+    def sync(self, fence: Callable[[str], None] = lambda key: None) -> dict[str, Exception]:
+        """Make every staged file durable and visible; returns {key: error} for files that could not be.
+
+        `fence(key)` is asked right before each rename, after the data is durable: a file it refuses (the
+        worker's lease on it ran out) is removed, never renamed into place."""
         with self._lock:
             batch, self._staged = self._staged, []
         if not batch:
@@ -350,9 +360,10 @@ class LocalDestination:
             return refused
         for key, temp, final in batch:
             try:
+                fence(key)
                 os.replace(temp, final)
-            except OSError as exc:
-                refused[key] = _io_error(exc, final)
+            except (OSError, FilepoolError) as exc:
+                refused[key] = _io_error(exc, final) if isinstance(exc, OSError) else exc
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
         self._syncfs()  # the renames

@@ -28,10 +28,26 @@ _LIBPQ_EXTRAS = {
     "keepalives_idle",
     "keepalives_interval",
     "keepalives_count",
+    "tcp_user_timeout",
     "gssencmode",
     "krbsrvname",
     "passfile",
 }
+
+
+# A dead server or network must never hold a worker for minutes (a heartbeat that hangs lets the leases of every
+# file in flight run out): connecting, an unanswered write (tcp_user_timeout, ms), a silent peer (keepalives) and
+# a statement (statement_timeout, ms; a statement cancelled so is rolled back and retried) are all bounded. A
+# connection's extra may set each of them otherwise.
+_TIMEOUTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+_SERVER_OPTIONS = "-c statement_timeout=60000 -c idle_in_transaction_session_timeout=60000"
 
 
 def connect_params(conn_id: str) -> dict[str, Any]:
@@ -45,10 +61,12 @@ def connect_params(conn_id: str) -> dict[str, Any]:
         "password": conn.password,
         "dbname": conn.schema or "postgres",
         "application_name": "filepool",
-        "connect_timeout": 10,
+        **_TIMEOUTS,
     }
     extra = conn.extra_dejson
-    params.update({k: v for k, v in extra.items() if k in _LIBPQ_EXTRAS})
+    params.update({k: v for k, v in extra.items() if k in _LIBPQ_EXTRAS and k != "options"})
+    # A user's `options` come after ours, so a statement_timeout of their own wins.
+    params["options"] = f"{_SERVER_OPTIONS} {extra.get('options') or ''}".strip()
     return {k: v for k, v in params.items() if v not in (None, "")}
 
 

@@ -1,8 +1,9 @@
 """The ledger repository: one method per operation, frozen records in and out.
 
-Every method runs one statement in autocommit mode, so each claim, batch of completions or heartbeat is
-atomic by itself. Connection errors are retried for a while (PostgreSQL restarts, failovers); every statement
-is safe to repeat because writes are fenced by `claimed_by`.
+Every method runs one statement in autocommit mode (or a lock and one statement, as one transaction), so
+each claim, batch of completions or heartbeat is atomic by itself. Connection errors are retried for a while
+(PostgreSQL restarts, failovers); every statement is safe to repeat because writes are fenced by `claimed_by`
+and the attempt.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from typing import Any
 from filepool.exceptions import LedgerError
 from filepool.ledger.queries import migrations, queries
 
+Version = tuple[str, int, float, str]  # (source path, size, mtime, destination): a file version on a job
+
 log = logging.getLogger(__name__)
 
-# Any key is fine as long as every filepool worker uses the same one.
+# Any keys are fine as long as every filepool worker uses the same ones.
 _MIGRATION_LOCK = 0x66696C65706F6F6C  # "filepool"
+_PRUNE_LOCK = 0x66696C65707275  # "fileprun": registrations share it, retention takes it alone
+# SQLSTATEs of a statement PostgreSQL rolled back whole: a deadlock, a serialization failure, statement_timeout.
+_ROLLED_BACK = {"40P01", "40001", "57014"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class ClaimedFile:
 @dataclass(frozen=True)
 class Completion:
     id: int
+    attempt: int  # the claim it finishes: a later claim of the same file fences this one off
     bytes: int
     checksum: str
     checksum_algo: str
@@ -49,9 +56,28 @@ class Completion:
 @dataclass(frozen=True)
 class Failure:
     id: int
+    attempt: int
     error_code: str
     error_message: str
     retry_in: float | None  # seconds until the next attempt; None = never
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim statement returned: files to move, and files given up on (WORKER_LOST) on the way."""
+
+    files: list[ClaimedFile]
+    lost: list[ClaimedFile]
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    """Who a worker process is, so that its own host can tell at once when it is gone."""
+
+    host: str
+    pid_namespace: str | None
+    pid: int
+    process_start: str | None
 
 
 @dataclass(frozen=True)
@@ -69,26 +95,19 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 def _is_conflict(exc: BaseException) -> bool:
-    """A deadlock or serialization failure: PostgreSQL rolled the statement back, running it again is safe."""
-    return (getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)) in {"40P01", "40001"}
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _pid_of(holder: str, host: str) -> int | None:
-    pid = holder[len(host) + 1 :].partition(":")[0]
-    return int(pid) if pid.isdigit() else None
+    """A statement PostgreSQL rolled back whole (deadlock, serialization failure, statement_timeout): running it
+    again is safe."""
+    return (getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)) in _ROLLED_BACK
 
 
 class Ledger:
     """A connection to the ledger database and the operations on it. Not shared between threads."""
 
     def __init__(self, connect: Callable[[], Any], worker: str, retry_seconds: float = 60.0) -> None:
+        """`retry_seconds`: how long a statement is retried while the database is unreachable."""
         self._connect = connect
         self.worker = worker
-        self._retry_seconds = retry_seconds
+        self.retry_seconds = retry_seconds
         self._conn: Any = None
 
     @classmethod
@@ -109,7 +128,7 @@ class Ledger:
     # -- running statements ---------------------------------------------------------------------------------
 
     def _run(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = True) -> list[tuple[Any, ...]]:
-        deadline = time.monotonic() + self._retry_seconds
+        deadline = time.monotonic() + self.retry_seconds
         delay = 0.2
         while True:
             try:
@@ -148,6 +167,8 @@ class Ledger:
         conn.autocommit = False
         try:
             with conn.cursor() as cur:
+                # A migration may rewrite a large table, and others wait for it: no statement_timeout here.
+                cur.execute("SET LOCAL statement_timeout = 0")
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                 cur.execute(
                     "CREATE TABLE IF NOT EXISTS filepool_migrations ("
@@ -190,15 +211,38 @@ class Ledger:
         return new
 
     def _register_chunk(self, job: str, chunk: list[dict[str, Any]]) -> int:
-        rows = self._query("register", job=job, worker=self.worker, files=json.dumps(chunk))
+        rows = self._query("register", job=job, worker=self.worker, files=json.dumps(chunk), prune_lock=_PRUNE_LOCK)
         return int(rows[0][0])
 
-    def claim(self, job: str, limit: int, lease_seconds: float) -> list[ClaimedFile]:
-        rows = self._query("claim", job=job, worker=self.worker, limit=limit, lease=lease_seconds)
-        return [ClaimedFile(*row) for row in rows]
+    def register_worker(self, identity: WorkerIdentity, lease_seconds: float) -> None:
+        self._run(
+            queries()["register_worker"],
+            {"worker": self.worker, "lease": lease_seconds, **vars(identity)},
+            fetch=False,
+        )
 
-    def extend_leases(self, lease_seconds: float) -> None:
-        self._run(queries()["extend_leases"], {"worker": self.worker, "lease": lease_seconds}, fetch=False)
+    def claim(self, job: str, limit: int, lease_seconds: float, max_attempts: int = 5) -> list[ClaimedFile]:
+        """Claim up to `limit` files (see `claim_batch`, which also tells the files given up on)."""
+        return self.claim_batch(job, limit, lease_seconds, max_attempts).files
+
+    def claim_batch(self, job: str, limit: int, lease_seconds: float, max_attempts: int) -> Claim:
+        """Claim up to `limit` files; files whose worker was lost on their last attempt become FAILED with
+        WORKER_LOST on the way. A statement that only gave files up is followed by another, so an empty claim
+        still means "nothing to do"."""
+        lost: list[ClaimedFile] = []
+        while True:
+            rows = self._query(
+                "claim", job=job, worker=self.worker, limit=limit, lease=lease_seconds, max_attempts=max_attempts
+            )
+            files = [ClaimedFile(*row[:7]) for row in rows if not row[7]]
+            lost += [ClaimedFile(*row[:7]) for row in rows if row[7]]
+            if files or not rows:
+                return Claim(files, lost)
+
+    def heartbeat(self, lease_seconds: float) -> set[tuple[int, int]]:
+        """Keep this worker alive; returns the (file id, attempt) pairs it still holds."""
+        rows = self._query("heartbeat", worker=self.worker, lease=lease_seconds)
+        return {(int(i), int(a)) for i, a in rows}
 
     def complete(self, results: Sequence[Completion]) -> set[int]:
         """Mark files COMPLETED; returns the ids that were still ours (the others lost their lease)."""
@@ -213,61 +257,79 @@ class Ledger:
         rows = self._query("fail", worker=self.worker, failures=json.dumps([vars(f) for f in failures]))
         return {row[0] for row in rows}
 
-    def release(self, ids: Sequence[int]) -> int:
-        if not ids:
+    def release(self, files: Sequence[ClaimedFile]) -> int:
+        """Give back files claimed and never started; the attempt is not counted."""
+        if not files:
             return 0
-        return int(self._query("release", worker=self.worker, ids=list(ids))[0][0])
+        given = json.dumps([{"id": f.id, "attempt": f.attempts} for f in files])
+        return int(self._query("release", worker=self.worker, files=given)[0][0])
 
-    def requeue_expired(self, limit: int = 1000, dead_holders: Sequence[str] = ()) -> int:
-        """Put back files whose lease expired, and at once those held by `dead_holders`."""
-        return int(self._query("requeue_expired", worker=self.worker, limit=limit, holders=list(dead_holders))[0][0])
+    def requeue_expired(self, limit: int = 1000, max_attempts: int = 5) -> tuple[int, int]:
+        """Put back files whose worker is no longer alive, a batch of up to `limit`; returns (put back, given
+        up on with WORKER_LOST: lost on their last allowed attempt)."""
+        requeued, lost = self._query("requeue_expired", worker=self.worker, limit=limit, max_attempts=max_attempts)[0]
+        return int(requeued), int(lost)
 
-    def requeue_dead_on_host(self, host: str, is_alive: Callable[[int], bool]) -> int:
-        """Give back at once the files held by workers of this host whose process is gone (a task killed and
-        cleared in Airflow need not wait for the leases to expire). Worker names are "host:pid:..."."""
-        holders = [row[0] for row in self._query("holders_on_host", prefix=f"{_like_escape(host)}:%")]
-        dead = [h for h in holders if (pid := _pid_of(h, host)) is not None and not is_alive(pid)]
-        return self.requeue_expired(dead_holders=dead) if dead else 0
+    def mark_gone_on_host(self, me: WorkerIdentity, process_start: Callable[[int], str | None]) -> list[str]:
+        """Mark as gone the workers of this host and PID namespace that hold files and whose process is no
+        longer there (`process_start(pid)` is None, or another process took the pid), so that their files may
+        be taken at once: a task killed and cleared in Airflow need not wait for its heartbeat to lapse. A
+        worker of another PID namespace (another container with the same host name) is left to its heartbeat."""
+        if me.pid_namespace is None:
+            return []
+        rows = self._query("workers_on_host", host=me.host, pid_namespace=me.pid_namespace)
+        gone = [name for name, pid, started in rows if started is not None and process_start(pid) != started]
+        if gone:
+            self._run(queries()["mark_workers_gone"], {"names": gone}, fetch=False)
+        return gone
+
+    def forget_workers(self) -> None:
+        """Delete the rows of workers dead for a day that hold nothing."""
+        self._run(queries()["forget_workers"], fetch=False)
 
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,
-        metadata. Later entries for the same job and path win."""
-        unique = {(r["job"], r["source_path"]): r for r in rejects}
+        metadata. Later entries for the same job, path and destination win."""
+        unique = {(r["job"], r["source_path"], r["destination"]): r for r in rejects}
         if not unique:
             return 0
         return int(self._query("reject", worker=self.worker, rejects=json.dumps(list(unique.values())))[0][0])
 
-    def lookup(self, job: str, files: Sequence[tuple[str, int, float]]) -> dict[tuple[str, int, float], dict[str, Any]]:
-        """{(path, size, mtime): row as a dict} for the given file versions of a job."""
+    def lookup(self, job: str, files: Sequence[Version]) -> dict[Version, dict[str, Any]]:
+        """{(path, size, mtime, destination): row as a dict} for the given file versions of a job; a version
+        moved and since pruned by retention is COMPLETED with its size."""
         if not files:
             return {}
-        wanted = [{"source_path": p, "size": s, "mtime": m} for p, s, m in files]
+        wanted = [{"source_path": p, "size": s, "mtime": m, "destination": d} for p, s, m, d in files]
         rows = self._query("lookup", job=job, files=json.dumps(wanted))
         names = (
             "source_path",
             "size",
             "mtime",
-            "status",
             "destination",
+            "status",
             "bytes_transferred",
             "total_seconds",
             "error_code",
             "error_message",
             "updated_at",
         )
-        return {(r[0], int(r[1]), float(r[2])): dict(zip(names, r, strict=True)) for r in rows}
+        return {(r[0], int(r[1]), float(r[2]), r[3]): dict(zip(names, r, strict=True)) for r in rows}
 
     def prune_completed(self, older_than_seconds: float, batch: int = 10_000) -> int:
-        """Delete COMPLETED rows finished more than `older_than_seconds` ago; returns how many."""
+        """Shrink COMPLETED rows finished more than `older_than_seconds` ago to their version key (never moved
+        again); returns how many."""
         total = 0
         while True:
-            n = int(self._query("prune_completed", older_than=older_than_seconds, limit=batch)[0][0])
+            rows = self._query("prune_completed", older_than=older_than_seconds, limit=batch, prune_lock=_PRUNE_LOCK)
+            n = int(rows[0][0])
             total += n
             if n < batch:
                 return total
 
-    def set_upload_id(self, file_id: int, upload_id: str) -> bool:
-        return int(self._query("set_upload_id", id=file_id, upload_id=upload_id, worker=self.worker)[0][0]) == 1
+    def set_upload_id(self, file: ClaimedFile, upload_id: str) -> bool:
+        rows = self._query("set_upload_id", id=file.id, attempt=file.attempts, upload_id=upload_id, worker=self.worker)
+        return int(rows[0][0]) == 1
 
     def live_upload_ids(self) -> set[str]:
         return {row[0] for row in self._query("live_upload_ids")}

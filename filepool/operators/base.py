@@ -43,7 +43,8 @@ class FileTransferOperator(BaseOperator):
     :param transfer: claim registered files and move them.
     :param max_files: stop after claiming this many files (None: until the queue is empty).
     :param fail_on_file_errors: fail the task when any file failed (the others are still moved).
-    :param worker_slot: a number to map transfer tasks over; only names the worker in logs.
+    :param worker_slot: a number to map transfer tasks over (never files); it names the worker in logs and
+        in the ledger (``claimed_by``).
     """
 
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
@@ -117,13 +118,13 @@ class FileTransferOperator(BaseOperator):
         settle = runner.seconds("settle_seconds", self.settle_seconds)
         min_age = runner.seconds("min_age_seconds", self.min_age_seconds)
         settings = Settings.load()
-        worker = runner.worker_name(context)
+        worker = runner.worker_name(context, self.worker_slot)
         source = self.open_source(settings, threads)
         destination = None
         try:
             route = self.make_route(source)
             self.log.info("Worker %s on %s (%d threads)", worker, route.job, threads)
-            ledger = runner.open_ledger(self.ledger_conn_id, worker)
+            ledger = runner.open_ledger(self.ledger_conn_id, worker, settings)
             summary: dict[str, Any] = {"job": route.job, "worker": worker}
             discovery = None
             try:

@@ -14,6 +14,7 @@ from filepool.endpoints.local import LocalConfig
 from filepool.endpoints.s3 import s3_client
 from filepool.ledger import Ledger
 from filepool.operators import runner
+from filepool.settings import Settings
 
 HOUR = 3600.0
 
@@ -39,9 +40,11 @@ class RequeueExpiredLeasesOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, int]:
         with _ledger(self.ledger_conn_id, context) as ledger:
-            n = maintenance.requeue_expired_leases(ledger)
+            n, lost = maintenance.requeue_expired_leases(ledger, Settings.load().max_attempts)
         self.log.info("Expired leases put back in the queue: %d", n)
-        return {"requeued": n}
+        if lost:
+            self.log.warning("Files whose worker was lost on every allowed attempt (WORKER_LOST): %d", lost)
+        return {"requeued": n, "worker_lost": lost}
 
 
 class RemoveTempFilesOperator(BaseOperator):
@@ -128,7 +131,8 @@ class AbortStaleUploadsOperator(BaseOperator):
 
 
 class PruneLedgerOperator(BaseOperator):
-    """Delete COMPLETED ledger rows (and their events) older than ``retention_days``. Returns how many."""
+    """Shrink COMPLETED ledger rows older than ``retention_days`` to the key of their file version (the row and
+    its events go; that the version was moved stays, so it is never moved again). Returns how many."""
 
     template_fields: Sequence[str] = ("ledger_conn_id", "retention_days")
 
@@ -143,5 +147,6 @@ class PruneLedgerOperator(BaseOperator):
         retention = runner.seconds("retention_days", self.retention_days) * 24 * HOUR
         with _ledger(self.ledger_conn_id, context) as ledger:
             n = ledger.prune_completed(retention)
-        self.log.info("COMPLETED rows older than %s days pruned: %d", self.retention_days, n)
+            ledger.forget_workers()
+        self.log.info("COMPLETED rows older than %s days pruned to their version key: %d", self.retention_days, n)
         return {"pruned": n}

@@ -16,6 +16,7 @@ from filepool.exceptions import InvalidConfig, TransferFailed
 from filepool.ledger import Ledger
 from filepool.ledger.repository import DiscoveredFile
 from filepool.settings import Settings
+from filepool.transfer import process
 from filepool.transfer.discovery import stable_files
 from filepool.transfer.interfaces import Destination, RemoteFile, Source
 from filepool.transfer.route import Route
@@ -24,10 +25,13 @@ from filepool.transfer.worker import Worker, WorkerConfig
 log = logging.getLogger(__name__)
 
 
-def worker_name(context: Any) -> str:
-    """Unique per task try: host, pid, task and a random suffix (a retried task is a new worker)."""
+def worker_name(context: Any, slot: int | None = None) -> str:
+    """Unique per task try: host, pid, task (with its worker slot) and a random suffix (a retried task is a new
+    worker)."""
     ti = context.get("ti") if context else None
-    task = f"{ti.dag_id}.{ti.task_id}[{ti.map_index}]" if ti is not None else "standalone"
+    task = f"{ti.dag_id}.{ti.task_id}" if ti is not None else "standalone"
+    if slot is not None:
+        task += f"[{slot}]"
     return f"{socket.gethostname()}:{os.getpid()}:{task}:{uuid.uuid4().hex[:8]}"
 
 
@@ -70,28 +74,22 @@ def seconds(name: str, value: Any) -> float:
     return number
 
 
-def open_ledger(conn_id: str, worker: str) -> Ledger:
-    """Connect, apply pending migrations and put back expired leases (seed 003's clean-up at start), and the
-    files of workers on this host whose process is gone."""
+def open_ledger(conn_id: str, worker: str, settings: Settings) -> Ledger:
+    """Connect, apply pending migrations, say this worker is alive, mark gone the workers of this host whose
+    process is gone, and put back the files of workers no longer alive (the stale-lock clean-up at start)."""
     ledger = Ledger.from_airflow(conn_id, worker)
     ledger.migrate()
-    requeued = ledger.requeue_expired()
-    if requeued:
-        log.info("Put %d files with expired leases back in the queue", requeued)
-    gone = ledger.requeue_dead_on_host(socket.gethostname(), process_alive)
+    me = process.identity()
+    ledger.register_worker(me, settings.lease_seconds)
+    gone = ledger.mark_gone_on_host(me, process.process_start)
     if gone:
-        log.info("Put %d files held by dead workers of this host back in the queue", gone)
+        log.info("Workers of this host whose process is gone: %s", ", ".join(gone))
+    requeued, lost = ledger.requeue_expired(max_attempts=settings.max_attempts)
+    if requeued:
+        log.info("Put %d files of workers no longer alive back in the queue", requeued)
+    if lost:
+        log.warning("%d files lost their worker on every allowed attempt: FAILED with WORKER_LOST", lost)
     return ledger
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, under another user
-        return True
-    return True
 
 
 # While the listing goes on, files are registered in statements of 200, or sooner when the last statement is

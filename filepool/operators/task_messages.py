@@ -13,7 +13,8 @@ from filepool.endpoints.ftp import FTPConfig, FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.exceptions import FileNotFound, FilepoolError, TransferFailed, error_code
-from filepool.ledger.repository import DiscoveredFile, Ledger
+from filepool.ledger.repository import DiscoveredFile, Ledger, Version
+from filepool.names import storable
 from filepool.operators import runner
 from filepool.settings import Settings
 from filepool.transfer.messages import TaskMessage, kinds, result
@@ -57,7 +58,7 @@ class FTPTaskMessagesOperator(BaseOperator):
         out = _Outcomes(list(self.tasks or []))
         settings = Settings.load()
         worker = runner.worker_name(context)
-        ledger = runner.open_ledger(self.ledger_conn_id, worker)
+        ledger = runner.open_ledger(self.ledger_conn_id, worker, settings)
         try:
             groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
             for index, raw in enumerate(out.raws):
@@ -111,10 +112,8 @@ class FTPTaskMessagesOperator(BaseOperator):
             ledger.register(
                 job,
                 [
-                    DiscoveredFile(
-                        path, size, mtime, message.dst_path, {"task_id": message.task_id, "metadata": message.metadata}
-                    )
-                    for message, (path, size, mtime) in versions.values()
+                    DiscoveredFile(path, size, mtime, dst, {"task_id": message.task_id, "metadata": message.metadata})
+                    for message, (path, size, mtime, dst) in versions.values()
                 ],
             )
             runner.transfer(self.ledger_conn_id, worker, job, source, destination, threads, settings)
@@ -166,14 +165,15 @@ class _Outcomes:
         fields = raw if isinstance(raw, dict) else {}
         task_id = str(fields.get("task_id") or "")
         message = exc.message if isinstance(exc, FilepoolError) else str(exc)
+        # A refused message may hold what the ledger cannot store (a NUL): its row gets the escaped form.
         self.rejects.append(
             {
-                "job": job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}",
-                "source_path": str(fields.get("src_path") or ""),
-                "destination": str(fields.get("dst_path") or ""),
+                "job": storable(job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}"),
+                "source_path": storable(str(fields.get("src_path") or "")),
+                "destination": storable(str(fields.get("dst_path") or "")),
                 "error_code": error_code(exc),
-                "error_message": message,
-                "metadata": {"task_id": task_id},
+                "error_message": storable(message),
+                "metadata": {"task_id": storable(task_id)},
             }
         )
         self.results[index] = result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
@@ -181,8 +181,10 @@ class _Outcomes:
 
 def _versions(
     source: Any, destination: Any, members: list[tuple[int, TaskMessage]], out: _Outcomes, job: str
-) -> dict[int, tuple[TaskMessage, tuple[str, int, float]]]:
-    """{index: (message, (path, size, mtime))} for the messages whose paths are allowed and whose source exists."""
+) -> dict[int, tuple[TaskMessage, Version]]:
+    """{index: (message, (path, size, mtime, destination))} for the messages whose paths are allowed and whose
+    source exists. The destination is part of the version: the same source sent to two places is two transfers,
+    and each message reports on its own destination only."""
     wanted: list[tuple[int, TaskMessage, str]] = []
     for index, message in members:
         try:
@@ -203,15 +205,13 @@ def _versions(
     versions = {}
     for index, message, path in wanted:
         if path in found:
-            versions[index] = (message, (path, found[path].size, found[path].mtime))
+            versions[index] = (message, (path, found[path].size, found[path].mtime, message.dst_path))
         else:
             out.refuse(index, FileNotFound(f"{message.src_path} not found on {message.src_id}"), job)
     return versions
 
 
-def _report(
-    ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, tuple[str, int, float]]], out: _Outcomes
-) -> None:
+def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, Version]], out: _Outcomes) -> None:
     """A seed 000 result per message, from its file version's row in the ledger."""
     rows = ledger.lookup(job, [version for _, version in versions.values()])
     for index, (message, version) in versions.items():

@@ -63,9 +63,15 @@ class _Streamed:
 
 
 def copy_file(
-    claimed: ClaimedFile, source: Source, destination: Destination, remember: Callable[[str], None] | None = None
+    claimed: ClaimedFile,
+    source: Source,
+    destination: Destination,
+    remember: Callable[[str], None] | None = None,
+    fence: Callable[[], None] = lambda: None,
 ) -> Completion:
-    """Copy one file; `remember` is told the token of a resumable upload as soon as it exists.
+    """Copy one file; `remember` is told the token of a resumable upload as soon as it exists, and `fence` is
+    called right before the destination commits the file: it raises (LEASE_LOST) when the file is no longer
+    this worker's to write.
 
     A file claimed again (an earlier attempt died or failed) is first compared with what is already at the
     destination, where the destination can tell: when an earlier attempt's write did land, with the same bytes,
@@ -82,9 +88,11 @@ def copy_file(
             source,
             chunk,
             lambda: destination.open_writer(claimed.destination, claimed.size, claimed.upload_id, remember),
+            fence,
         )
     return Completion(
         id=claimed.id,
+        attempt=claimed.attempts,
         bytes=streamed.copied,
         checksum=streamed.sha256,
         checksum_algo="sha256",
@@ -113,7 +121,13 @@ def _already_there(claimed: ClaimedFile, source: Source, destination: Destinatio
     return streamed
 
 
-def _stream(claimed: ClaimedFile, source: Source, chunk: int, open_writer: Callable[[], Writer]) -> _Streamed:
+def _stream(
+    claimed: ClaimedFile,
+    source: Source,
+    chunk: int,
+    open_writer: Callable[[], Writer],
+    fence: Callable[[], None] = lambda: None,
+) -> _Streamed:
     # A file that fits one chunk is read whole in the same round of requests as its open and stat.
     reader = _Reader(source, claimed.source_path, chunk, claimed.size if chunk >= claimed.size else 0)
     try:
@@ -152,6 +166,7 @@ def _stream(claimed: ClaimedFile, source: Source, chunk: int, open_writer: Calla
                 if reader.file.size is None:  # the source could only tell by its end
                     raise _changed(claimed, f"{copied} bytes instead of {claimed.size}")
                 raise SizeMismatch(f"{claimed.source_path}: read {copied} bytes, expected {claimed.size}")
+            fence()
             result = writer.commit(digest.digest())
         except BaseException as exc:
             # An attempt that will be retried keeps its upload, so the next one sends only what is missing.

@@ -72,5 +72,7 @@ class Destination(Protocol):
         token of a new one so the ledger can keep it."""
         ...
 
+    # Optional: `sync(fence) -> {key: error}`, a destination that commits files in groups (local disks): called
+    # with the finished files before they are recorded; `fence(key)` raises when a file may no longer be written.
     # Optional: `existing_copy(key, size) -> Writer | None`, a writer that writes nothing and whose commit
     # raises NotTheSame unless what is stored under `key` has the bytes it was fed (see copy.copy_file).

@@ -6,6 +6,7 @@ A message is `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,9 +35,16 @@ class TaskMessage:
         missing = [k for k in REQUIRED if not isinstance(raw.get(k), str) or not raw.get(k)]
         if missing:
             raise InvalidConfig(f"task message lacks {', '.join(missing)}")
+        # No file system, FTP command or ledger column takes these: a NUL would fail the whole batch's ledger
+        # write, a line break would end an FTP command early.
+        unsafe = [k for k in ("task_id", *REQUIRED) if any(c in str(raw.get(k) or "") for c in "\x00\r\n")]
+        if unsafe:
+            raise InvalidConfig(f"task message has a NUL or line break in {', '.join(unsafe)}")
         metadata = raw.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidConfig("task message metadata must be an object")
+        if "\\u0000" in json.dumps(metadata):
+            raise InvalidConfig("task message metadata has a NUL character")
         return cls(
             str(raw.get("task_id") or uuid.uuid4()),
             raw["src_id"],

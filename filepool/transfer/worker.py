@@ -16,15 +16,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from filepool.exceptions import ConnectionFailed, FilepoolError, error_code
+from filepool.exceptions import ConnectionFailed, FilepoolError, LeaseLost, WorkerLost, error_code
 from filepool.ledger import ClaimedFile, Completion, Failure, Ledger
 from filepool.transfer.copy import copy_file
 from filepool.transfer.interfaces import Destination, Source
+from filepool.transfer.leases import Leases
 
 log = logging.getLogger(__name__)
 
-# Errors that say an endpoint refuses us as a whole: stop claiming at once.
-_HALT_AT_ONCE = {"AUTH_FAILED", "HOST_KEY_UNKNOWN", "INVALID_CONFIG"}
+# Endpoint-wide errors that say an endpoint refuses us as a whole: stop claiming at once (others after repeats).
+_HALT_AT_ONCE = {"AUTH_FAILED", "HOST_KEY_UNKNOWN"}
 _FLUSH_EVERY = 200
 _FLUSH_SECONDS = 0.5
 _KEEP_FAILURES = 20
@@ -85,18 +86,23 @@ class RunStats:
 
 
 class Heartbeat(threading.Thread):
-    """Extends this worker's leases every third of the lease, on its own ledger connection."""
+    """Keeps this worker alive every third of the lease, on its own ledger connection, and tells `leases` which
+    files it still holds. A heartbeat that cannot get through gives up within a third of the lease (the
+    connection's own timeouts bound each try), so the next one is never late because of it."""
 
-    def __init__(self, ledger: Ledger, lease_seconds: float) -> None:
+    def __init__(self, ledger: Ledger, lease_seconds: float, leases: Leases) -> None:
         super().__init__(name="filepool-heartbeat", daemon=True)
         self._ledger = ledger
+        self._ledger.retry_seconds = lease_seconds / 3
         self._lease = lease_seconds
+        self._leases = leases
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.wait(self._lease / 3):
+            sent_at = self._leases.now()
             try:
-                self._ledger.extend_leases(self._lease)
+                self._leases.renewed(self._ledger.heartbeat(self._lease), sent_at)
             except FilepoolError as exc:
                 log.warning("Heartbeat failed: %s", exc)
 
@@ -128,7 +134,8 @@ class Worker:
         self._uploads_lock = threading.Lock()
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="filepool-record")
         self._writing: Future[_Written] | None = None
-        self._heartbeat = Heartbeat(connect(), config.lease_seconds)
+        self.leases = Leases(config.lease_seconds)
+        self._heartbeat = Heartbeat(connect(), config.lease_seconds, self.leases)
         self.source = source
         self.destination = destination
         self.stats = RunStats()
@@ -157,7 +164,15 @@ class Worker:
                     wanted = room >= cfg.threads or (room > 0 and len(in_flight) < cfg.threads)
                     if not exhausted and self.stats.halted_by is None and wanted:
                         coming = self._more_coming(0)  # asked before the claim, so no registration slips by
-                        batch = self.ledger.claim(cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds)
+                        sent_at = self.leases.now()
+                        claim = self.ledger.claim_batch(
+                            cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds, cfg.max_attempts
+                        )
+                        batch = claim.files
+                        self.leases.claimed(batch, sent_at)
+                        for f in claim.lost:
+                            lost = WorkerLost(f"its worker was lost on each of {f.attempts} attempts; not tried again")
+                            self._count_failure(f, lost.code, lost.message, None)
                         claimed_total += len(batch)
                         exhausted = (not batch and not coming) or (
                             cfg.max_files is not None and claimed_total >= cfg.max_files
@@ -193,15 +208,18 @@ class Worker:
     def _copy(self, f: ClaimedFile) -> Completion:
         def remember(upload_id: str) -> None:
             with self._uploads_lock:
-                self._uploads_ledger.set_upload_id(f.id, upload_id)
+                self._uploads_ledger.set_upload_id(f, upload_id)
+
+        def fence() -> None:
+            self.leases.check(f)
 
         try:
-            return copy_file(f, self.source, self.destination, remember)
+            return copy_file(f, self.source, self.destination, remember, fence)
         except ConnectionFailed as exc:
             # Reads cut mid-file resume inside copy_file; a dropped destination session is worth one more
             # whole try right away. A second failure goes to the ledger and its backoff.
             log.info("Retrying %s once on fresh sessions: %s", f.source_path, exc)
-            return copy_file(f, self.source, self.destination, remember)
+            return copy_file(f, self.source, self.destination, remember, fence)
 
     def _record(self, f: ClaimedFile, future: Future[Completion]) -> None:
         exc = future.exception()
@@ -215,13 +233,36 @@ class Worker:
         self._record_failure(f, exc)
 
     def _record_failure(self, f: ClaimedFile, exc: BaseException) -> None:
+        self.leases.forget(f)
+        if isinstance(exc, LeaseLost):
+            # Not this run's failure: the file is another worker's now, or back in the queue. Recorded (fenced:
+            # it changes the row only if nobody took it) so that it is retried at once. A worker that cannot
+            # keep its leases takes no more files.
+            retry_in = 0.0 if f.attempts < self.config.max_attempts else None
+            self._failed.append(Failure(f.id, f.attempts, exc.code, exc.message[:2000], retry_in))
+            self.stats.lost_leases += 1
+            log.warning("Not written: %s", exc)
+            if self.stats.halted_by is None:
+                log.error("Stopping: this worker's leases could not be renewed; files not started go back")
+                self.stats.halted_by = exc.code
+            return
         code = error_code(exc)
         message = str(exc.message if isinstance(exc, FilepoolError) else f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, FilepoolError):
             log.error("Unexpected error on %s", f.source_path, exc_info=exc)
         retryable = isinstance(exc, FilepoolError) and exc.retryable and f.attempts < self.config.max_attempts
         retry_in = min(self.config.retry_backoff * 2 ** (f.attempts - 1), 3600.0) if retryable else None
-        self._failed.append(Failure(f.id, code, message[:2000], retry_in))
+        self._failed.append(Failure(f.id, f.attempts, code, message[:2000], retry_in))
+        self._count_failure(f, code, message, retry_in)
+        if isinstance(exc, FilepoolError) and exc.endpoint_wide:
+            self._endpoint_failures += 1
+            if code in _HALT_AT_ONCE or self._endpoint_failures >= max(3, self.config.threads):
+                if self.stats.halted_by is None:
+                    log.error("Stopping: %s; files not started are given back to the queue", exc)
+                self.stats.halted_by = code
+
+    def _count_failure(self, f: ClaimedFile, code: str, message: str, retry_in: float | None) -> None:
+        """Count and log a failed file (its ledger row is written by the caller, or already was)."""
         self.stats.failed += 1
         self.stats.errors[code] += 1
         if len(self.stats.failures) < _KEEP_FAILURES:
@@ -234,19 +275,13 @@ class Worker:
             f.attempts,
             f"retry in {retry_in:.0f}s" if retry_in is not None else "no retry",
         )
-        if isinstance(exc, FilepoolError) and exc.endpoint_wide:
-            self._endpoint_failures += 1
-            if code in _HALT_AT_ONCE or self._endpoint_failures >= max(3, self.config.threads):
-                if self.stats.halted_by is None:
-                    log.error("Stopping: %s; files not started are given back to the queue", exc)
-                self.stats.halted_by = code
 
     def _release_queued(self, in_flight: dict[Future[Completion], ClaimedFile]) -> None:
         cancelled = [f for future, f in list(in_flight.items()) if future.cancel()]
         for future in [fu for fu in in_flight if fu.cancelled()]:
-            del in_flight[future]
+            self.leases.forget(in_flight.pop(future))
         if cancelled:
-            self.stats.released += self.ledger.release([f.id for f in cancelled])
+            self.stats.released += self.ledger.release(cancelled)
 
     def _flush(self, force: bool) -> None:
         """Hand finished files to the recorder thread, one batch in flight at a time, so claiming never waits
@@ -270,9 +305,12 @@ class Worker:
         refused: list[tuple[Completion, ClaimedFile, Exception]] = []
         sync = getattr(self.destination, "sync", None)
         if done and sync is not None:  # durable first, then COMPLETED (the destination's group commit)
-            bad = sync()
+            claims = {f.destination: f for _, f in done}
+            bad = sync(lambda key: self.leases.check(claims[key]))
             refused = [(d, f, bad[f.destination]) for d, f in done if f.destination in bad]
             done = [(d, f) for d, f in done if f.destination not in bad]
+        for _, f in done:
+            self.leases.forget(f)
         kept = self._record_ledger.complete([d for d, _ in done])
         self._record_ledger.fail(failed)
         return _Written(refused, sum(1 for d, _ in done if d.id not in kept))

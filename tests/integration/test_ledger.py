@@ -24,8 +24,8 @@ def files(n: int) -> list[DiscoveredFile]:
     return [DiscoveredFile(f"/data/f{i}", i, 1000.0 + i, f"f{i}") for i in range(n)]
 
 
-def done(file_id: int) -> Completion:
-    return Completion(file_id, 1, "ab", "sha256", None, 0.1, 0.1, 0.2)
+def done(file_id: int, attempt: int = 1) -> Completion:
+    return Completion(file_id, attempt, 1, "ab", "sha256", None, 0.1, 0.1, 0.2)
 
 
 def test_concurrent_migrations_apply_once(ledger_uri: str) -> None:
@@ -43,8 +43,8 @@ def test_concurrent_migrations_apply_once(ledger_uri: str) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(len(a) for a in applied) == [0, 0, 0, 0, 0, 2]  # one start applied both migrations
-    assert ledger_rows(ledger_uri, "SELECT version FROM filepool_migrations ORDER BY 1") == [(1,), (2,)]
+    assert sorted(len(a) for a in applied) == [0, 0, 0, 0, 0, 3]  # one start applied every migration
+    assert ledger_rows(ledger_uri, "SELECT version FROM filepool_migrations ORDER BY 1") == [(1,), (2,), (3,)]
 
 
 def test_registration_is_idempotent_and_a_new_version_is_a_new_row(ledger_uri: str) -> None:
@@ -89,26 +89,41 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(ledger_uri:
     [mine] = first.claim(JOB, 10, lease_seconds=0.2)
     assert second.claim(JOB, 10, 60) == []
     time.sleep(0.3)
-    # A worker whose own lease lapsed (its heartbeat could not get through) does not claim its file a second time:
-    # it still has it in flight, and a second copy would write it twice.
-    assert first.claim(JOB, 10, 60) == []
     [theirs] = second.claim(JOB, 10, 60)
     assert theirs.id == mine.id and theirs.attempts == 2
-    assert first.complete([done(mine.id)]) == set()  # the lease was lost: no write
-    assert second.complete([done(theirs.id)]) == {theirs.id}
+    assert first.heartbeat(60) == set()  # the heartbeat says the file is no longer the first worker's
+    assert first.complete([done(mine.id, mine.attempts)]) == set()  # the lease was lost: no write
+    assert second.complete([done(theirs.id, theirs.attempts)]) == {theirs.id}
     events = [e for (e,) in ledger_rows(ledger_uri, "SELECT event FROM filepool_file_events ORDER BY id")]
     assert events == ["discovered", "claimed", "reclaimed_after_lease_expired", "completed"]
+
+
+def test_a_worker_that_claims_its_own_lapsed_file_again_fences_off_its_earlier_attempt(ledger_uri: str) -> None:
+    """"Alive" is one rule for every worker, the claiming one too: its file claimed anew is a new attempt, and
+    what the earlier attempt still had in flight can neither complete nor fail the row."""
+    ledger = make(ledger_uri, "w")
+    ledger.migrate()
+    ledger.register(JOB, files(1))
+    [first] = ledger.claim(JOB, 1, lease_seconds=0.1)
+    time.sleep(0.2)
+    [again] = ledger.claim(JOB, 1, 60)
+    assert (again.id, again.attempts) == (first.id, 2)
+    assert ledger.heartbeat(60) == {(again.id, 2)}
+    assert ledger.fail([Failure(first.id, first.attempts, "IO_ERROR", "late", 0.0)]) == set()
+    assert ledger.complete([done(first.id, first.attempts)]) == set()
+    assert ledger.complete([done(again.id, again.attempts)]) == {again.id}
 
 
 def test_heartbeat_keeps_the_lease(ledger_uri: str) -> None:
     ledger, other = make(ledger_uri, "a"), make(ledger_uri, "b")
     ledger.migrate()
     ledger.register(JOB, files(1))
-    ledger.claim(JOB, 1, lease_seconds=0.5)
+    [mine] = ledger.claim(JOB, 1, lease_seconds=0.5)
     for _ in range(4):
         time.sleep(0.25)
-        ledger.extend_leases(0.5)
+        assert ledger.heartbeat(0.5) == {(mine.id, 1)}
     assert other.claim(JOB, 1, 60) == []
+    assert make(ledger_uri, "janitor").requeue_expired() == (0, 0)
 
 
 def test_failure_backoff_and_final_failure(ledger_uri: str) -> None:
@@ -116,7 +131,7 @@ def test_failure_backoff_and_final_failure(ledger_uri: str) -> None:
     ledger.migrate()
     ledger.register(JOB, files(2))
     a, b = ledger.claim(JOB, 2, 60)
-    ledger.fail([Failure(a.id, "IO_ERROR", "reset", retry_in=0.0), Failure(b.id, "FILE_NOT_FOUND", "gone", None)])
+    ledger.fail([Failure(a.id, 1, "IO_ERROR", "reset", retry_in=0.0), Failure(b.id, 1, "FILE_NOT_FOUND", "gone", None)])
     again = ledger.claim(JOB, 10, 60)
     assert [f.id for f in again] == [a.id] and again[0].attempts == 2
     rows = ledger_rows(ledger_uri, "SELECT status, error_code, next_attempt_at FROM filepool_files WHERE id = %s",
@@ -129,7 +144,7 @@ def test_release_gives_files_back_without_counting_an_attempt(ledger_uri: str) -
     ledger.migrate()
     ledger.register(JOB, files(3))
     claimed = ledger.claim(JOB, 3, 60)
-    assert ledger.release([f.id for f in claimed]) == 3
+    assert ledger.release(claimed) == 3
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status, attempts FROM filepool_files") == [("DISCOVERED", 0)]
 
 
@@ -139,7 +154,7 @@ def test_requeue_expired_puts_stale_locks_back_with_an_event(ledger_uri: str) ->
     ledger.register(JOB, files(5))
     ledger.claim(JOB, 5, lease_seconds=0.01)
     time.sleep(0.05)
-    assert make(ledger_uri, "janitor").requeue_expired() == 5
+    assert make(ledger_uri, "janitor").requeue_expired() == (5, 0)
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [
         (5,)]
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status FROM filepool_files") == [("DISCOVERED",)]
@@ -149,22 +164,92 @@ def test_files_of_dead_workers_on_this_host_go_back_at_once(ledger_uri: str) -> 
     import os
     import subprocess
 
-    from filepool.operators.runner import process_alive
+    from filepool.ledger.repository import WorkerIdentity
+    from filepool.transfer.process import identity, process_start
 
+    me = identity()
+    assert me.pid_namespace and me.process_start
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that was a worker and is gone
-    holders = {"dead": f"box_1:{dead.pid}:dag.t[0]:aa", "alive": f"box_1:{os.getpid()}:dag.t[1]:bb",
-               "other host": f"box_2:{dead.pid}:dag.t[0]:cc", "like wildcard": f"boxX1:{dead.pid}:dag.t[0]:dd"}
+    alive = os.getpid()
+    workers = {
+        "dead": WorkerIdentity(me.host, me.pid_namespace, dead.pid, "12345"),
+        "pid reused by another process": WorkerIdentity(me.host, me.pid_namespace, alive, "1"),
+        "alive": me,
+        # host networking: another container, same host name, its own PID namespace where that pid lives
+        "other container": WorkerIdentity(me.host, "pid:[1]", dead.pid, "12345"),
+        "other host": WorkerIdentity("box_2", me.pid_namespace, dead.pid, "12345"),
+        "unknown start (an older worker)": WorkerIdentity(me.host, me.pid_namespace, dead.pid, None),
+    }
     setup = make(ledger_uri)
     setup.migrate()
-    setup.register(JOB, files(8))
-    for name, holder in holders.items():
-        assert len(make(ledger_uri, holder).claim(JOB, 2, 300)) == 2, name
+    setup.register(JOB, files(12))
+    for name, who in workers.items():
+        ledger = make(ledger_uri, name)
+        ledger.register_worker(who, 300)
+        assert len(ledger.claim(JOB, 2, 300)) == 2, name
 
-    assert make(ledger_uri, "box_1:1:starting:ee").requeue_dead_on_host("box_1", process_alive) == 2
+    janitor = make(ledger_uri, "starting")
+    assert sorted(janitor.mark_gone_on_host(me, process_start)) == ["dead", "pid reused by another process"]
+    assert janitor.requeue_expired() == (4, 0)
     held = ledger_rows(ledger_uri, "SELECT claimed_by, count(*) FROM filepool_files WHERE status = 'IN_PROGRESS' "
                                    "GROUP BY claimed_by ORDER BY 1")
-    assert held == sorted((h, 2) for name, h in holders.items() if name != "dead")
-    events = ledger_rows(ledger_uri, "SELECT count(*), min(details->>'previous_worker') FROM filepool_file_events "
-                                     "WHERE event = 'worker_gone'")
-    assert events == [(2, holders["dead"])]
+    assert held == sorted((name, 2) for name in workers if name not in ("dead", "pid reused by another process"))
+    events = ledger_rows(ledger_uri, "SELECT details->>'previous_worker', count(*) FROM filepool_file_events "
+                                     "WHERE event = 'worker_gone' GROUP BY 1 ORDER BY 1")
+    assert events == [("dead", 2), ("pid reused by another process", 2)]
+
+
+def test_retention_keeps_what_was_moved_and_the_version_is_never_registered_again(ledger_uri: str) -> None:
+    ledger = make(ledger_uri)
+    ledger.migrate()
+    ledger.register(JOB, files(3))
+    claimed = ledger.claim(JOB, 3, 60)
+    ledger.complete([done(f.id, f.attempts) for f in claimed])
+    assert ledger.prune_completed(0) == 3
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files") == [(0,)]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events") == [(0,)]
+    assert ledger_rows(ledger_uri, "SELECT count(*), min(octet_length(version_key)) FROM filepool_moved") == [(3, 16)]
+    assert ledger.register(JOB, files(3)) == 0  # still at the source: never moved again
+    assert ledger.claim(JOB, 10, 60) == []
+    replaced = DiscoveredFile("/data/f1", 1, 9999.0, "f1")  # a new version under the same name is new
+    assert ledger.register(JOB, [replaced]) == 1
+    looked_up = ledger.lookup(JOB, [("/data/f2", 2, 1002.0, "f2")])
+    assert looked_up[("/data/f2", 2, 1002.0, "f2")]["status"] == "COMPLETED"
+
+
+def test_registration_racing_retention_never_brings_a_version_back(ledger_uri: str) -> None:
+    """Retention takes a lock that registrations share: a version pruned while it is being registered again is
+    seen as moved, however the two statements interleave."""
+    ledger = make(ledger_uri)
+    ledger.migrate()
+    ledger.register(JOB, files(2000))
+    ledger.complete([done(f.id, f.attempts) for f in ledger.claim(JOB, 2000, 60)])
+    registered: list[int] = []
+    registering = threading.Thread(target=lambda: registered.extend(
+        make(ledger_uri, "r").register(JOB, files(2000), batch=100) for _ in range(5)))
+    registering.start()
+    assert ledger.prune_completed(0, batch=50) == 2000
+    registering.join()
+    assert registered == [0] * 5
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files") == [(0,)]
+
+
+def test_a_file_whose_worker_dies_on_every_attempt_ends_with_worker_lost(ledger_uri: str) -> None:
+    setup = make(ledger_uri)
+    setup.migrate()
+    setup.register(JOB, files(2))
+    for attempt in (1, 2, 3):  # each worker claims both files and dies holding them
+        got = make(ledger_uri, f"killed-{attempt}").claim(JOB, 10, lease_seconds=0.05, max_attempts=3)
+        assert [f.attempts for f in got] == [attempt, attempt]
+        time.sleep(0.1)
+    # the stale-lock clean-up gives up the first file; the next claim gives up the second, and says so
+    assert make(ledger_uri, "janitor").requeue_expired(limit=1, max_attempts=3) == (0, 1)
+    claim = make(ledger_uri, "next").claim_batch(JOB, 1, 60, max_attempts=3)
+    assert claim.files == [] and [f.source_path for f in claim.lost] == ["/data/f1"]
+    rows = ledger_rows(ledger_uri, "SELECT status, error_code, attempts, next_attempt_at FROM filepool_files")
+    assert rows == [("FAILED", "WORKER_LOST", 3, None)] * 2
+    events = ledger_rows(ledger_uri, "SELECT details->>'error_code', details->>'previous_worker' "
+                                     "FROM filepool_file_events WHERE event = 'failed' ORDER BY file_id")
+    assert events == [("WORKER_LOST", "killed-3")] * 2
+    assert make(ledger_uri, "later").claim(JOB, 10, 60, max_attempts=3) == []

@@ -18,7 +18,7 @@ from filepool.operators.maintenance import (
     RemoveTempFilesOperator,
     RequeueExpiredLeasesOperator,
 )
-from tests.helpers import ledger_rows
+from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
 
 pytestmark = pytest.mark.integration
 DAY = 86400
@@ -40,7 +40,7 @@ def test_expired_leases_go_back_with_an_event(ledger_uri: str) -> None:
     lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}") for i in range(3)])
     lg.claim("job", 3, lease_seconds=0.01)
     time.sleep(0.05)
-    assert RequeueExpiredLeasesOperator(task_id="r").execute({}) == {"requeued": 3}
+    assert RequeueExpiredLeasesOperator(task_id="r").execute({}) == {"requeued": 3, "worker_lost": 0}
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status FROM filepool_files") == [("DISCOVERED",)]
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [(3,)]
 
@@ -103,5 +103,33 @@ def test_retention_prunes_old_completed_rows_only(ledger_uri: str) -> None:
     assert PruneLedgerOperator(task_id="p", retention_days=90).execute({}) == {"pruned": 2}
     assert ledger_rows(ledger_uri, "SELECT source_path, status FROM filepool_files ORDER BY source_path") == [
         ("/f2", "COMPLETED"), ("/f3", "DISCOVERED")]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_moved") == [(2,)]
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events e LEFT JOIN filepool_files f "
                                    "ON f.id = e.file_id WHERE f.id IS NULL") == [(0,)]
+
+
+def test_retention_then_the_hourly_run_moves_nothing_again(conns: None, s3_server: Any, sftp_root: Path,
+                                                           bucket: str, s3_client: Any, ledger_uri: str) -> None:
+    """Retention at 0 days, then the transfer again with every source file still there: nothing is registered,
+    claimed or written a second time (writes counted in SeaweedFS's own log); a file replaced since is moved."""
+    from filepool.operators import SFTPToMinIOOperator
+
+    files = write_tree(sftp_root, 30, size=2000)
+    age(sftp_root)
+
+    def hourly() -> dict[str, Any]:
+        return SFTPToMinIOOperator(task_id="t", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
+                                   source_path=str(sftp_root), bucket=bucket, key_prefix="in/", threads=4).execute({})
+
+    assert hourly()["files_transferred"] == 30
+    assert PruneLedgerOperator(task_id="p", retention_days=0).execute({}) == {"pruned": 30}
+    again = hourly()
+    assert again["files_transferred"] == 0 and again["discovery"]["registered"] == 0
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files") == [(0,)]
+    replaced = sorted(files)[0]
+    (sftp_root / replaced).write_bytes(b"a new version")
+    backdate(sftp_root / replaced, 3600)
+    assert hourly()["files_transferred"] == 1
+    writes = {key: n for key, n in s3_server.object_writes(bucket).items() if key.startswith("in/")}
+    assert writes == {f"in/{rel}": 2 if rel == replaced else 1 for rel in files}
+    assert bucket_contents(s3_client, bucket, "in/")[replaced] == sha256(b"a new version")

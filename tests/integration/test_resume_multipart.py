@@ -77,6 +77,7 @@ def test_killed_mid_upload_resumes_and_resends_at_most_two_parts(
     assert s3_server.object_writes(bucket)["in/big.bin"] == 1
     assert ledger_rows(ledger_uri, "SELECT status, upload_id FROM filepool_files") == [("COMPLETED", None)]
     events = [e for (e,) in ledger_rows(ledger_uri, "SELECT event FROM filepool_file_events ORDER BY id")]
-    # the rerun's start-up clean-up put the dead worker's lease back, then claimed the file again
-    assert events == ["discovered", "claimed", "upload_started", "lease_expired", "claimed", "completed"]
+    # the rerun's start-up clean-up found the dead worker's process gone (same host and PID namespace, its pid
+    # no longer that process), put its file back, then claimed it again
+    assert events == ["discovered", "claimed", "upload_started", "worker_gone", "claimed", "completed"]
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -188,3 +188,47 @@ def test_a_dropped_data_connection_resumes_and_completes(sftp_root: Path, local_
     # the server cut it after 64 KiB; the download went on from there (REST), not from the start
     assert "Resuming /remote/big.bin at byte 65536 on a fresh session" in caplog.text
     assert not list(local_base.rglob("*.filepool.tmp"))
+
+
+def test_one_source_sent_to_two_destinations_writes_both(ftp_conns: None, sftp_root: Path, local_base: Path,
+                                                         remote_files: dict[str, bytes], ledger_uri: str) -> None:
+    """The destination is part of a message's identity: a second destination of the same source version is a
+    transfer of its own, and a message reports success only when its own destination holds the bytes."""
+    src = f"{sftp_root}/remote/file 0.bin"
+    expected = sha256(remote_files["remote/file 0.bin"])
+
+    def message(task_id: str, dst: str) -> dict[str, Any]:
+        return {"task_id": task_id, "src_id": "filepool_ftp", "src_path": src, "dst_id": "filepool_local",
+                "dst_path": dst}
+
+    summary, err = run([message("a", "copies/a.bin"), message("b", "copies/b.bin")])
+    assert err is None and {r["task_id"] for r in summary["results"]} == {"a", "b"}
+    later, err = run([message("a-again", "copies/a.bin"), message("c", "copies/c.bin")])
+    assert err is None and {r["task_id"] for r in later["results"]} == {"a-again", "c"}
+    for name in ("a", "b", "c"):
+        assert sha256((local_base / f"copies/{name}.bin").read_bytes()) == expected
+    rows = ledger_rows(ledger_uri, "SELECT destination, attempts FROM filepool_files WHERE status = 'COMPLETED' "
+                                   "ORDER BY destination")
+    assert rows == [("copies/a.bin", 1), ("copies/b.bin", 1), ("copies/c.bin", 1)]  # a-again moved nothing
+
+
+@pytest.mark.parametrize("bad_path", ["with\x00nul.bin", "with\nnewline.bin", "with\rreturn.bin"])
+@pytest.mark.parametrize("side", ["src_path", "dst_path"])
+def test_a_nul_or_line_break_in_a_path_fails_that_message_alone(side: str, bad_path: str, ftp_conns: None,
+                                                                sftp_root: Path, local_base: Path,
+                                                                remote_files: dict[str, bytes],
+                                                                ledger_uri: str) -> None:
+    bad: dict[str, Any] = {"task_id": "bad", "src_id": "filepool_ftp", "src_path": f"{sftp_root}/remote/file 5.bin",
+                           "dst_id": "filepool_local", "dst_path": "elsewhere/x.bin"}
+    bad[side] = f"{sftp_root}/remote/{bad_path}" if side == "src_path" else f"elsewhere/{bad_path}"
+    summary, err = run([*good_messages(sftp_root), bad])
+    assert err is not None and "INVALID_CONFIG" in str(err)
+    failure = the_failure(summary)
+    assert failure["task_id"] == "bad" and failure["error_code"] == "INVALID_CONFIG"
+    assert "NUL or line break" in failure["error_message"]
+    check_good_ones(summary, local_base, remote_files)
+    assert not (local_base / "elsewhere").exists()
+    rows = ledger_rows(ledger_uri, "SELECT source_path, destination, error_code FROM filepool_files "
+                                   "WHERE status = 'FAILED'")
+    assert len(rows) == 1 and rows[0][2] == "INVALID_CONFIG"
+    assert "\x00" not in rows[0][0] + rows[0][1]  # the ledger keeps a NUL as %00

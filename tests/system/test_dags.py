@@ -116,5 +116,6 @@ def test_maintenance_dag_reports_what_it_did(airflow_db: None, conns: None, loca
     report = run.get_task_instance("report").xcom_pull(task_ids="report")
     assert report["remove_temp_files"]["removed"] == [str(orphan)]
     assert [u["key"] for u in report["abort_stale_uploads"]["aborted"]] == ["lost.bin"]
-    assert report["requeue_expired_leases"] == {"requeued": 0} and report["prune_ledger"] == {"pruned": 0}
+    assert report["requeue_expired_leases"] == {"requeued": 0, "worker_lost": 0}
+    assert report["prune_ledger"] == {"pruned": 0}
     assert not orphan.exists()

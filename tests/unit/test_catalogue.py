@@ -17,7 +17,7 @@ def test_every_error_has_its_own_code() -> None:
 
 
 def test_named_queries_and_migrations_load() -> None:
-    assert {"register", "claim", "extend_leases", "complete", "fail", "release", "requeue_expired"} <= set(queries())
+    assert {"register", "claim", "heartbeat", "complete", "fail", "release", "requeue_expired"} <= set(queries())
     versions = [v for v, _, _ in migrations()]
     assert versions == sorted(versions) and versions[0] == 1
 

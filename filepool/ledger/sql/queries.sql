@@ -1,14 +1,21 @@
--- Named queries: each block starts with `-- name: NAME` and runs as ONE statement.
+-- Named queries: each block starts with `-- name: NAME` and runs as ONE statement (two where the first takes a
+-- lock that the second must run under: both run in one transaction).
 
 -- name: register
--- Register discovered files idempotently; a file already known (same path, size and mtime) is skipped.
+-- Register discovered files idempotently: a version already in the ledger, or moved and since pruned (its key in
+-- filepool_moved), is skipped. The shared lock orders this against retention, which takes it exclusively: a
+-- version pruned while this runs is seen in filepool_moved (this second statement's snapshot comes after the
+-- lock), never registered again.
+SELECT pg_advisory_xact_lock_shared(%(prune_lock)s);
 WITH incoming AS (
-    SELECT * FROM jsonb_to_recordset(%(files)s::jsonb)
+    SELECT r.*, filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
+    FROM jsonb_to_recordset(%(files)s::jsonb)
         AS r(source_path text, size bigint, mtime double precision, destination text, metadata jsonb)
 ), inserted AS (
     INSERT INTO filepool_files (job, source_path, size, mtime, destination, metadata)
-    SELECT %(job)s, source_path, size, mtime, destination, coalesce(metadata, '{}'::jsonb) FROM incoming
-    ON CONFLICT (job, source_path, size, mtime) DO NOTHING
+    SELECT %(job)s, source_path, size, mtime, destination, coalesce(metadata, '{}'::jsonb) FROM incoming i
+    WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = i.version_key)
+    ON CONFLICT (version_key) DO NOTHING
     RETURNING id, source_path, size
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -16,43 +23,82 @@ WITH incoming AS (
 )
 SELECT count(*) FROM inserted;
 
+-- name: register_worker
+-- A worker starts: who it is (to tell at once on its own host when its process is gone) and that it is alive.
+INSERT INTO filepool_workers (name, host, pid_namespace, pid, process_start, alive_until)
+VALUES (%(worker)s, %(host)s, %(pid_namespace)s, %(pid)s, %(process_start)s,
+        now() + make_interval(secs => %(lease)s))
+ON CONFLICT (name) DO UPDATE
+    SET host = EXCLUDED.host, pid_namespace = EXCLUDED.pid_namespace, pid = EXCLUDED.pid,
+        process_start = EXCLUDED.process_start, alive_until = EXCLUDED.alive_until;
+
 -- name: claim
--- Claim up to `limit` files of a job: new ones, expired leases, and failed ones whose backoff has passed.
-WITH picked AS (
-    SELECT id, status AS prior_status, claimed_by AS prior_worker
-    FROM filepool_files
-    WHERE job = %(job)s
-      AND status <> 'COMPLETED'
-      AND (status = 'DISCOVERED'
-           -- an expired lease of another worker; this worker's own files are still in its hands (their lease
-           -- lapsed only because its heartbeat could not reach the ledger, e.g. during a PostgreSQL outage)
-           OR (status = 'IN_PROGRESS' AND lease_until < now() AND claimed_by <> %(worker)s)
-           OR (status = 'FAILED' AND next_attempt_at <= now()))
-    ORDER BY id
+-- Claim up to `limit` files of a job: new ones, files whose lease lapsed (their worker's heartbeat stopped, or
+-- its process is known to be gone), and failed ones whose backoff has passed. The lease is read from the row
+-- itself: a row another claim took while this one ran is re-read as last committed, with its new lease. A file whose worker was lost on
+-- its last allowed attempt is not claimed again: it becomes FAILED with WORKER_LOST (a file that kills its
+-- worker, by memory or by execution_timeout, would otherwise come back for ever). A claim also renews the
+-- claiming worker: it is plainly alive.
+WITH alive AS (
+    INSERT INTO filepool_workers (name, alive_until) VALUES (%(worker)s, now() + make_interval(secs => %(lease)s))
+    ON CONFLICT (name) DO UPDATE SET alive_until = EXCLUDED.alive_until
+), picked AS (
+    SELECT f.id, f.status AS prior_status, f.claimed_by AS prior_worker,
+           f.status = 'IN_PROGRESS' AND f.attempts >= %(max_attempts)s AS lost
+    FROM filepool_files f
+    WHERE f.job = %(job)s
+      AND f.status <> 'COMPLETED'
+      AND (f.status = 'DISCOVERED'
+           OR (f.status = 'IN_PROGRESS' AND f.lease_until < now())
+           OR (f.status = 'FAILED' AND f.next_attempt_at <= now()))
+    ORDER BY f.id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF f SKIP LOCKED
 ), claimed AS (
     UPDATE filepool_files f
-    SET status = 'IN_PROGRESS', claimed_by = %(worker)s,
-        lease_until = now() + make_interval(secs => %(lease)s),
+    SET status = 'IN_PROGRESS', claimed_by = %(worker)s, lease_until = now() + make_interval(secs => %(lease)s),
         attempts = f.attempts + 1, started_at = now(), updated_at = now()
     FROM picked
-    WHERE f.id = picked.id
+    WHERE f.id = picked.id AND NOT picked.lost
     RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.upload_id,
               picked.prior_status, picked.prior_worker
+), lost AS (
+    UPDATE filepool_files f
+    SET status = 'FAILED', error_code = 'WORKER_LOST', next_attempt_at = NULL, claimed_by = NULL,
+        lease_until = NULL, updated_at = now(),
+        error_message = format('its worker was lost on each of %%s attempts (killed, out of memory, or past '
+                               'its execution_timeout?); the file is not tried again', f.attempts)
+    FROM picked
+    WHERE f.id = picked.id AND picked.lost
+    RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.error_message,
+              picked.prior_worker
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
     SELECT id, CASE WHEN prior_status = 'IN_PROGRESS' THEN 'reclaimed_after_lease_expired' ELSE 'claimed' END,
            %(worker)s, jsonb_build_object('attempt', attempts, 'previous_status', prior_status,
                                           'previous_worker', prior_worker)
     FROM claimed
+    UNION ALL
+    SELECT id, 'failed', %(worker)s,
+           jsonb_build_object('error_code', 'WORKER_LOST', 'error_message', error_message, 'attempt', attempts,
+                              'previous_worker', prior_worker)
+    FROM lost
 )
-SELECT id, source_path, size, mtime, destination, attempts, upload_id FROM claimed ORDER BY id;
+SELECT id, source_path, size, mtime, destination, attempts, upload_id, false FROM claimed
+UNION ALL
+SELECT id, source_path, size, mtime, destination, attempts, NULL, true FROM lost
+ORDER BY 1;
 
--- name: extend_leases
--- Heartbeat: keep the files this worker holds. Every statement that changes several rows locks them in id order
--- first: two statements of one worker (this and a batch of completions) locking in different orders deadlocked.
-WITH mine AS (
+-- name: heartbeat
+-- Keep this worker and the leases of its files alive; returns the files it still holds, with their attempt: a
+-- file another worker took over while this one's lease had lapsed is not among them (locking the rows re-reads
+-- each as last committed, so a takeover that commits while this runs is seen). Every statement that changes
+-- several rows locks them in id order first: a heartbeat and a batch of completions of one worker once
+-- deadlocked on each other when their orders differed.
+WITH alive AS (
+    INSERT INTO filepool_workers (name, alive_until) VALUES (%(worker)s, now() + make_interval(secs => %(lease)s))
+    ON CONFLICT (name) DO UPDATE SET alive_until = EXCLUDED.alive_until
+), mine AS (
     SELECT id FROM filepool_files
     WHERE claimed_by = %(worker)s AND status = 'IN_PROGRESS'
     ORDER BY id
@@ -60,13 +106,15 @@ WITH mine AS (
 )
 UPDATE filepool_files f
 SET lease_until = now() + make_interval(secs => %(lease)s)
-FROM mine WHERE f.id = mine.id;
+FROM mine WHERE f.id = mine.id
+RETURNING f.id, f.attempts;
 
 -- name: complete
--- Record a batch of finished files; only rows this worker still holds change (a lost lease is fenced off).
+-- Record a batch of finished files; only rows this worker still holds, on the same attempt, change: a worker
+-- whose file was taken over (or claimed again) is fenced off.
 WITH done AS (
     SELECT * FROM jsonb_to_recordset(%(results)s::jsonb)
-        AS r(id bigint, bytes bigint, checksum text, checksum_algo text, etag text,
+        AS r(id bigint, attempt integer, bytes bigint, checksum text, checksum_algo text, etag text,
              read_seconds double precision, write_seconds double precision, total_seconds double precision)
 ), locked AS (
     SELECT id FROM filepool_files WHERE id IN (SELECT id FROM done) ORDER BY id FOR UPDATE
@@ -78,7 +126,8 @@ WITH done AS (
         error_code = NULL, error_message = NULL, claimed_by = NULL, lease_until = NULL,
         next_attempt_at = NULL, upload_id = NULL, completed_at = now(), updated_at = now()
     FROM done, locked
-    WHERE f.id = done.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    WHERE f.id = done.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.attempts = done.attempt
+      AND f.status = 'IN_PROGRESS'
     RETURNING f.id, f.destination, done.bytes, done.checksum, done.total_seconds
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -90,10 +139,10 @@ WITH done AS (
 SELECT id FROM updated;
 
 -- name: fail
--- Record a batch of failed files; `retry_in` NULL means no further attempt.
+-- Record a batch of failed files; `retry_in` NULL means no further attempt. Fenced like `complete`.
 WITH failed AS (
     SELECT * FROM jsonb_to_recordset(%(failures)s::jsonb)
-        AS r(id bigint, error_code text, error_message text, retry_in double precision)
+        AS r(id bigint, attempt integer, error_code text, error_message text, retry_in double precision)
 ), locked AS (
     SELECT id FROM filepool_files WHERE id IN (SELECT id FROM failed) ORDER BY id FOR UPDATE
 ), updated AS (
@@ -102,7 +151,8 @@ WITH failed AS (
         next_attempt_at = now() + make_interval(secs => failed.retry_in),
         claimed_by = NULL, lease_until = NULL, updated_at = now()
     FROM failed, locked
-    WHERE f.id = failed.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    WHERE f.id = failed.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.attempts = failed.attempt
+      AND f.status = 'IN_PROGRESS'
     RETURNING f.id, f.attempts, failed.error_code, failed.error_message, f.next_attempt_at
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -115,14 +165,17 @@ SELECT id FROM updated;
 
 -- name: release
 -- Give back files claimed but never started (a worker stopping early); the attempt is not counted.
-WITH locked AS (
-    SELECT id FROM filepool_files WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE
+WITH given AS (
+    SELECT * FROM jsonb_to_recordset(%(files)s::jsonb) AS r(id bigint, attempt integer)
+), locked AS (
+    SELECT id FROM filepool_files WHERE id IN (SELECT id FROM given) ORDER BY id FOR UPDATE
 ), released AS (
     UPDATE filepool_files f
     SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, attempts = f.attempts - 1,
         updated_at = now()
-    FROM locked
-    WHERE f.id = locked.id AND f.claimed_by = %(worker)s AND f.status = 'IN_PROGRESS'
+    FROM given, locked
+    WHERE f.id = given.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.attempts = given.attempt
+      AND f.status = 'IN_PROGRESS'
     RETURNING f.id
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker)
@@ -131,37 +184,68 @@ WITH locked AS (
 SELECT count(*) FROM released;
 
 -- name: requeue_expired
--- Stale-lock cleanup (seed 003): expired leases go back to the queue, with an event, a bounded batch at a time;
--- so do, at once, the files of `holders` (workers known to be dead: their process is gone).
+-- Stale-lock clean-up: files whose lease lapsed (the same rule as `claim`) go back to the queue, with an event, a
+-- bounded batch at a time; on its last allowed attempt a file becomes FAILED with WORKER_LOST instead.
+-- `worker_gone` is the event of a file whose worker's process was found gone (its lease set to -infinity).
 WITH expired AS (
-    SELECT id, claimed_by, lease_until < now() AS lapsed FROM filepool_files
-    WHERE status = 'IN_PROGRESS' AND (lease_until < now() OR claimed_by = ANY(%(holders)s::text[]))
+    SELECT id, claimed_by, attempts >= %(max_attempts)s AS lost, lease_until = '-infinity' AS gone
+    FROM filepool_files
+    WHERE status = 'IN_PROGRESS' AND lease_until < now()
     ORDER BY id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), requeued AS (
     UPDATE filepool_files f
-    SET status = 'DISCOVERED', claimed_by = NULL, lease_until = NULL, updated_at = now()
+    SET status = CASE WHEN expired.lost THEN 'FAILED' ELSE 'DISCOVERED' END,
+        error_code = CASE WHEN expired.lost THEN 'WORKER_LOST' ELSE f.error_code END,
+        error_message = CASE WHEN expired.lost
+            THEN format('its worker was lost on each of %%s attempts (killed, out of memory, or past its '
+                        'execution_timeout?); the file is not tried again', f.attempts)
+            ELSE f.error_message END,
+        next_attempt_at = NULL, claimed_by = NULL, lease_until = NULL, updated_at = now()
     FROM expired WHERE f.id = expired.id
-    RETURNING f.id, expired.claimed_by AS previous_worker, expired.lapsed
+    RETURNING f.id, f.attempts, f.error_message, expired.claimed_by AS previous_worker, expired.lost, expired.gone
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
-    SELECT id, CASE WHEN lapsed THEN 'lease_expired' ELSE 'worker_gone' END, %(worker)s,
-           jsonb_build_object('previous_worker', previous_worker)
+    SELECT id, CASE WHEN lost THEN 'failed' WHEN gone THEN 'worker_gone' ELSE 'lease_expired' END, %(worker)s,
+           CASE WHEN lost
+               THEN jsonb_build_object('error_code', 'WORKER_LOST', 'error_message', error_message,
+                                       'attempt', attempts, 'previous_worker', previous_worker)
+               ELSE jsonb_build_object('previous_worker', previous_worker) END
     FROM requeued
 )
-SELECT count(*) FROM requeued;
+SELECT count(*) FILTER (WHERE NOT lost), count(*) FILTER (WHERE lost) FROM requeued;
 
--- name: holders_on_host
--- Workers on this host that hold files (worker names start with "host:pid:").
-SELECT DISTINCT claimed_by FROM filepool_files WHERE status = 'IN_PROGRESS' AND claimed_by LIKE %(prefix)s;
+-- name: workers_on_host
+-- Workers of this host and PID namespace that hold files: the ones whose process may be checked from here.
+SELECT name, pid, process_start FROM filepool_workers w
+WHERE host = %(host)s AND pid_namespace = %(pid_namespace)s
+  AND EXISTS (SELECT 1 FROM filepool_files f WHERE f.claimed_by = w.name AND f.status = 'IN_PROGRESS');
+
+-- name: mark_workers_gone
+-- Workers whose process is gone: their leases end now, so their files may be taken at once.
+WITH gone AS (
+    UPDATE filepool_workers SET alive_until = '-infinity' WHERE name = ANY(%(names)s::text[])
+), theirs AS (
+    SELECT id FROM filepool_files
+    WHERE claimed_by = ANY(%(names)s::text[]) AND status = 'IN_PROGRESS'
+    ORDER BY id
+    FOR UPDATE
+)
+UPDATE filepool_files f SET lease_until = '-infinity' FROM theirs WHERE f.id = theirs.id;
+
+-- name: forget_workers
+-- Rows of workers dead for a day that hold nothing.
+DELETE FROM filepool_workers w
+WHERE alive_until < now() - interval '1 day'
+  AND NOT EXISTS (SELECT 1 FROM filepool_files f WHERE f.claimed_by = w.name AND f.status = 'IN_PROGRESS');
 
 -- name: job_counts
 SELECT status, count(*), coalesce(sum(size), 0) FROM filepool_files WHERE job = %(job)s GROUP BY status;
 
 -- name: reject
 -- Task messages refused before any transfer (invalid, or the source is missing): kept as FAILED rows with
--- size -1, one per job and path (the latest refusal wins), each refusal an event.
+-- size -1, one per job, path and destination (the latest refusal wins), each refusal an event.
 WITH incoming AS (
     SELECT * FROM jsonb_to_recordset(%(rejects)s::jsonb)
         AS r(job text, source_path text, destination text, error_code text, error_message text, metadata jsonb)
@@ -169,9 +253,9 @@ WITH incoming AS (
     INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, error_code, error_message,
                                 metadata)
     SELECT job, source_path, -1, 0, destination, 'FAILED', error_code, error_message, metadata FROM incoming
-    ON CONFLICT (job, source_path, size, mtime) DO UPDATE
+    ON CONFLICT (version_key) DO UPDATE
         SET error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,
-            metadata = EXCLUDED.metadata, destination = EXCLUDED.destination, updated_at = now()
+            metadata = EXCLUDED.metadata, updated_at = now()
     RETURNING id, error_code, error_message
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -181,21 +265,37 @@ WITH incoming AS (
 SELECT count(*) FROM upserted;
 
 -- name: lookup
--- The rows of given file versions of a job, to report per-file results.
-SELECT f.source_path, f.size, f.mtime, f.status, f.destination, f.bytes_transferred, f.total_seconds,
-       f.error_code, f.error_message, f.updated_at
-FROM filepool_files f
-JOIN jsonb_to_recordset(%(files)s::jsonb) AS r(source_path text, size bigint, mtime double precision)
-  ON f.job = %(job)s AND f.source_path = r.source_path AND f.size = r.size AND f.mtime = r.mtime;
+-- Where given file versions of a job stand, to report per-file results. A version moved and since pruned
+-- counts as COMPLETED with its size.
+WITH wanted AS (
+    SELECT r.*, filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
+    FROM jsonb_to_recordset(%(files)s::jsonb)
+        AS r(source_path text, size bigint, mtime double precision, destination text)
+)
+SELECT w.source_path, w.size, w.mtime, w.destination,
+       coalesce(f.status, CASE WHEN m.version_key IS NOT NULL THEN 'COMPLETED' END),
+       coalesce(f.bytes_transferred, CASE WHEN m.version_key IS NOT NULL THEN w.size END), f.total_seconds,
+       f.error_code, f.error_message, coalesce(f.updated_at, m.completed_at)
+FROM wanted w
+LEFT JOIN filepool_files f ON f.version_key = w.version_key
+LEFT JOIN filepool_moved m ON m.version_key = w.version_key
+WHERE f.id IS NOT NULL OR m.version_key IS NOT NULL;
 
 -- name: prune_completed
--- Retention: delete COMPLETED rows (and, by cascade, their events) finished before the cut-off, a batch at a time.
+-- Retention: COMPLETED rows finished before the cut-off shrink to their version key in filepool_moved (so the
+-- version is never moved again) and leave filepool_files with their events, a batch at a time. The exclusive
+-- lock waits for registrations under way and holds new ones until this batch is committed (see `register`).
+SELECT pg_advisory_xact_lock(%(prune_lock)s);
 WITH old AS (
-    SELECT id FROM filepool_files
+    SELECT id, version_key, completed_at FROM filepool_files
     WHERE status = 'COMPLETED' AND completed_at < now() - make_interval(secs => %(older_than)s)
     ORDER BY id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), kept AS (
+    INSERT INTO filepool_moved (version_key, completed_at)
+    SELECT version_key, completed_at FROM old
+    ON CONFLICT (version_key) DO NOTHING
 ), deleted AS (
     DELETE FROM filepool_files f USING old WHERE f.id = old.id RETURNING f.id
 )
@@ -211,7 +311,7 @@ WHERE upload_id IS NOT NULL
 -- A multipart upload has started: keep its id so a worker that takes the file over resumes it.
 WITH updated AS (
     UPDATE filepool_files SET upload_id = %(upload_id)s, updated_at = now()
-    WHERE id = %(id)s AND claimed_by = %(worker)s AND status = 'IN_PROGRESS'
+    WHERE id = %(id)s AND claimed_by = %(worker)s AND attempts = %(attempt)s AND status = 'IN_PROGRESS'
     RETURNING id
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)

@@ -1,0 +1,47 @@
+-- What decides that a version was moved outlives retention, a task message's destination is part of its
+-- identity, and workers say who they are.
+
+-- A file version's identity: its route (job), path, size, mtime and destination, as a 16-byte SHA-256 prefix.
+-- The destination is in it because two task messages may send one source version to two places: each is its
+-- own transfer. (For routes the destination follows from the path, so it changes nothing there.)
+-- Every part is length-prefixed, numbers in their binary form: no separator to collide with, and no dependence
+-- on a session's extra_float_digits. convert_to() is only STABLE in PostgreSQL's catalogue; with the database's
+-- encoding fixed it is immutable, which a generated column needs.
+CREATE FUNCTION filepool_version_key(job text, source_path text, size bigint, mtime double precision,
+                                     destination text) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT substring(sha256(
+        int4send(octet_length(job)) || convert_to(job, 'UTF8')
+        || int4send(octet_length(source_path)) || convert_to(source_path, 'UTF8')
+        || int8send(size) || float8send(mtime)
+        || int4send(octet_length(destination)) || convert_to(destination, 'UTF8')) FOR 16)
+$$;
+
+ALTER TABLE filepool_files
+    ADD COLUMN version_key bytea NOT NULL
+        GENERATED ALWAYS AS (filepool_version_key(job, source_path, size, mtime, destination)) STORED;
+CREATE UNIQUE INDEX filepool_files_version ON filepool_files (version_key);
+ALTER TABLE filepool_files DROP CONSTRAINT filepool_files_job_source_path_size_mtime_key;
+-- lookups of a job's files by path (the UI, the useful queries in docs/LEDGER.md)
+CREATE INDEX filepool_files_job_path ON filepool_files (job, source_path);
+
+-- Versions moved and since pruned from filepool_files: retention shrinks a COMPLETED row to this key, so a file
+-- still at the source is never moved again. About 60 bytes a version with its index.
+CREATE TABLE filepool_moved (
+    version_key  bytea PRIMARY KEY,
+    completed_at timestamptz NOT NULL
+);
+
+-- Workers: one row per task try, kept alive by its claims and heartbeats (which also renew the leases of its
+-- files: a file's lease_until is what claims and the stale-lock clean-up both go by). host, pid_namespace, pid
+-- and process_start identify the process, so a dead one is recognised at once on its own host, and a live one
+-- in another container with the same host name never is.
+CREATE TABLE filepool_workers (
+    name          text PRIMARY KEY,
+    host          text,
+    pid_namespace text,
+    pid           integer,
+    process_start text,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    alive_until   timestamptz NOT NULL
+);
