@@ -33,8 +33,17 @@ class Route:
         return f"{self.key_prefix}{relative}"
 
 
+def check_key_prefix(prefix: str) -> str:
+    """Refuse a key prefix with `.` or `..` segments: HTTP clients and stores normalise them differently (a
+    signed PUT and a multipart upload would not agree on the key), so no key may hold them."""
+    if any(part in (".", "..") for part in prefix.split("/")) or "\x00" in prefix:
+        raise InvalidConfig(f"key prefix {prefix!r} has a '.' or '..' segment (or a NUL); give a plain prefix")
+    return prefix
+
+
 def sftp_to_s3(sftp_conn_id: str, source_path: str, aws_conn_id: str, bucket: str, key_prefix: str) -> Route:
     root = normalize_root(source_path)
+    check_key_prefix(key_prefix)
     return Route(
         source=f"sftp://{sftp_conn_id}{root}",
         destination=f"s3://{aws_conn_id}/{bucket}/{key_prefix}",

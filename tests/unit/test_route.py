@@ -42,3 +42,15 @@ def test_part_size_grows_to_stay_within_ten_thousand_parts() -> None:
     big = 500 * 1024 * MIB  # 500 GiB
     size = dest.chunk_size(big)
     assert size % MIB == 0 and -(-big // size) <= 10_000
+
+
+@pytest.mark.parametrize("prefix", ["./in/", "in/../out/", "..", "in/./x/", "a/.", "in\x00/"])
+def test_key_prefixes_with_dot_segments_are_refused(prefix: str) -> None:
+    with pytest.raises(InvalidConfig) as err:
+        sftp_to_s3("s", "/data", "aws", "landing", prefix)
+    assert "key prefix" in err.value.message
+
+
+@pytest.mark.parametrize("prefix", ["", "in/", "a.b/..c/", "in/.hidden/"])
+def test_plain_key_prefixes_are_kept(prefix: str) -> None:
+    assert sftp_to_s3("s", "/data", "aws", "landing", prefix).key_prefix == prefix
