@@ -8,13 +8,17 @@ Trigger it from the UI with another folder, pattern or bucket through the Params
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
 from filepool.params import transfer_params
+
+log = logging.getLogger(__name__)
 
 ROUTE = {
     "sftp_conn_id": "{{ params.sftp_conn_id }}",
@@ -59,6 +63,9 @@ with DAG(
         pulled = ti.xcom_pull(task_ids="transfer", key="summary") or []
         # One value per mapped transfer task; with a single one, Airflow hands back that value, not a list.
         parts = [s for s in ([pulled] if isinstance(pulled, dict) else pulled) if s]
+        for part in parts:
+            log.info("Worker %s: %d files transferred, %d failed", part.get("worker"),
+                     part.get("files_transferred", 0), part.get("files_failed", 0))
         total = {
             "workers": len(parts),
             "files_transferred": sum(s.get("files_transferred", 0) for s in parts),
@@ -66,11 +73,11 @@ with DAG(
             "bytes_transferred": sum(s.get("bytes_transferred", 0) for s in parts),
             "ledger": parts[-1].get("ledger", {}) if parts else {},
         }
-        print(f"filepool summary: {total}")
+        log.info("filepool summary: %s", total)
         expected = int(params["workers"]) if params else len(parts)
         if len(parts) < expected:  # a transfer task died or failed: the run must show it, not turn green
-            raise RuntimeError(f"{expected - len(parts)} of {expected} transfer tasks did not finish; clear them "
-                               "to move the rest (files they held go back to the queue)")
+            raise TransferFailed(f"{expected - len(parts)} of {expected} transfer tasks did not finish; clear them "
+                                 "to move the rest (files they held go back to the queue)")
         return total
 
     discover = SFTPToMinIOOperator(

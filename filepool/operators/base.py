@@ -5,6 +5,7 @@ A subclass names its route and opens its source and destination; nothing else.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -85,15 +86,17 @@ class FileTransferOperator(BaseOperator):
 
     # -- what a subclass provides -----------------------------------------------------------------------------
 
-    def open_source(self, settings: Settings, threads: int) -> Any:
-        """A source with `session()` (whose sessions can also list) and `close()`."""
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Any:
+        """A source with `session()` (whose sessions can also list) and `close()`; its session pool takes its
+        sessions from `sessions`, the task's budget over all connections (`max_sessions_total`)."""
         raise NotImplementedError
 
     def make_route(self, source: Any) -> Route:
         raise NotImplementedError
 
-    def open_destination(self, settings: Settings, threads: int) -> Any:
-        """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`."""
+    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Any:
+        """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`; a pooled one takes its
+        sessions from `sessions` too."""
         raise NotImplementedError
 
     def _discover(
@@ -119,7 +122,8 @@ class FileTransferOperator(BaseOperator):
         min_age = runner.seconds("min_age_seconds", self.min_age_seconds)
         settings = Settings.load()
         worker = runner.worker_name(context, self.worker_slot)
-        source = self.open_source(settings, threads)
+        sessions = threading.BoundedSemaphore(settings.max_sessions_total)  # one budget for the whole task
+        source = self.open_source(settings, threads, sessions)
         destination = None
         try:
             route = self.make_route(source)
@@ -137,7 +141,7 @@ class FileTransferOperator(BaseOperator):
                 elif self.discover:
                     summary["discovery"] = self._discover(source, ledger, route, settle, min_age)
                 if self.transfer:
-                    destination = self.open_destination(settings, threads)
+                    destination = self.open_destination(settings, threads, sessions)
                     summary.update(
                         runner.transfer(
                             self.ledger_conn_id,

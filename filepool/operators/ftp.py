@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from filepool.endpoints.ftp import FTPConfig, FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
-from filepool.operators import runner
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
 from filepool.settings import Settings
 from filepool.transfer.route import Route, ftp_to_local, local_to_ftp
@@ -43,17 +43,17 @@ class FTPToLocalOperator(FileTransferOperator):
         self.local_conn_id = local_conn_id
         self.dest_path = dest_path
 
-    def open_source(self, settings: Settings, threads: int) -> FTPSource:
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> FTPSource:
         return FTPSource(
-            FTPConfig.from_airflow(self.ftp_conn_id),
-            min(threads, settings.max_sessions_per_connection),
-            runner.total_sessions(settings),
+            FTPConfig.from_airflow(self.ftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
         )
 
     def make_route(self, source: Any) -> Route:
         return ftp_to_local(self.ftp_conn_id, self.source_path, self.local_conn_id, self.dest_path)
 
-    def open_destination(self, settings: Settings, threads: int) -> LocalDestination:
+    def open_destination(
+        self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore
+    ) -> LocalDestination:
         return LocalDestination(LocalConfig.from_airflow(self.local_conn_id))
 
 
@@ -86,7 +86,7 @@ class LocalToFTPOperator(FileTransferOperator):
         self.local_conn_id = local_conn_id
         self.dest_path = dest_path
 
-    def open_source(self, settings: Settings, threads: int) -> LocalSource:
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> LocalSource:
         return LocalSource(LocalConfig.from_airflow(self.local_conn_id))
 
     def make_route(self, source: Any) -> Route:
@@ -94,9 +94,9 @@ class LocalToFTPOperator(FileTransferOperator):
             self.local_conn_id, source.config.confine(self.source_path), self.ftp_conn_id, self.dest_path
         )
 
-    def open_destination(self, settings: Settings, threads: int) -> FTPDestination:
+    def open_destination(
+        self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore
+    ) -> FTPDestination:
         return FTPDestination(
-            FTPConfig.from_airflow(self.ftp_conn_id),
-            min(threads, settings.max_sessions_per_connection),
-            runner.total_sessions(settings),
+            FTPConfig.from_airflow(self.ftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
         )

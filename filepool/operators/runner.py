@@ -223,10 +223,6 @@ def transfer(
     return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination, more_coming).run()
 
 
-def total_sessions(settings: Settings) -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(settings.max_sessions_total)
-
-
 def finish(summary: dict[str, Any], ledger: Ledger, route: Route, context: Any, fail_on_file_errors: bool) -> None:
     """Log the closing summary, push it to XCom as `summary`, and fail the task if files failed."""
     counts = ledger.job_counts(route.job)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from filepool.endpoints.s3 import S3Destination
 from filepool.endpoints.sftp import SFTPConfig, SFTPSource
-from filepool.operators import runner
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
 from filepool.settings import Settings
 from filepool.transfer.route import Route, sftp_to_s3
@@ -46,17 +46,15 @@ class SFTPToMinIOOperator(FileTransferOperator):
         self.bucket = bucket
         self.key_prefix = key_prefix
 
-    def open_source(self, settings: Settings, threads: int) -> SFTPSource:
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> SFTPSource:
         return SFTPSource(
-            SFTPConfig.from_airflow(self.sftp_conn_id),
-            min(threads, settings.max_sessions_per_connection),
-            runner.total_sessions(settings),
+            SFTPConfig.from_airflow(self.sftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
         )
 
     def make_route(self, source: Any) -> Route:
         return sftp_to_s3(self.sftp_conn_id, self.source_path, self.aws_conn_id, self.bucket, self.key_prefix)
 
-    def open_destination(self, settings: Settings, threads: int) -> S3Destination:
+    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> S3Destination:
         return S3Destination.from_airflow(
             self.aws_conn_id, self.bucket, threads, settings.multipart_threshold, settings.part_size
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,8 +70,11 @@ class FTPTaskMessagesOperator(BaseOperator):
                     out.refuse(index, exc)
                     continue
                 groups[(message.src_id, src_kind, message.dst_id, dst_kind)].append((index, message))
+            sessions = threading.BoundedSemaphore(settings.max_sessions_total)  # one budget for the whole task
             for (src_id, src_kind, dst_id, dst_kind), members in groups.items():
-                self._run_group(ledger, worker, src_id, src_kind, dst_id, dst_kind, members, out, threads, settings)
+                self._run_group(
+                    ledger, worker, (src_id, src_kind, dst_id, dst_kind), members, out, threads, settings, sessions
+                )
             ledger.reject(out.rejects)
         finally:
             ledger.close()
@@ -80,26 +84,25 @@ class FTPTaskMessagesOperator(BaseOperator):
         self,
         ledger: Ledger,
         worker: str,
-        src_id: str,
-        src_kind: str,
-        dst_id: str,
-        dst_kind: str,
+        pair: tuple[str, str, str, str],
         members: list[tuple[int, TaskMessage]],
         out: _Outcomes,
         threads: int,
         settings: Settings,
+        sessions: threading.BoundedSemaphore,
     ) -> None:
         """Move the messages of one source/destination pair: check, register each file version, drain, report."""
+        src_id, src_kind, dst_id, dst_kind = pair
         job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
-        sessions = min(threads, settings.max_sessions_per_connection)
+        per_connection = min(threads, settings.max_sessions_per_connection)
         try:
             source: Any = (
-                FTPSource(FTPConfig.from_airflow(src_id), sessions)
+                FTPSource(FTPConfig.from_airflow(src_id), per_connection, sessions)
                 if src_kind == "ftp"
                 else LocalSource(LocalConfig.from_airflow(src_id))
             )
             destination: Any = (
-                FTPDestination(FTPConfig.from_airflow(dst_id), sessions)
+                FTPDestination(FTPConfig.from_airflow(dst_id), per_connection, sessions)
                 if dst_kind == "ftp"
                 else LocalDestination(LocalConfig.from_airflow(dst_id))
             )

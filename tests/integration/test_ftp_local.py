@@ -142,3 +142,4 @@ def test_sixteen_threads_never_open_more_than_four_sessions(sftp_root: Path, loc
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
     assert peak <= 4 and total <= 4, (current, peak, total)  # at most 4 concurrent logins, and no churn
     assert peak >= 2  # it really ran in parallel
+

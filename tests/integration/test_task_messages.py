@@ -232,3 +232,28 @@ def test_a_nul_or_line_break_in_a_path_fails_that_message_alone(side: str, bad_p
                                    "WHERE status = 'FAILED'")
     assert len(rows) == 1 and rows[0][2] == "INVALID_CONFIG"
     assert "\x00" not in rows[0][0] + rows[0][1]  # the ledger keeps a NUL as %00
+
+
+def test_max_sessions_total_bounds_the_task_below_the_per_connection_limit(sftp_root: Path, local_base: Path,
+                                                                         ledger_uri: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.servers.pyftpd import CountingFTPServer
+
+    for i in range(40):
+        (sftp_root / f"m{i}.bin").write_bytes(os.urandom(20_000))
+    make_readable(sftp_root)
+    monkeypatch.chdir(REPO)
+    server = CountingFTPServer(root=sftp_root).start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server))
+        monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_SESSIONS_PER_CONNECTION", "8")
+        monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_SESSIONS_TOTAL", "2")
+        messages = [{"task_id": f"m{i}", "src_id": "filepool_ftp", "src_path": f"/m{i}.bin",
+                     "dst_id": "filepool_local", "dst_path": f"m/m{i}.bin"} for i in range(40)]
+        summary, err = run(messages)
+        _, peak, _ = server.counts()
+    finally:
+        server.stop()
+    assert err is None and len(summary["results"]) == 40
+    assert {p.name for p in (local_base / "m").iterdir()} == {f"m{i}.bin" for i in range(40)}
+    assert 1 <= peak <= 2, peak
