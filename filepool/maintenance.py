@@ -1,22 +1,26 @@
 """What the maintenance DAG does, step by step: each step is a plain function over a ledger or an endpoint.
 
 - expired leases go back to the queue (with a `lease_expired` event each);
-- temporary files older than a limit are removed (a crash between writing and renaming leaves them);
+- temporary files older than a limit are removed (a crash between writing and renaming leaves them), unless the
+  ledger shows the claim named in the file still live;
 - multipart uploads older than a limit that no live ledger row owns are aborted (their parts cost storage);
 - COMPLETED rows older than the retention are deleted with their events.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import posixpath
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from filepool.endpoints.ftp import FTPSession
-from filepool.endpoints.local import TEMP_SUFFIX, LocalConfig
+from filepool.endpoints.local import LocalConfig
 from filepool.ledger import Ledger
+from filepool.names import TEMP_SUFFIX, temp_claim
 
 log = logging.getLogger(__name__)
 
@@ -31,32 +35,41 @@ def requeue_expired_leases(ledger: Ledger, max_attempts: int, batch: int = 1000)
             return requeued, lost
 
 
-def remove_local_temp_files(config: LocalConfig, older_than: float) -> list[str]:
-    """Remove `*.filepool.tmp` files under the base path whose mtime is older than `older_than` seconds."""
+def orphans(ledger: Ledger, temp_files: list[str]) -> list[str]:
+    """The temporary files no live claim is writing: those whose claim (in the name) the ledger does not show
+    IN_PROGRESS with a lease still running, and those of writers older than claims in names."""
+    claims = {path: temp_claim(posixpath.basename(path)) for path in temp_files}
+    live = ledger.live_claims({c for c in claims.values() if c is not None})
+    return [path for path, claim in claims.items() if claim not in live]
+
+
+def remove_local_temp_files(config: LocalConfig, older_than: float, ledger: Ledger) -> list[str]:
+    """Remove `*.filepool.tmp` files under the base path older than `older_than` seconds that no live claim is
+    still writing."""
     cutoff = time.time() - older_than
-    removed = []
+    old = []
     for folder, _, names in os.walk(config.base, followlinks=False):
         for name in names:
-            if not name.endswith(TEMP_SUFFIX):
-                continue
             path = os.path.join(folder, name)
-            try:
-                if os.lstat(path).st_mtime < cutoff:
-                    os.unlink(path)
-                    removed.append(path)
-            except FileNotFoundError:  # taken by a concurrent clean-up or renamed by its writer
-                continue
+            with contextlib.suppress(FileNotFoundError):  # taken by a concurrent clean-up or renamed by its writer
+                if name.endswith(TEMP_SUFFIX) and os.lstat(path).st_mtime < cutoff:
+                    old.append(path)
+    removed = []
+    for path in orphans(ledger, old):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            removed.append(path)
     return removed
 
 
-def remove_ftp_temp_files(session: FTPSession, folder: str, older_than: float) -> list[str]:
-    """Remove `*.filepool.tmp` files under an FTP folder older than `older_than` seconds (LIST times are minutes)."""
+def remove_ftp_temp_files(session: FTPSession, folder: str, older_than: float, ledger: Ledger) -> list[str]:
+    """Remove `*.filepool.tmp` files under an FTP folder older than `older_than` seconds (LIST times are minutes)
+    that no live claim is still writing."""
     cutoff = time.time() - older_than
-    removed = []
-    for f in session.list_files(folder, f"*{TEMP_SUFFIX}", recursive=True):
-        if f.mtime < cutoff:
-            session.delete(f.path)
-            removed.append(f.path)
+    old = [f.path for f in session.list_files(folder, f"*{TEMP_SUFFIX}", recursive=True) if f.mtime < cutoff]
+    removed = orphans(ledger, old)
+    for path in removed:
+        session.delete(path)
     return removed
 
 

@@ -24,3 +24,28 @@ def _percent(match: re.Match[str]) -> str:
     if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8, kept by surrogateescape
         return f"%{ord(char) - 0xDC00:02X}"
     return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+
+
+# Temporary files: `.<name>.<claim>.<random>.filepool.tmp` beside the target, where <claim> is the ledger row's
+# id and attempt ("42-1"), so the temporary-file sweep can ask the ledger whether a live claim still writes it.
+TEMP_SUFFIX = ".filepool.tmp"
+NAME_MAX = 255  # bytes in one file name: ext4, XFS, btrfs, and what FTP servers on them accept
+_TEMP_OWNER = re.compile(r"\.(\d+)-(\d+)\.[0-9a-f]+" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def temp_name(name: str, claim: str, unique: str) -> str:
+    """The temporary name for final name `name`, written by `claim` ("id-attempt", or "" when none); `unique`
+    tells it apart from other writers' temporary names. A long `name` is shortened (at a character boundary)
+    so the whole stays within NAME_MAX bytes."""
+    tail = f".{claim}.{unique}{TEMP_SUFFIX}" if claim else f".{unique}{TEMP_SUFFIX}"
+    room = NAME_MAX - 1 - len(tail.encode())
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > room:
+        name = encoded[:room].decode("utf-8", "ignore")  # drops a character cut in half
+    return f".{name}{tail}"
+
+
+def temp_claim(name: str) -> tuple[int, int] | None:
+    """(ledger id, attempt) of the claim that wrote temporary file `name`; None for a name without one."""
+    match = _TEMP_OWNER.search(name)
+    return (int(match[1]), int(match[2])) if match else None

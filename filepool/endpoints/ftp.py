@@ -1,9 +1,13 @@
 """FTP and explicit FTPS through an Airflow `ftp` connection, on ftplib (one session per thread, pooled).
 
 Connection fields: host, port (21), login, password; extra: `tls` (explicit FTPS with a protected data channel),
-`passive` (default true), `verify` (check the server certificate, default true), `ca_file`, `timeout`.
-Listing uses MLSD where the server offers it and LIST otherwise (vsftpd). Downloads stream RETR in chunks;
-uploads STOR to a temporary name, check its SIZE, then rename (RNFR/RNTO), so no partial file is ever visible.
+`passive` (default true), `verify` (check the server certificate, default true), `ca_file`, `timeout`,
+`timezone` (the IANA zone of the server's LIST times, e.g. "America/New_York"). Listing uses MLSD where the
+server offers it (UTC, to the second) and LIST otherwise (vsftpd): LIST times are minutes on the server's clock,
+so discovery counts a LIST file as old only a minute later than listed, or, when the connection does not say
+the server's zone, 12 hours later (a server west of UTC would otherwise make young files look old). Downloads
+stream RETR in chunks; uploads STOR to a temporary name, check its SIZE, then rename (RNFR/RNTO), so no partial
+file is ever visible. Discovery never takes filepool's own temporary files (`*.filepool.tmp`) as sources.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filepool.endpoints.connections import as_bool, get_connection
 from filepool.endpoints.ftp_listing import Entry, list_entries, mlsd_entries
@@ -34,11 +40,14 @@ from filepool.exceptions import (
     InvalidConfig,
     TransferIOError,
 )
+from filepool.names import TEMP_SUFFIX
 from filepool.transfer.interfaces import RemoteFile
 
 CHUNK = 1024 * 1024
 _LISTING_SESSIONS = 4
 _IDLE_CHECK_SECONDS = 30.0  # a session idle longer than this is checked with NOOP before reuse
+_MINUTE = 60.0
+_WEST_MOST_UTC_OFFSET = 12 * 3600.0  # UTC-12
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class FTPConfig:
     verify: bool
     ca_file: str | None
     timeout: float
+    zone: tzinfo | None = None  # of the server's LIST times; None: not known
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> FTPConfig:
@@ -71,10 +81,20 @@ class FTPConfig:
             verify=as_bool(extra.get("verify"), True),
             ca_file=extra.get("ca_file"),
             timeout=float(extra.get("timeout") or 30),
+            zone=_zone(conn_id, extra.get("timezone")),
         )
 
     def where(self) -> str:
         return f"{self.host}:{self.port} (connection {self.conn_id!r})"
+
+
+def _zone(conn_id: str, name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidConfig(f"connection {conn_id!r}: unknown timezone {name!r} (an IANA name, e.g. UTC)") from exc
 
 
 def translate(exc: BaseException, config: FTPConfig, path: str | None = None) -> FilepoolError:
@@ -131,6 +151,14 @@ class FTPSession:
                 ftp.close()
             raise translate(exc, config) from exc
         return cls(config, ftp, bool({"MLSD", "MLST"} & features))  # RFC 3659 announces MLSD as MLST
+
+    @property
+    def mtime_slack(self) -> float:
+        """How much later than listed a file may have changed: MLSD times are exact UTC; LIST times are minutes,
+        in the server's zone, which may be up to 12 hours behind UTC when the connection does not give it."""
+        if self._mlsd:
+            return 0.0
+        return _MINUTE if self.config.zone is not None else _MINUTE + _WEST_MOST_UTC_OFFSET
 
     def _call(self, fn: Any, *args: Any, path: str | None = None) -> Any:
         try:
@@ -205,7 +233,7 @@ class FTPSession:
                 for name, kind, size, mtime in self._entries(folder):
                     full = posixpath.join(folder, name)
                     if kind == "file" and full in wanted:
-                        found[full] = RemoteFile(full, size, mtime)
+                        found[full] = RemoteFile(full, size, mtime, self.mtime_slack)
         return found
 
     def _entries(self, folder: str) -> list[Entry]:
@@ -225,7 +253,7 @@ class FTPSession:
         lines: list[str] = []
         self._call(self._ftp.cwd, folder, path=folder)
         self._call(self._ftp.retrlines, "LIST -a", lines.append, path=folder)
-        return list_entries(lines)
+        return list_entries(lines, self.config.zone or UTC)
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -353,23 +381,23 @@ class FTPSource:
         listing is a round trip and a data connection per folder: 70 folders took 0.13 s on one session, 0.05 s
         on four)."""
 
-        def entries(folder: str) -> tuple[str, list[Entry]]:
+        def entries(folder: str) -> tuple[str, list[Entry], float]:
             with self.session() as session:
-                return folder, session._entries(folder)
+                return folder, session._entries(folder), session.mtime_slack
 
         with ThreadPoolExecutor(_LISTING_SESSIONS, thread_name_prefix="filepool-list") as pool:
             pending = {pool.submit(entries, root)}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    folder, listed = future.result()
+                    folder, listed, slack = future.result()
                     files = []
                     for name, kind, size, mtime in listed:
                         full = posixpath.join(folder, name)
                         if kind == "dir" and recursive:
                             pending.add(pool.submit(entries, full))
-                        elif kind == "file" and fnmatch.fnmatchcase(name, pattern):
-                            files.append(RemoteFile(full, size, mtime))
+                        elif kind == "file" and fnmatch.fnmatchcase(name, pattern) and not name.endswith(TEMP_SUFFIX):
+                            files.append(RemoteFile(full, size, mtime, slack))
                     if files:
                         yield files
 

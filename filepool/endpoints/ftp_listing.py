@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 Entry = tuple[str, str, int, float]  # (name, "file" | "dir" | "other", size, mtime)
 
@@ -32,14 +32,15 @@ def mlsd_entries(facts: Iterable[tuple[str, dict[str, str]]]) -> list[Entry]:
     ]
 
 
-def list_entries(lines: Iterable[str]) -> list[Entry]:
+def list_entries(lines: Iterable[str], zone: tzinfo = UTC) -> list[Entry]:
+    """Entries of LIST lines whose times are in the server's time `zone`."""
     entries = []
     for line in lines:
         match = _LIST_LINE.match(line)
         if not match or match["name"] in (".", ".."):
             continue
         kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
-        entries.append((match["name"], kind, int(match["size"]), _list_time(match)))
+        entries.append((match["name"], kind, int(match["size"]), _list_time(match, zone)))
     return entries
 
 
@@ -51,15 +52,16 @@ def _mlsd_time(value: str) -> float:
     return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
 
 
-def _list_time(match: re.Match[str]) -> float:
-    """LIST times are minutes (recent files) or days (older): enough for min_age and for seeing a change."""
-    now = datetime.now(UTC)
+def _list_time(match: re.Match[str], zone: tzinfo) -> float:
+    """LIST times are minutes (recent files) or days (older), on the server's clock: enough for min_age (with
+    the slack the FTP source allows for them) and for seeing a change."""
+    now = datetime.now(zone)
     month, day, when = _MONTHS.get(match["month"], 1), int(match["day"]), match["when"]
     if ":" in when:
         hour, minute = (int(x) for x in when.split(":"))
-        moment = datetime(now.year, month, day, hour, minute, tzinfo=UTC)
+        moment = datetime(now.year, month, day, hour, minute, tzinfo=zone)
         if moment.timestamp() > now.timestamp() + 86400:  # "Dec 31 23:59" seen in January
             moment = moment.replace(year=now.year - 1)
     else:
-        moment = datetime(int(when), month, day, tzinfo=UTC)
+        moment = datetime(int(when), month, day, tzinfo=zone)
     return moment.timestamp()

@@ -18,19 +18,20 @@ from typing import Any
 from filepool.endpoints.ftp import CHUNK, FTPConfig, FTPSession
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import ConnectionFailed, SizeMismatch
+from filepool.names import temp_name
 from filepool.transfer.interfaces import WriteResult
 
 
 class FTPWriter:
-    """STOR to `.name.<random>.filepool.tmp` beside the target, check its size, rename over the target."""
+    """STOR to `.name.<claim>.<random>.filepool.tmp` beside the target, check its size, rename over the target."""
 
-    def __init__(self, pool: SessionPool[FTPSession], key: str, size: int) -> None:
+    def __init__(self, pool: SessionPool[FTPSession], key: str, size: int, claim: str = "") -> None:
         self._lease: AbstractContextManager[FTPSession] | None = pool.session()
         self._session = self._lease.__enter__()
         self.final = key
         self._size = size
         folder = posixpath.dirname(key)
-        self.temp = posixpath.join(folder, f".{posixpath.basename(key)}.{uuid.uuid4().hex[:12]}.filepool.tmp")
+        self.temp = posixpath.join(folder, temp_name(posixpath.basename(key), claim, uuid.uuid4().hex[:12]))
         self.write_seconds = 0.0
         started = time.perf_counter()
         try:
@@ -99,9 +100,14 @@ class FTPDestination:
         return CHUNK
 
     def open_writer(
-        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+        self,
+        key: str,
+        size: int,
+        resume_token: str | None = None,
+        remember: Callable[[str], None] | None = None,
+        claim: str = "",
     ) -> FTPWriter:
-        return FTPWriter(self.pool, key, size)
+        return FTPWriter(self.pool, key, size, claim)
 
     def close(self) -> None:
         self.pool.close()

@@ -22,7 +22,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,7 @@ from filepool.exceptions import (
     PathOutsideBase,
     TransferIOError,
 )
+from filepool.names import TEMP_SUFFIX, temp_name
 from filepool.transfer.interfaces import NotTheSame, RemoteFile, WriteResult
 
 CHUNK = 1024 * 1024
@@ -44,7 +45,6 @@ try:
     _LIBC.syncfs  # noqa: B018 (Linux only; elsewhere os.sync() does the same, for every filesystem)
 except (OSError, AttributeError):
     _LIBC = None
-TEMP_SUFFIX = ".filepool.tmp"
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ class FreeSpace:
 
 
 class LocalWriter:
-    def __init__(self, destination: LocalDestination, key: str, size: int) -> None:
+    def __init__(self, destination: LocalDestination, key: str, size: int, claim: str = "") -> None:
         config, ready_folders = destination.config, destination.ready_folders
         self._destination = destination
         self.key = key
@@ -222,7 +222,8 @@ class LocalWriter:
             config.confine(folder)  # a folder that turned out to be a symlink out of the base
             ready_folders.add(folder)
         destination.space.reserve(folder, size, self.final)
-        self.temp = os.path.join(folder, f".{os.path.basename(self.final)}.{destination.temp_tag()}{TEMP_SUFFIX}")
+        self.claim = claim
+        self.temp = os.path.join(folder, temp_name(os.path.basename(self.final), claim, destination.temp_tag()))
         try:
             self._fd: int | None = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
@@ -251,7 +252,7 @@ class LocalWriter:
             raise _io_error(exc, self.final) from exc
         finally:
             self._fd = None
-        self._destination.stage(self.key, self.temp, self.final)
+        self._destination.stage(self.key, self.temp, self.final, self.claim)
         self.write_seconds += time.perf_counter() - started
         return WriteResult(None, self.write_seconds)
 
@@ -310,7 +311,7 @@ class LocalDestination:
         self.space = FreeSpace()
         self._run_tag = uuid.uuid4().hex[:8]
         self._temp_numbers = itertools.count()
-        self._staged: list[tuple[str, str, str]] = []  # (key, temporary path, final path)
+        self._staged: list[tuple[str, str, str, str]] = []  # (key, temporary path, final path, claim)
         self._lock = threading.Lock()
 
     def chunk_size(self, size: int) -> int:
@@ -321,9 +322,14 @@ class LocalDestination:
         return f"{self._run_tag}{next(self._temp_numbers):x}"
 
     def open_writer(
-        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+        self,
+        key: str,
+        size: int,
+        resume_token: str | None = None,
+        remember: Callable[[str], None] | None = None,
+        claim: str = "",
     ) -> LocalWriter:
-        return LocalWriter(self, key, size)
+        return LocalWriter(self, key, size, claim)
 
     def existing_copy(self, key: str, size: int) -> HashProbe | None:
         """A probe of the file already under `key` when it is a regular file of `size` bytes; else None."""
@@ -336,31 +342,37 @@ class LocalDestination:
             return None
         return HashProbe(final)
 
-    def stage(self, key: str, temp: str, final: str) -> None:
+    def stage(self, key: str, temp: str, final: str, claim: str = "") -> None:
         with self._lock:
-            self._staged.append((key, temp, final))
+            self._staged.append((key, temp, final, claim))
 
-    def sync(self, fence: Callable[[str], None] = lambda key: None) -> dict[str, Exception]:
-        """Make every staged file durable and visible; returns {key: error} for files that could not be.
+    def sync(
+        self, keys: Collection[str] | None = None, fence: Callable[[str, str], None] | None = None
+    ) -> dict[str, Exception]:
+        """Make the staged files of `keys` (all, when None) durable and visible; returns {key: error} for files
+        that could not be. The others stay staged for a later call.
 
-        `fence(key)` is asked right before each rename, after the data is durable: a file it refuses (the
-        worker's lease on it ran out) is removed, never renamed into place."""
+        `fence(claim, key)` is asked right before each rename, after the data is durable: a file it refuses
+        (the worker's lease on it ran out) is removed, never renamed into place."""
         with self._lock:
-            batch, self._staged = self._staged, []
+            wanted = set(keys) if keys is not None else None
+            batch = [s for s in self._staged if wanted is None or s[0] in wanted]
+            self._staged = [s for s in self._staged if wanted is not None and s[0] not in wanted]
         if not batch:
             return {}
         refused: dict[str, Exception] = {}
         try:
             self._syncfs()  # the data of every temporary file
         except OSError as exc:
-            for key, temp, final in batch:
+            for key, temp, final, _ in batch:
                 refused[key] = _io_error(exc, final)
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
             return refused
-        for key, temp, final in batch:
+        for key, temp, final, claim in batch:
             try:
-                fence(key)
+                if fence is not None:
+                    fence(claim, key)
                 os.replace(temp, final)
             except (OSError, FilepoolError) as exc:
                 refused[key] = _io_error(exc, final) if isinstance(exc, OSError) else exc

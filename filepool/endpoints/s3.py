@@ -128,7 +128,12 @@ class S3Destination:
         return max(self.part_size, -(-needed // MIB) * MIB)
 
     def open_writer(
-        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+        self,
+        key: str,
+        size: int,
+        resume_token: str | None = None,
+        remember: Callable[[str], None] | None = None,
+        claim: str = "",
     ) -> S3Writer:
         return S3Writer(self, key, size, size >= self.multipart_threshold, resume_token, remember)
 

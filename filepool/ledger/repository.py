@@ -331,6 +331,13 @@ class Ledger:
         rows = self._query("set_upload_id", id=file.id, attempt=file.attempts, upload_id=upload_id, worker=self.worker)
         return int(rows[0][0]) == 1
 
+    def live_claims(self, claims: set[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Those of the (file id, attempt) claims that are IN_PROGRESS with a lease still running."""
+        if not claims:
+            return set()
+        wanted = json.dumps([{"id": i, "attempt": a} for i, a in claims])
+        return {(int(i), int(a)) for i, a in self._query("live_claims", claims=wanted)}
+
     def live_upload_ids(self) -> set[str]:
         return {row[0] for row in self._query("live_upload_ids")}
 

@@ -49,14 +49,17 @@ class RequeueExpiredLeasesOperator(BaseOperator):
 
 class RemoveTempFilesOperator(BaseOperator):
     """
-    Remove filepool's temporary files (``*.filepool.tmp``) older than ``older_than_hours``.
+    Remove filepool's temporary files (``*.filepool.tmp``) older than ``older_than_hours`` that no live ledger
+    claim is still writing (the claim is named in the temporary name; a live one is IN_PROGRESS with a running
+    lease, however long its file takes).
 
     :param local_conn_ids: ``fs`` connections whose base paths are swept.
     :param ftp_folders: ``{"ftp_conn_id": ..., "path": ...}`` folders swept on FTP servers.
-    :param older_than_hours: a temporary file younger than this may still be written: it is left alone.
+    :param older_than_hours: a temporary file younger than this is left alone.
+    :param ledger_conn_id: Airflow ``postgres`` connection of the ledger database.
     """
 
-    template_fields: Sequence[str] = ("local_conn_ids", "ftp_folders", "older_than_hours")
+    template_fields: Sequence[str] = ("local_conn_ids", "ftp_folders", "older_than_hours", "ledger_conn_id")
 
     def __init__(
         self,
@@ -64,24 +67,27 @@ class RemoveTempFilesOperator(BaseOperator):
         local_conn_ids: Sequence[str] = (),
         ftp_folders: Sequence[dict[str, str]] | str = (),
         older_than_hours: float | str = 6,
+        ledger_conn_id: str = "filepool_ledger",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.local_conn_ids = local_conn_ids
         self.ftp_folders = ftp_folders
         self.older_than_hours = older_than_hours
+        self.ledger_conn_id = ledger_conn_id
 
     def execute(self, context: Any) -> dict[str, list[str]]:
         older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
         removed: list[str] = []
-        for conn_id in runner.as_list("local_conn_ids", self.local_conn_ids):
-            removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than)
-        for folder in runner.as_list("ftp_folders", self.ftp_folders):
-            session = FTPSession.open(FTPConfig.from_airflow(folder["ftp_conn_id"]))
-            try:
-                removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than)
-            finally:
-                session.close()
+        with _ledger(self.ledger_conn_id, context) as ledger:
+            for conn_id in runner.as_list("local_conn_ids", self.local_conn_ids):
+                removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than, ledger)
+            for folder in runner.as_list("ftp_folders", self.ftp_folders):
+                session = FTPSession.open(FTPConfig.from_airflow(folder["ftp_conn_id"]))
+                try:
+                    removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than, ledger)
+                finally:
+                    session.close()
         for path in removed:
             self.log.info("Removed orphaned temporary file %s", path)
         self.log.info("Orphaned temporary files removed: %d", len(removed))

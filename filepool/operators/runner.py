@@ -136,7 +136,7 @@ def discover(
     for batch in batches:
         listed += len(batch)
         for f in batch:
-            (ready if settle <= 0 or f.mtime <= cutoff else young).append(f)
+            (ready if settle <= 0 or f.changed_before(cutoff) else young).append(f)
         if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
             new, ready, last_registered = new + register(ready), [], time.monotonic()
     new += register(ready)

@@ -87,7 +87,9 @@ def copy_file(
             claimed,
             source,
             chunk,
-            lambda: destination.open_writer(claimed.destination, claimed.size, claimed.upload_id, remember),
+            lambda: destination.open_writer(
+                claimed.destination, claimed.size, claimed.upload_id, remember, f"{claimed.id}-{claimed.attempts}"
+            ),
             fence,
         )
     return Completion(

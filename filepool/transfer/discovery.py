@@ -29,8 +29,8 @@ def stable_files(
     in a second look `settle` seconds later. Only the young files are looked at twice.
     """
     cutoff = now() - min_age
-    old = [f for f in listed if f.mtime <= cutoff]
-    young = [f for f in listed if f.mtime > cutoff]
+    old = [f for f in listed if f.changed_before(cutoff)]
+    young = [f for f in listed if not f.changed_before(cutoff)]
     if not young or settle <= 0:
         return Listing(old + young, [])
     sleep(settle)

@@ -10,11 +10,19 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A listed file: its path at the source, size in bytes and modification time (epoch seconds)."""
+    """A listed file: its path at the source, size in bytes and modification time (epoch seconds).
+
+    `mtime_slack`: how much later than `mtime` the file may really have changed, where a listing cannot tell
+    exactly (FTP LIST shows minutes, in the server's time zone): discovery counts a file as old only by
+    `mtime + mtime_slack`, so a young file never looks old."""
 
     path: str
     size: int
     mtime: float
+    mtime_slack: float = 0.0
+
+    def changed_before(self, moment: float) -> bool:
+        return self.mtime + self.mtime_slack <= moment
 
 
 class SourceFile(Protocol):
@@ -66,13 +74,20 @@ class Destination(Protocol):
         ...
 
     def open_writer(
-        self, key: str, size: int, resume_token: str | None = None, remember: Callable[[str], None] | None = None
+        self,
+        key: str,
+        size: int,
+        resume_token: str | None = None,
+        remember: Callable[[str], None] | None = None,
+        claim: str = "",
     ) -> Writer:
         """A writer for `key`; `resume_token` continues an earlier attempt's upload, and `remember` is told the
-        token of a new one so the ledger can keep it."""
+        token of a new one so the ledger can keep it. `claim` ("id-attempt") names the ledger claim in the
+        temporary names of destinations that use them, so the temporary-file sweep can tell a live one."""
         ...
 
-    # Optional: `sync(fence) -> {key: error}`, a destination that commits files in groups (local disks): called
-    # with the finished files before they are recorded; `fence(key)` raises when a file may no longer be written.
+    # Optional: `sync(keys, fence) -> {key: error}`, a destination that commits files in groups (local disks):
+    # called with the keys of finished files before they are recorded; `fence(claim, key)` raises when the file
+    # `key`, written for `claim` (the `claim` given to open_writer), may no longer be committed.
     # Optional: `existing_copy(key, size) -> Writer | None`, a writer that writes nothing and whose commit
     # raises NotTheSame unless what is stored under `key` has the bytes it was fed (see copy.copy_file).

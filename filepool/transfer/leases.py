@@ -43,15 +43,19 @@ class Leases:
 
     def check(self, f: ClaimedFile) -> None:
         """Raise LEASE_LOST unless this claim of `f` is still held for longer than the margin."""
+        self.check_claim(f.id, f.attempts, f.source_path)
+
+    def check_claim(self, file_id: int, attempt: int, what: str) -> None:
+        """`check` by file id and attempt; `what` names the file in the error."""
         with self._lock:
-            attempt, deadline = self._held.get(f.id, (None, float("-inf")))
-        if attempt != f.attempts:
-            raise LeaseLost(f"{f.source_path}: claimed again since this attempt; not written")
+            held, deadline = self._held.get(file_id, (None, float("-inf")))
+        if held != attempt:
+            raise LeaseLost(f"{what}: claimed again since this attempt, or no longer held; not written")
         left = deadline - self._clock()
         if left <= self.margin:
             raise LeaseLost(
-                f"{f.source_path}: the lease could not be renewed in time ({-left:.1f}s past, or too close to "
-                "its end); not written, another worker may hold it"
+                f"{what}: the lease could not be renewed in time ({-left:.1f}s past, or too close to its end); "
+                "not written, another worker may hold it"
             )
 
     def forget(self, f: ClaimedFile) -> None:

@@ -305,8 +305,7 @@ class Worker:
         refused: list[tuple[Completion, ClaimedFile, Exception]] = []
         sync = getattr(self.destination, "sync", None)
         if done and sync is not None:  # durable first, then COMPLETED (the destination's group commit)
-            claims = {f.destination: f for _, f in done}
-            bad = sync(lambda key: self.leases.check(claims[key]))
+            bad = sync([f.destination for _, f in done], self._fence_claim)
             refused = [(d, f, bad[f.destination]) for d, f in done if f.destination in bad]
             done = [(d, f) for d, f in done if f.destination not in bad]
         for _, f in done:
@@ -314,6 +313,11 @@ class Worker:
         kept = self._record_ledger.complete([d for d, _ in done])
         self._record_ledger.fail(failed)
         return _Written(refused, sum(1 for d, _ in done if d.id not in kept))
+
+    def _fence_claim(self, claim: str, key: str) -> None:
+        """The fence of a destination that commits in groups: `claim` is the "id-attempt" its writer was given."""
+        file_id, _, attempt = claim.partition("-")
+        self.leases.check_claim(int(file_id), int(attempt), key)
 
     def _settle(self, written: _Written) -> None:
         """On the main thread: files the destination refused at its sync become failures."""

@@ -115,10 +115,10 @@ def test_a_local_batch_is_not_renamed_into_place_for_a_file_whose_lease_ran_out(
         writer.write(b"abc")
         writer.commit(hashlib.sha256(b"abc").digest())
 
-    def fence(key: str) -> None:
+    def fence(claim: str, key: str) -> None:
         if key == "lost.bin":
             raise LeaseLost("lease ran out")
 
-    refusals = dest.sync(fence)
+    refusals = dest.sync(["kept.bin", "lost.bin"], fence)
     assert list(refusals) == ["lost.bin"] and isinstance(refusals["lost.bin"], LeaseLost)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.bin"]

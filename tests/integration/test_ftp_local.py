@@ -46,6 +46,7 @@ def test_ftp_to_local_verified_then_nothing_again(ftp_conns: None, sftp_root: Pa
     files["empty"] = b""
     (sftp_root / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # more than one 1 MiB chunk
     files["big.bin"] = (sftp_root / "big.bin").read_bytes()
+    (sftp_root / "d0" / ".half.bin.7-1.0a1b.filepool.tmp").write_bytes(b"an upload in progress: never a source")
     make_readable(sftp_root)
     age(sftp_root)
 
@@ -62,10 +63,12 @@ def test_ftp_to_local_verified_then_nothing_again(ftp_conns: None, sftp_root: Pa
     assert second["discovery"]["registered"] == 0 and second["files_transferred"] == 0
 
 
-def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, sftp_root: Path, local_base: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, ftp_server: Any, sftp_root: Path,
+                                                   local_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once a folder with files is listed, every other folder's listing is held until a file has been copied:
-    a run that listed everything before copying anything would wait out each hold (and fail here)."""
+    a run that listed everything before copying anything would wait out each hold (and fail here). vsftpd lists
+    in UTC; the connection says so, or files an hour old would wait for the settle check like young ones."""
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(ftp_server, timezone="UTC"))
     files = write_tree(sftp_root, 60, size=1000)
     age(sftp_root)
     copied = threading.Event()

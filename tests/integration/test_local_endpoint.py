@@ -72,3 +72,30 @@ def test_a_symlinked_folder_out_of_the_base_is_refused(tmp_path: Path) -> None:
         destination(base).open_writer("link/file.bin", 1)
     assert err.value.code == "PATH_OUTSIDE_BASE"
     assert list(outside.iterdir()) == []
+
+
+def test_a_sync_commits_only_the_files_it_is_given(tmp_path: Path) -> None:
+    """A file staged by a copy thread after the worker gathered its batch waits for its own batch: were it
+    renamed with this one, a rename that failed would be reported for no file of the batch, and the file later
+    recorded COMPLETED with nothing under its name."""
+    dest = destination(tmp_path)
+    for name in ("batch.bin", "later.bin"):
+        writer = dest.open_writer(name, 3)
+        writer.write(b"abc")
+        writer.commit(hashlib.sha256(b"abc").digest())
+    assert dest.sync(["batch.bin"]) == {}
+    assert (tmp_path / "batch.bin").exists() and not (tmp_path / "later.bin").exists()
+    assert dest.sync(["later.bin"]) == {}
+    assert (tmp_path / "later.bin").read_bytes() == b"abc"
+
+
+def test_a_240_byte_name_is_written(tmp_path: Path) -> None:
+    """Its temporary name, with the claim and the random part, would pass the 255-byte limit: it is shortened,
+    and the file arrives under its full name."""
+    dest = destination(tmp_path)
+    name = "데" * 80  # 240 bytes in UTF-8
+    writer = dest.open_writer(name, 3, claim="12345-1")
+    writer.write(b"abc")
+    writer.commit(hashlib.sha256(b"abc").digest())
+    assert dest.sync([name]) == {}
+    assert [p.name for p in tmp_path.iterdir()] == [name]

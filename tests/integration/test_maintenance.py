@@ -133,3 +133,20 @@ def test_retention_then_the_hourly_run_moves_nothing_again(conns: None, s3_serve
     writes = {key: n for key, n in s3_server.object_writes(bucket).items() if key.startswith("in/")}
     assert writes == {f"in/{rel}": 2 if rel == replaced else 1 for rel in files}
     assert bucket_contents(s3_client, bucket, "in/")[replaced] == sha256(b"a new version")
+
+
+def test_a_temporary_file_of_a_live_claim_is_kept_however_old(local_base: Path, ledger_uri: str) -> None:
+    lg = ledger(ledger_uri)
+    lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}.bin") for i in range(2)])
+    live, dead = lg.claim("job", 2, lease_seconds=600)
+    ledger_rows(ledger_uri, "UPDATE filepool_files SET lease_until = now() - interval '1 second' WHERE id = %s",
+                (dead.id,))
+    kept = local_base / f".f0.bin.{live.id}-{live.attempts}.0a1b2c.filepool.tmp"  # still being written
+    gone = local_base / f".f1.bin.{dead.id}-{dead.attempts}.0a1b2c.filepool.tmp"  # its worker is gone
+    earlier = local_base / f".f0.bin.{live.id}-{live.attempts - 1}.0a1b2c.filepool.tmp"  # an earlier attempt's
+    for p in (kept, gone, earlier):
+        p.write_bytes(b"1")
+        backdate(p, DAY)
+    result = RemoveTempFilesOperator(task_id="t", local_conn_ids=["filepool_local"], older_than_hours=6).execute({})
+    assert sorted(result["removed"]) == sorted([str(gone), str(earlier)])
+    assert kept.exists()

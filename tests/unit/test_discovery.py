@@ -32,3 +32,18 @@ def test_a_file_gone_at_the_second_look_is_not_taken() -> None:
     young = RemoteFile("/gone", 10, NOW)
     result = stable_files([young], lambda paths: {}, settle=1, min_age=60, now=lambda: NOW, sleep=lambda s: None)
     assert result.stable == [] and result.unstable == [young]
+
+
+def test_a_list_time_that_may_be_behind_is_not_taken_for_old() -> None:
+    """An FTP server west of UTC lists a file written a minute ago with a clock hours behind: it must not pass
+    for old (the FTP source gives LIST times 12 hours of slack when the server's zone is not known)."""
+    written_a_minute_ago_in_new_york = RemoteFile("/a", 10, NOW - 60 - 5 * 3600, mtime_slack=12 * 3600 + 60)
+    looked_again: list[list[str]] = []
+
+    def restat(paths: list[str]) -> dict[str, RemoteFile]:
+        looked_again.append(paths)
+        return {"/a": RemoteFile("/a", 20, NOW - 5 * 3600, mtime_slack=12 * 3600 + 60)}  # still growing
+
+    result = stable_files([written_a_minute_ago_in_new_york], restat, settle=5, min_age=60, now=lambda: NOW,
+                          sleep=lambda s: None)
+    assert result.stable == [] and looked_again == [["/a"]]

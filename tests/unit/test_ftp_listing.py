@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from filepool.endpoints.ftp_listing import list_entries, mlsd_entries
 
 
@@ -38,3 +40,24 @@ def test_mlsd_facts() -> None:
     ]
     at = datetime(2025, 11, 23, 12, tzinfo=UTC).timestamp()
     assert mlsd_entries(facts) == [("a b.bin", "file", 12, at + 0.5), ("sub", "dir", 0, at), ("link", "other", 4, 0.0)]
+
+
+def test_list_times_are_read_in_the_servers_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    line = "-rw-r--r--    1 1000     1000     5 Mar 15  2025 f"
+    [(_, _, _, utc)] = list_entries([line])
+    [(_, _, _, new_york)] = list_entries([line], ZoneInfo("America/New_York"))
+    assert new_york - utc == 4 * 3600  # midnight in New York (EDT) is 04:00 UTC
+
+
+def test_an_unknown_timezone_is_invalid_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from filepool.endpoints.ftp import FTPConfig
+    from filepool.exceptions import InvalidConfig
+
+    monkeypatch.setenv("AIRFLOW_CONN_BAD_TZ", json.dumps({"conn_type": "ftp", "host": "127.0.0.1",
+                                                          "extra": {"timezone": "Mars/Olympus_Mons"}}))
+    with pytest.raises(InvalidConfig, match="unknown timezone"):
+        FTPConfig.from_airflow("bad_tz")

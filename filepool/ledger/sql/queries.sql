@@ -301,6 +301,13 @@ WITH old AS (
 )
 SELECT count(*) FROM deleted;
 
+-- name: live_claims
+-- Which of the given claims (file id, attempt) are still being worked on: their temporary files must stay.
+SELECT f.id, f.attempts FROM filepool_files f
+JOIN jsonb_to_recordset(%(claims)s::jsonb) AS c(id bigint, attempt integer)
+  ON f.id = c.id AND f.attempts = c.attempt
+WHERE f.status = 'IN_PROGRESS' AND f.lease_until >= now();
+
 -- name: live_upload_ids
 -- Multipart uploads that a row may still resume: the maintenance DAG never aborts these.
 SELECT upload_id FROM filepool_files
