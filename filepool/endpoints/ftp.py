@@ -273,8 +273,18 @@ class FTPSession:
         self._call(self._ftp.rename, source, target, path=target)
 
     def delete(self, path: str) -> None:
+        """Delete if possible (a temporary file); see `remove` for a source file."""
         with contextlib.suppress(Exception):
             self._ftp.delete(path)
+
+    # -- after a transfer: the source file's completion -------------------------------------------------------
+
+    def remove(self, path: str) -> None:
+        self._call(self._ftp.delete, path, path=path)
+
+    def move(self, path: str, target: str) -> None:
+        self.make_dirs(posixpath.dirname(target))
+        self.rename(path, target)
 
 
 def _features(ftp: ftplib.FTP) -> set[str]:

@@ -137,6 +137,25 @@ class LocalSession:
             os.lseek(fd, offset, os.SEEK_SET)
         return LocalSourceFile(full, fd, st.st_size, st.st_mtime)
 
+    def remove(self, path: str) -> None:
+        full = self.config.confine(path)
+        try:
+            os.unlink(full)
+        except OSError as exc:
+            raise _io_error(exc, full) from exc
+
+    def move(self, path: str, target: str) -> None:
+        """Rename `path` to `target` (both inside the base path), creating `target`'s folders."""
+        full, to = self.config.confine(path), self.config.confine_lexically(target)
+        try:
+            os.makedirs(os.path.dirname(to), exist_ok=True)
+            self.config.confine(os.path.dirname(to))
+            if os.path.lexists(to):
+                raise FileExistsError(errno.EEXIST, "the archive already holds a file of that name", to)
+            os.rename(full, to)
+        except OSError as exc:
+            raise _io_error(exc, to) from exc
+
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
         """Regular files under `root` (symlinks are not followed, temporary files are skipped)."""
         top = self.config.confine(root)

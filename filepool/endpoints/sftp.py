@@ -267,6 +267,18 @@ class SFTPSession:
         handle, attrs, data = self.call(opener(), path)
         return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data, offset)
 
+    def remove(self, path: str) -> None:
+        self.call(self._sftp.remove(path), path)
+
+    def move(self, path: str, target: str) -> None:
+        """Rename `path` to `target` on the server, creating `target`'s folders; an existing target is an error."""
+
+        async def move() -> None:
+            await self._sftp.makedirs(posixpath.dirname(target), exist_ok=True)
+            await self._sftp.rename(path, target)
+
+        self.call(move(), path)
+
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
         """Regular files under `root` whose name matches `pattern`; symlinks and special files are skipped."""
         return self.call(self._walk(root, pattern, recursive), root, timeout=3600)

@@ -51,6 +51,7 @@ class Completion:
     read_seconds: float
     write_seconds: float
     total_seconds: float
+    source_action: str | None = None  # what to do with the source file once COMPLETED (see transfer.completion)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ class Failure:
     error_code: str
     error_message: str
     retry_in: float | None  # seconds until the next attempt; None = never
+
+
+@dataclass(frozen=True)
+class SourceAction:
+    """A COMPLETED file whose source still waits for its action: "delete" or "move:<target>"."""
+
+    id: int
+    source_path: str
+    size: int
+    mtime: float
+    action: str
 
 
 @dataclass(frozen=True)
@@ -330,6 +342,17 @@ class Ledger:
     def set_upload_id(self, file: ClaimedFile, upload_id: str) -> bool:
         rows = self._query("set_upload_id", id=file.id, attempt=file.attempts, upload_id=upload_id, worker=self.worker)
         return int(rows[0][0]) == 1
+
+    def pending_source_actions(self, job: str, ids: Sequence[int] | None, after: int = 0) -> list[SourceAction]:
+        """Up to 500 source actions of `job` ready to be carried out (of rows `ids`, or all), in id order."""
+        rows = self._query("pending_source_actions", job=job, ids=list(ids) if ids is not None else None, after=after)
+        return [SourceAction(int(i), p, int(s), float(m), a) for i, p, s, m, a in rows]
+
+    def source_actions_done(self, done: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+        """(row id, event, details) of source actions carried out; `source_action_failed` leaves it pending."""
+        if done:
+            rows = json.dumps([{"id": i, "event": e, "details": d} for i, e, d in done])
+            self._run(queries()["source_actions_done"], {"done": rows, "worker": self.worker}, fetch=False)
 
     def live_claims(self, claims: set[tuple[int, int]]) -> set[tuple[int, int]]:
         """Those of the (file id, attempt) claims that are IN_PROGRESS with a lease still running."""

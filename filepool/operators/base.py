@@ -16,6 +16,7 @@ from filepool.exceptions import InvalidConfig
 from filepool.ledger import Ledger
 from filepool.operators import runner
 from filepool.settings import Settings
+from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.route import Route
 
 COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
@@ -44,6 +45,11 @@ class FileTransferOperator(BaseOperator):
     :param transfer: claim registered files and move them.
     :param max_files: stop after claiming this many files (None: until the queue is empty).
     :param fail_on_file_errors: fail the task when any file failed (the others are still moved).
+    :param after_transfer: what becomes of a source file once its transfer is verified and recorded: ``keep``
+        (the default), ``delete``, or ``move`` to ``archive_path`` on the same server (its path relative to
+        ``source_path`` kept). Set in the DAG file only: it is not a template field, so no trigger form or
+        ``--conf`` can turn it on.
+    :param archive_path: absolute folder, outside ``source_path``, for ``after_transfer="move"``.
     :param worker_slot: a number to map transfer tasks over (never files); it names the worker in logs and
         in the ledger (``claimed_by``).
     """
@@ -65,10 +71,13 @@ class FileTransferOperator(BaseOperator):
         transfer: bool = True,
         max_files: int | None = None,
         fail_on_file_errors: bool = True,
+        after_transfer: str = "keep",
+        archive_path: str | None = None,
         worker_slot: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        AfterTransfer.parse(after_transfer, archive_path, None)  # a wrong value fails when the DAG is parsed
         if not discover and not transfer:
             raise InvalidConfig("nothing to do: both discover and transfer are False")
         self.source_path = source_path
@@ -82,6 +91,8 @@ class FileTransferOperator(BaseOperator):
         self.transfer = transfer
         self.max_files = max_files
         self.fail_on_file_errors = fail_on_file_errors
+        self.after_transfer = after_transfer
+        self.archive_path = archive_path
         self.worker_slot = worker_slot
 
     # -- what a subclass provides -----------------------------------------------------------------------------
@@ -127,6 +138,7 @@ class FileTransferOperator(BaseOperator):
         destination = None
         try:
             route = self.make_route(source)
+            after = AfterTransfer.parse(self.after_transfer, self.archive_path, route.source_root)
             self.log.info("Worker %s on %s (%d threads)", worker, route.job, threads)
             ledger = runner.open_ledger(self.ledger_conn_id, worker, settings)
             summary: dict[str, Any] = {"job": route.job, "worker": worker}
@@ -153,6 +165,7 @@ class FileTransferOperator(BaseOperator):
                             settings,
                             self.max_files,
                             discovery.more_coming if discovery is not None else None,
+                            after,
                         )
                     )
                 if discovery is not None:

@@ -17,6 +17,7 @@ from filepool.ledger import Ledger
 from filepool.ledger.repository import DiscoveredFile
 from filepool.settings import Settings
 from filepool.transfer import process
+from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import stable_files
 from filepool.transfer.interfaces import Destination, RemoteFile, Source
 from filepool.transfer.route import Route
@@ -209,6 +210,7 @@ def transfer(
     settings: Settings,
     max_files: int | None = None,
     more_coming: Callable[[float], bool] | None = None,
+    after_transfer: AfterTransfer = KEEP,
 ) -> dict[str, Any]:
     config = WorkerConfig(
         job=job,
@@ -219,6 +221,7 @@ def transfer(
         retry_backoff=settings.retry_backoff_seconds,
         progress_interval=settings.progress_interval,
         max_files=max_files,
+        after_transfer=after_transfer,
     )
     return Worker(config, lambda: Ledger.from_airflow(ledger_conn_id, worker), source, destination, more_coming).run()
 

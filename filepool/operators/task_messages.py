@@ -18,6 +18,7 @@ from filepool.ledger.repository import DiscoveredFile, Ledger, Version
 from filepool.names import storable
 from filepool.operators import runner
 from filepool.settings import Settings
+from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.messages import TaskMessage, kinds, result
 
 
@@ -34,6 +35,9 @@ class FTPTaskMessagesOperator(BaseOperator):
     :param ledger_conn_id: Airflow ``postgres`` connection of the ledger database.
     :param threads: parallel transfers per source/destination pair.
     :param fail_on_file_errors: fail the task when any message failed (its XCom ``summary`` still has them all).
+    :param after_transfer: ``keep`` (default), ``delete`` or ``move`` each source file once every message that
+        reads it is verified and recorded; set in the DAG file only (not a template field).
+    :param archive_path: absolute folder on the source's server for ``move``; a file keeps its whole path in it.
     :return: ``{"results": [successes], "failures": [failures]}`` in seed 000's result format.
     """
 
@@ -46,9 +50,12 @@ class FTPTaskMessagesOperator(BaseOperator):
         ledger_conn_id: str = "filepool_ledger",
         threads: int | str = 8,
         fail_on_file_errors: bool = True,
+        after_transfer: str = "keep",
+        archive_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.after = AfterTransfer.parse(after_transfer, archive_path, None)
         self.tasks = tasks
         self.ledger_conn_id = ledger_conn_id
         self.threads = threads
@@ -119,7 +126,9 @@ class FTPTaskMessagesOperator(BaseOperator):
                     for message, (path, size, mtime, dst) in versions.values()
                 ],
             )
-            runner.transfer(self.ledger_conn_id, worker, job, source, destination, threads, settings)
+            runner.transfer(
+                self.ledger_conn_id, worker, job, source, destination, threads, settings, after_transfer=self.after
+            )
             _report(ledger, job, versions, out)
         finally:
             source.close()

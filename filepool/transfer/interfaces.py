@@ -42,6 +42,18 @@ class SourceSession(Protocol):
         """Open `path`; `prefetch` bytes may be read at once, `offset` starts the parts further in (resume)."""
         ...
 
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        """Size and mtime of each path that exists."""
+        ...
+
+    def remove(self, path: str) -> None:
+        """Delete a source file (after its transfer, when the operator says so)."""
+        ...
+
+    def move(self, path: str, target: str) -> None:
+        """Rename a source file to `target` on the same server, creating its folders; never over a file."""
+        ...
+
 
 class Source(Protocol):
     """Where files come from: a pool of sessions on one connection."""

@@ -13,11 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from filepool.exceptions import ConnectionFailed, FilepoolError, LeaseLost, WorkerLost, error_code
 from filepool.ledger import ClaimedFile, Completion, Failure, Ledger
+from filepool.transfer.completion import KEEP, AfterTransfer, complete_at_source
 from filepool.transfer.copy import copy_file
 from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.leases import Leases
@@ -41,6 +42,7 @@ class WorkerConfig:
     retry_backoff: float
     progress_interval: float
     max_files: int | None = None
+    after_transfer: AfterTransfer = KEEP
 
 
 @dataclass
@@ -54,6 +56,7 @@ class RunStats:
     failures: list[dict[str, Any]] = field(default_factory=list)
     halted_by: str | None = None
     lost_leases: int = 0
+    at_source: Counter[str] = field(default_factory=Counter)  # outcomes of source actions (delete, move)
 
     def elapsed(self) -> float:
         return max(time.monotonic() - self.started, 1e-9)
@@ -82,6 +85,7 @@ class RunStats:
             "halted_by": self.halted_by,
             "released": self.released,
             "lost_leases": self.lost_leases,
+            "at_source": dict(self.at_source),
         }
 
 
@@ -153,6 +157,8 @@ class Worker:
         claimed_total = 0
         exhausted = False
         next_progress = time.monotonic() + cfg.progress_interval
+        # what an earlier run left half done: files COMPLETED whose source action it did not get to
+        self.stats.at_source.update(complete_at_source(self._record_ledger, cfg.job, self.source))
         self._heartbeat.start()
         try:
             with ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool:
@@ -310,9 +316,15 @@ class Worker:
             done = [(d, f) for d, f in done if f.destination not in bad]
         for _, f in done:
             self.leases.forget(f)
+        after = self.config.after_transfer
+        if after.action != "keep":
+            done = [(replace(d, source_action=after.pending(f.source_path)), f) for d, f in done]
         kept = self._record_ledger.complete([d for d, _ in done])
         self._record_ledger.fail(failed)
-        return _Written(refused, sum(1 for d, _ in done if d.id not in kept))
+        at_source = Counter[str]()
+        if after.action != "keep" and kept:  # only once COMPLETED is durable
+            at_source = complete_at_source(self._record_ledger, self.config.job, self.source, sorted(kept))
+        return _Written(refused, sum(1 for d, _ in done if d.id not in kept), at_source)
 
     def _fence_claim(self, claim: str, key: str) -> None:
         """The fence of a destination that commits in groups: `claim` is the "id-attempt" its writer was given."""
@@ -325,6 +337,7 @@ class Worker:
             self.stats.completed -= 1
             self.stats.bytes -= done.bytes
             self._record_failure(f, exc)
+        self.stats.at_source.update(written.at_source)
         if written.lost:
             self.stats.lost_leases += written.lost
             log.warning("%d files finished after their lease passed to another worker", written.lost)
@@ -347,3 +360,4 @@ def _drain(finished: queue.SimpleQueue[Future[Completion]], timeout: float) -> l
 class _Written:
     refused: list[tuple[Completion, ClaimedFile, Exception]]
     lost: int
+    at_source: Counter[str]

@@ -115,7 +115,8 @@ RETURNING f.id, f.attempts;
 WITH done AS (
     SELECT * FROM jsonb_to_recordset(%(results)s::jsonb)
         AS r(id bigint, attempt integer, bytes bigint, checksum text, checksum_algo text, etag text,
-             read_seconds double precision, write_seconds double precision, total_seconds double precision)
+             read_seconds double precision, write_seconds double precision, total_seconds double precision,
+             source_action text)
 ), locked AS (
     SELECT id FROM filepool_files WHERE id IN (SELECT id FROM done) ORDER BY id FOR UPDATE
 ), updated AS (
@@ -124,7 +125,8 @@ WITH done AS (
         checksum_algo = done.checksum_algo, etag = done.etag, read_seconds = done.read_seconds,
         write_seconds = done.write_seconds, total_seconds = done.total_seconds,
         error_code = NULL, error_message = NULL, claimed_by = NULL, lease_until = NULL,
-        next_attempt_at = NULL, upload_id = NULL, completed_at = now(), updated_at = now()
+        next_attempt_at = NULL, upload_id = NULL, source_action = done.source_action, completed_at = now(),
+        updated_at = now()
     FROM done, locked
     WHERE f.id = done.id AND f.id = locked.id AND f.claimed_by = %(worker)s AND f.attempts = done.attempt
       AND f.status = 'IN_PROGRESS'
@@ -289,6 +291,7 @@ SELECT pg_advisory_xact_lock(%(prune_lock)s);
 WITH old AS (
     SELECT id, version_key, completed_at FROM filepool_files
     WHERE status = 'COMPLETED' AND completed_at < now() - make_interval(secs => %(older_than)s)
+      AND source_action IS NULL
     ORDER BY id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -300,6 +303,33 @@ WITH old AS (
     DELETE FROM filepool_files f USING old WHERE f.id = old.id RETURNING f.id
 )
 SELECT count(*) FROM deleted;
+
+-- name: pending_source_actions
+-- COMPLETED rows of a job whose source action waits (of rows `ids`, or all, after id `after`), once every row
+-- that reads the same source version is COMPLETED too.
+SELECT f.id, f.source_path, f.size, f.mtime, f.source_action FROM filepool_files f
+WHERE f.job = %(job)s AND f.source_action IS NOT NULL AND f.status = 'COMPLETED' AND f.id > %(after)s
+  AND (%(ids)s::bigint[] IS NULL OR f.id = ANY(%(ids)s::bigint[]))
+  AND NOT EXISTS (
+      SELECT 1 FROM filepool_files o
+      WHERE filepool_source(o.job) = filepool_source(f.job) AND o.source_path = f.source_path
+        AND o.size = f.size AND o.mtime = f.mtime AND o.status <> 'COMPLETED')
+ORDER BY f.id
+LIMIT 500;
+
+-- name: source_actions_done
+-- Source actions carried out (or found needless): cleared, each with its event. A failed one stays pending.
+WITH done AS (
+    SELECT * FROM jsonb_to_recordset(%(done)s::jsonb) AS r(id bigint, event text, details jsonb)
+), cleared AS (
+    UPDATE filepool_files f
+    SET source_action = CASE WHEN done.event = 'source_action_failed' THEN f.source_action END, updated_at = now()
+    FROM done
+    WHERE f.id = done.id AND f.source_action IS NOT NULL
+    RETURNING f.id, done.event, done.details
+)
+INSERT INTO filepool_file_events (file_id, event, worker, details)
+SELECT id, event, %(worker)s, details FROM cleared;
 
 -- name: live_claims
 -- Which of the given claims (file id, attempt) are still being worked on: their temporary files must stay.
