@@ -37,6 +37,21 @@ class PathOutsideBase(FilepoolError):
     retryable = False
 
 
+class InvalidName(FilepoolError):
+    """A listing entry whose name no file can have (a `/` or a NUL in it): not taken, recorded, the rest moves."""
+
+    code = "INVALID_NAME"
+    retryable = False
+
+
+class ListingError(FilepoolError):
+    """A folder that could not be listed, or a listing line that could not be read: that entry or folder is not
+    taken, and recorded; the rest moves."""
+
+    code = "LISTING_ERROR"
+    retryable = False
+
+
 class DiskFull(FilepoolError):
     """Not enough free space at the destination (checked before writing, or ENOSPC while writing)."""
 

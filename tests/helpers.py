@@ -28,6 +28,25 @@ def write_tree(root: Path, count: int, size: int = 4096, seed: int = 7) -> dict[
     return files
 
 
+def not_utf8_name(root: Path) -> Path:
+    """A folder `latin1` under `root` holding one file whose name is not UTF-8 (b"caf\xe9.csv"); returns it."""
+    folder = root / "latin1"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.csv"), "wb") as f:
+        f.write(b"x")
+    return folder
+
+
+def deep_tree(root: Path, levels: int = 70) -> Path:
+    """deep/l0/l1/.../l<levels-1> under `root`, with a file at the bottom; returns the bottom folder."""
+    deep = root / "deep"
+    for level in range(levels):
+        deep = deep / f"l{level}"
+    deep.mkdir(parents=True)
+    (deep / "too-deep.bin").write_bytes(b"x")
+    return deep
+
+
 def make_readable(root: Path) -> None:
     for folder, _dirs, names in os.walk(root):
         os.chmod(folder, 0o755)

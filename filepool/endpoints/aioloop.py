@@ -34,5 +34,11 @@ def submit(coro: Coroutine[Any, Any, T]) -> Future[T]:
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-    """Run `coro` on the I/O loop and wait for its result in the calling thread."""
-    return submit(coro).result(timeout)
+    """Run `coro` on the I/O loop and wait for its result in the calling thread; past `timeout` the coroutine
+    is cancelled (not left running on the loop) and TimeoutError raised."""
+    future = submit(coro)
+    try:
+        return future.result(timeout)
+    except TimeoutError:
+        future.cancel()
+        raise

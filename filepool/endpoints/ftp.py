@@ -21,17 +21,14 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Generator, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filepool.endpoints.connections import as_bool, get_connection
-from filepool.endpoints.ftp_listing import Entry, list_entries, mlsd_entries
-from filepool.endpoints.pool import SessionPool
+from filepool.endpoints.ftp_listing import Entry, Problems, list_entries, mlsd_entries
 from filepool.exceptions import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -40,11 +37,9 @@ from filepool.exceptions import (
     InvalidConfig,
     TransferIOError,
 )
-from filepool.names import TEMP_SUFFIX
 from filepool.transfer.interfaces import RemoteFile
 
 CHUNK = 1024 * 1024
-_LISTING_SESSIONS = 4
 _IDLE_CHECK_SECONDS = 30.0  # a session idle longer than this is checked with NOOP before reuse
 _MINUTE = 60.0
 _WEST_MOST_UTC_OFFSET = 12 * 3600.0  # UTC-12
@@ -236,24 +231,31 @@ class FTPSession:
                         found[full] = RemoteFile(full, size, mtime, self.mtime_slack)
         return found
 
-    def _entries(self, folder: str) -> list[Entry]:
-        """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder."""
+    def _entries(self, folder: str, problems: Problems | None = None) -> list[Entry]:
+        """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder; lines that cannot be read
+        go to `problems`."""
         try:
-            return self._list_folder(folder)
+            return self._list_folder(folder, problems)
+        except FileNotFound:  # 550: the command was refused whole, the control connection is in step
+            raise
+        except BaseException:
+            # A listing cut short (a reply not read, a data connection left open): never reuse this session.
+            self._broken = True
+            raise
         finally:
             # ftplib lists in ASCII mode (TYPE A) and our downloads do not reset it: back to binary, or a
             # server that honours ASCII mode (pyftpdlib) would rewrite line ends in the next file.
             if not self._broken:
                 self._call(self._ftp.voidcmd, "TYPE I")
 
-    def _list_folder(self, folder: str) -> list[Entry]:
+    def _list_folder(self, folder: str, problems: Problems | None) -> list[Entry]:
         if self._mlsd:
             facts = self._call(lambda: list(self._ftp.mlsd(folder, ["type", "size", "modify"])), path=folder)
-            return mlsd_entries(facts)
+            return mlsd_entries(facts, problems)
         lines: list[str] = []
         self._call(self._ftp.cwd, folder, path=folder)
         self._call(self._ftp.retrlines, "LIST -a", lines.append, path=folder)
-        return list_entries(lines, self.config.zone or UTC)
+        return list_entries(lines, self.config.zone or UTC, problems)
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -371,49 +373,3 @@ def _recv_full(conn: socket.socket, size: int) -> bytes:
             break
         got += n
     return bytes(view[:got])
-
-
-class FTPSource:
-    def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
-        self.config = config
-        self.pool: SessionPool[FTPSession] = SessionPool(
-            config.conn_id, lambda: FTPSession.open(config), max_sessions, total
-        )
-
-    def session(self) -> AbstractContextManager[FTPSession]:
-        return self.pool.session()
-
-    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
-        return sorted((f for batch in self.iter_files(root, pattern, recursive) for f in batch), key=lambda f: f.path)
-
-    def iter_files(self, root: str, pattern: str = "*", recursive: bool = True) -> Iterator[list[RemoteFile]]:
-        """The files of each folder as soon as it is listed, up to `_LISTING_SESSIONS` folders at once (one
-        listing is a round trip and a data connection per folder: 70 folders took 0.13 s on one session, 0.05 s
-        on four)."""
-
-        def entries(folder: str) -> tuple[str, list[Entry], float]:
-            with self.session() as session:
-                return folder, session._entries(folder), session.mtime_slack
-
-        with ThreadPoolExecutor(_LISTING_SESSIONS, thread_name_prefix="filepool-list") as pool:
-            pending = {pool.submit(entries, root)}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    folder, listed, slack = future.result()
-                    files = []
-                    for name, kind, size, mtime in listed:
-                        full = posixpath.join(folder, name)
-                        if kind == "dir" and recursive:
-                            pending.add(pool.submit(entries, full))
-                        elif kind == "file" and fnmatch.fnmatchcase(name, pattern) and not name.endswith(TEMP_SUFFIX):
-                            files.append(RemoteFile(full, size, mtime, slack))
-                    if files:
-                        yield files
-
-    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
-        with self.session() as session:
-            return session.stat_files(paths)
-
-    def close(self) -> None:
-        self.pool.close()

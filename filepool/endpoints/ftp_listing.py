@@ -1,4 +1,8 @@
-"""What FTP listings say, as (name, kind, size, mtime) entries: MLSD facts (RFC 3659) or Unix-style LIST lines."""
+"""What FTP listings say, as (name, kind, size, mtime) entries: MLSD facts (RFC 3659) or Unix-style LIST lines.
+
+A line or fact that cannot be read is not an entry: it goes to `problems` (when given) as (the entry's name, or
+the line when no name can be read; what is wrong, in words a user can act on), and the rest is read.
+"""
 
 from __future__ import annotations
 
@@ -19,28 +23,40 @@ _MONTHS = {
 }
 
 
-def mlsd_entries(facts: Iterable[tuple[str, dict[str, str]]]) -> list[Entry]:
-    return [
-        (
-            name,
-            {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other"),
-            int(f.get("size") or 0),
-            _mlsd_time(f.get("modify", "")),
-        )
-        for name, f in facts
-        if name not in (".", "..")
-    ]
+Problems = list[tuple[str, str]]
 
 
-def list_entries(lines: Iterable[str], zone: tzinfo = UTC) -> list[Entry]:
+def mlsd_entries(facts: Iterable[tuple[str, dict[str, str]]], problems: Problems | None = None) -> list[Entry]:
+    entries = []
+    for name, f in facts:
+        if name in (".", ".."):
+            continue
+        try:
+            kind = {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other")
+            entries.append((name, kind, int(f.get("size") or 0), _mlsd_time(f.get("modify", ""))))
+        except ValueError as exc:
+            if problems is not None:
+                problems.append((name, f"MLSD facts of {name!r} unreadable ({exc}): {f}"))
+    return entries
+
+
+def list_entries(lines: Iterable[str], zone: tzinfo = UTC, problems: Problems | None = None) -> list[Entry]:
     """Entries of LIST lines whose times are in the server's time `zone`."""
     entries = []
     for line in lines:
         match = _LIST_LINE.match(line)
-        if not match or match["name"] in (".", ".."):
+        if not match:
+            if problems is not None and line.strip() and not line.startswith("total "):
+                problems.append((line, f"LIST line not understood: {line!r}"))
+            continue
+        if match["name"] in (".", ".."):
             continue
         kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
-        entries.append((match["name"], kind, int(match["size"]), _list_time(match, zone)))
+        try:
+            entries.append((match["name"], kind, int(match["size"]), _list_time(match, zone)))
+        except ValueError as exc:  # "Feb 30 12:00", "Foo 12 2024": the date of that line only
+            if problems is not None:
+                problems.append((match["name"], f"LIST line with an impossible date ({exc}): {line!r}"))
     return entries
 
 
@@ -56,7 +72,9 @@ def _list_time(match: re.Match[str], zone: tzinfo) -> float:
     """LIST times are minutes (recent files) or days (older), on the server's clock: enough for min_age (with
     the slack the FTP source allows for them) and for seeing a change."""
     now = datetime.now(zone)
-    month, day, when = _MONTHS.get(match["month"], 1), int(match["day"]), match["when"]
+    if match["month"] not in _MONTHS:
+        raise ValueError(f"no month {match['month']!r}")
+    month, day, when = _MONTHS[match["month"]], int(match["day"]), match["when"]
     if ":" in when:
         hour, minute = (int(x) for x in when.split(":"))
         moment = datetime(now.year, month, day, hour, minute, tzinfo=zone)

@@ -16,7 +16,7 @@ import os
 import posixpath
 import stat
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from filepool.endpoints import aioloop
 from filepool.endpoints.connections import as_bool, get_connection
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.ssh_ignore import skip_ignore_packets
+from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -37,11 +38,13 @@ from filepool.exceptions import (
     InvalidConfig,
     TransferIOError,
 )
-from filepool.transfer.interfaces import RemoteFile
+from filepool.transfer.interfaces import RemoteFile, Unlisted
 
 # asyncssh logs every channel open and close at INFO: task logs would drown in them.
 if logging.getLogger("asyncssh").level == logging.NOTSET:
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+
+_LIST_TIMEOUT = 300.0  # seconds for one folder's listing
 
 # AES-GCM first: about 3x the rate of aes-ctr + hmac on these CPUs (AES-NI, no separate MAC).
 _FAST_CIPHERS = (
@@ -279,9 +282,49 @@ class SFTPSession:
 
         self.call(move(), path)
 
-    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
+    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile | Unlisted]:
         """Regular files under `root` whose name matches `pattern`; symlinks and special files are skipped."""
-        return self.call(self._walk(root, pattern, recursive), root, timeout=3600)
+        return [f for batch in self.iter_files(root, pattern, recursive) for f in batch]
+
+    def iter_files(
+        self, root: str, pattern: str = "*", recursive: bool = True
+    ) -> Iterator[list[RemoteFile | Unlisted]]:
+        """The files of each folder as it is listed (the tree is never held whole); an entry or a folder that
+        cannot be taken comes as an Unlisted and the walk goes on; a folder removed meanwhile is passed over.
+        Each folder's listing has its own timeout, which cancels it."""
+        walk = Walk(root)
+        pending = [root]
+        while pending:
+            folder = pending.pop()
+            try:
+                entries = self.call(self._sftp.readdir(folder), folder, timeout=_LIST_TIMEOUT)
+            except FileNotFound:
+                continue
+            except FilepoolError as exc:
+                if exc.endpoint_wide:
+                    raise
+                yield [Unlisted(folder, LISTING_ERROR, f"{folder} could not be listed: {exc.message}")]
+                continue
+            found: list[RemoteFile | Unlisted] = []
+            for entry in entries:
+                name = entry.filename
+                if name in (".", ".."):
+                    continue
+                if (bad := bad_name(folder, name)) is not None:
+                    found.append(bad)
+                    continue
+                mode = entry.attrs.permissions or 0
+                full = posixpath.join(folder, name)
+                if stat.S_ISDIR(mode):
+                    admitted, problem = walk.admit(full)
+                    if recursive and admitted:
+                        pending.append(full)
+                    elif recursive and problem is not None:
+                        found.append(problem)
+                elif stat.S_ISREG(mode) and fnmatch.fnmatchcase(name, pattern):
+                    found.append(RemoteFile(full, int(entry.attrs.size or 0), float(entry.attrs.mtime or 0)))
+            if found:
+                yield found
 
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         """Current size and mtime of each path that still exists (stat requests sent in parallel)."""
@@ -297,24 +340,6 @@ class SFTPSession:
             return await asyncio.gather(*(one(p) for p in paths))
 
         return {f.path: f for f in self.call(all_of()) if f is not None}
-
-    async def _walk(self, root: str, pattern: str, recursive: bool) -> list[RemoteFile]:
-        found: list[RemoteFile] = []
-        pending = [root]
-        while pending:
-            folder = pending.pop()
-            for entry in await self._sftp.readdir(folder):
-                name = entry.filename
-                if name in (".", ".."):
-                    continue
-                mode = entry.attrs.permissions or 0
-                full = posixpath.join(folder, name)
-                if stat.S_ISDIR(mode):
-                    if recursive:
-                        pending.append(full)
-                elif stat.S_ISREG(mode) and fnmatch.fnmatchcase(name, pattern):
-                    found.append(RemoteFile(full, int(entry.attrs.size or 0), float(entry.attrs.mtime or 0)))
-        return found
 
 
 class SFTPSource:

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from filepool.endpoints.ftp import FTPConfig, FTPSource
+from filepool.endpoints.ftp import FTPConfig
+from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator

@@ -15,11 +15,12 @@ from typing import Any
 from filepool.exceptions import InvalidConfig, TransferFailed
 from filepool.ledger import Ledger
 from filepool.ledger.repository import DiscoveredFile
+from filepool.names import storable
 from filepool.settings import Settings
 from filepool.transfer import process
 from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import stable_files
-from filepool.transfer.interfaces import Destination, RemoteFile, Source
+from filepool.transfer.interfaces import Destination, RemoteFile, Source, Unlisted
 from filepool.transfer.route import Route
 from filepool.transfer.worker import Worker, WorkerConfig
 
@@ -117,9 +118,10 @@ def discover(
     """
     started = time.monotonic()
     if hasattr(lister, "iter_files"):
-        batches: Iterable[list[RemoteFile]] = lister.iter_files(route.source_root, pattern, recursive)
+        batches: Iterable[list[RemoteFile | Unlisted]] = lister.iter_files(route.source_root, pattern, recursive)
     else:
         batches = [lister.list_files(route.source_root, pattern, recursive)]
+    unlisted: list[Unlisted] = []
     cutoff = time.time() - min_age
     listed = new = 0
     last_registered = float("-inf")
@@ -135,8 +137,11 @@ def discover(
         return count
 
     for batch in batches:
-        listed += len(batch)
         for f in batch:
+            if isinstance(f, Unlisted):
+                unlisted.append(f)
+                continue
+            listed += 1
             (ready if settle <= 0 or f.changed_before(cutoff) else young).append(f)
         if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
             new, ready, last_registered = new + register(ready), [], time.monotonic()
@@ -145,22 +150,46 @@ def discover(
     listing = stable_files(young, lister.stat_files, settle, min_age)
     new += register(listing.stable) if listing.stable else 0
     finished = time.monotonic()
+    _record_unlisted(ledger, route, unlisted)
     result = {
         "listed": listed,
         "registered": new,
+        "rejected": len(unlisted),
         "still_changing": len(listing.unstable),
         "seconds": round(finished - started, 3),
         "listing_seconds": round(listed_at - started, 3),
         "settle_seconds": round(finished - listed_at, 3),
     }
     log.info(
-        "Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run)",
+        "Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run), %d entries not taken",
         route.source,
         listed,
         new,
         len(listing.unstable),
+        len(unlisted),
     )
     return result
+
+
+def _record_unlisted(ledger: Ledger, route: Route, unlisted: list[Unlisted]) -> None:
+    """Entries of the listing not taken: a FAILED row each (their code, a `rejected` event), and the log."""
+    for u in unlisted[:20]:
+        log.warning("Not taken from the listing: [%s] %s", u.code, storable(u.message))
+    if len(unlisted) > 20:
+        log.warning("... and %d more entries not taken (all in the ledger)", len(unlisted) - 20)
+    ledger.reject(
+        [
+            {
+                "job": route.job,
+                "source_path": storable(u.path),
+                "destination": "",
+                "error_code": u.code,
+                "error_message": storable(u.message),
+                "metadata": {},
+            }
+            for u in unlisted
+        ]
+    )
 
 
 class Discovery(threading.Thread):

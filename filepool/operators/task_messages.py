@@ -10,7 +10,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from filepool.endpoints.ftp import FTPConfig, FTPSource
+from filepool.endpoints.ftp import FTPConfig
+from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.exceptions import FileNotFound, FilepoolError, TransferFailed, error_code

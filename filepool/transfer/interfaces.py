@@ -25,6 +25,16 @@ class RemoteFile:
         return self.mtime + self.mtime_slack <= moment
 
 
+@dataclass(frozen=True)
+class Unlisted:
+    """A listing entry that is not taken, and why: discovery records it (a FAILED row with `code` and a
+    `rejected` event) and goes on with the others. `path` is as the listing gave it (escape it to store it)."""
+
+    path: str
+    code: str
+    message: str
+
+
 class SourceFile(Protocol):
     """An open source file; `size` and `mtime` are None where the protocol cannot tell before reading."""
 

@@ -15,7 +15,7 @@ from filepool.endpoints.ftp import FTPSession
 from filepool.endpoints.local import LocalWriter
 from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
 from tests.conftest import ftp_conn
-from tests.helpers import age, ledger_rows, make_readable, sha256, write_tree
+from tests.helpers import age, deep_tree, ledger_rows, make_readable, not_utf8_name, sha256, write_tree
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +77,9 @@ def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, ftp_server:
     held: list[bool] = []
     real_entries, real_commit = FTPSession._entries, LocalWriter.commit
 
-    def entries(self: FTPSession, folder: str) -> list[tuple[str, str, int, float]]:
+    def entries(self: FTPSession, folder: str, problems: Any = None) -> list[tuple[str, str, int, float]]:
         nonlocal files_out
-        listed = real_entries(self, folder)
+        listed = real_entries(self, folder, problems)
         with lock:
             hold, files_out = files_out, files_out or any(kind == "file" for _, kind, _, _ in listed)
         if hold:
@@ -146,3 +146,50 @@ def test_sixteen_threads_never_open_more_than_four_sessions(sftp_root: Path, loc
     assert peak <= 4 and total <= 4, (current, peak, total)  # at most 4 concurrent logins, and no churn
     assert peak >= 2  # it really ran in parallel
 
+
+
+def test_a_hostile_listing_costs_only_its_bad_entries(sftp_root: Path, local_base: Path, ledger_uri: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real FTP server (pyftpdlib) whose LIST output carries garbage, an impossible date, a name with a slash
+    and one with a NUL, over a tree 70 folders deep: every good file is moved, each bad entry and the folders
+    past the depth limit get a FAILED row with its code, and the control connection stays usable."""
+    from tests.conftest import REPO
+    from tests.servers.pyftpd import CountingFTPServer
+
+    files = write_tree(sftp_root, 20, size=500)
+    deep_tree(sftp_root)
+    make_readable(sftp_root)
+    age(sftp_root)
+    monkeypatch.chdir(REPO)
+    server = CountingFTPServer(root=sftp_root, hostile=True).start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server, timezone="UTC"))
+        summary = download(sftp_root, source_path="/", fail_on_file_errors=False)
+    finally:
+        server.stop()
+    assert summary["files_transferred"] == 20 and summary["discovery"]["rejected"] == 5
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
+    rows = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files WHERE status = 'FAILED' "
+                                   "ORDER BY 1, 2")
+    codes = [code for code, _ in rows]
+    assert codes == ["INVALID_NAME", "INVALID_NAME", "LISTING_ERROR", "LISTING_ERROR", "LISTING_ERROR"], rows
+    assert any(path.endswith("/l63") for code, path in rows if code == "LISTING_ERROR")  # 65 deep
+    assert "\x00" not in "".join(path for _, path in rows)
+    events = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'rejected'")
+    assert events == [(5,)]
+
+
+def test_a_name_that_is_not_utf8_costs_its_folder_and_the_session_is_not_reused(
+        ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str) -> None:
+    """vsftpd sends the name's bytes as they are; the listing of that folder fails half read: the session that
+    read it is closed, not put back in the pool with a reply still pending, and every other file moves."""
+    files = write_tree(sftp_root, 30, size=700)
+    not_utf8_name(sftp_root)
+    make_readable(sftp_root)
+    age(sftp_root)
+    summary = download(sftp_root, min_age_seconds=0, settle_seconds=0)
+    assert summary["files_transferred"] == 30 and summary["discovery"]["rejected"] == 1
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
+    [(code, path)] = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files "
+                                             "WHERE status = 'FAILED'")
+    assert code == "LISTING_ERROR" and path.endswith("/latin1")

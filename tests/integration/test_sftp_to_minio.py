@@ -15,7 +15,7 @@ import pytest
 from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
 from tests.conftest import SECRETS, aws_conn, sftp_conn
-from tests.helpers import age, bucket_contents, ledger_rows, make_readable, sha256, write_tree
+from tests.helpers import age, bucket_contents, deep_tree, ledger_rows, make_readable, not_utf8_name, sha256, write_tree
 from tests.servers.process import free_port
 
 pytestmark = pytest.mark.integration
@@ -171,3 +171,37 @@ def test_endpoint_failures_get_their_code_and_nothing_is_lost(
     assert statuses(ledger_uri) == {"COMPLETED": len(files)}
     assert len(bucket_contents(s3_client, bucket, "in/")) == len(files)
     assert_no_secrets(caplog.text, errors(ledger_uri), str(err.value))
+
+
+def test_an_unreadable_folder_and_a_tree_past_the_depth_limit_cost_only_themselves(
+        conns: None, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str) -> None:
+    files = write_tree(sftp_root, 15, size=700)
+    locked = sftp_root / "locked"
+    locked.mkdir()
+    (locked / "secret.bin").write_bytes(b"x")
+    deep_tree(sftp_root)
+    make_readable(sftp_root)
+    locked.chmod(0o700)  # root's: the SFTP login cannot list it
+    age(sftp_root)
+    summary = operator(sftp_root, bucket, min_age_seconds=0, settle_seconds=0).execute({})
+    assert summary["files_transferred"] == 15 and summary["discovery"]["rejected"] == 2
+    assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(d) for rel, d in files.items()}
+    rows = ledger_rows(ledger_uri, "SELECT error_code, source_path, error_message FROM filepool_files "
+                                   "WHERE status = 'FAILED' ORDER BY source_path")
+    assert [(code, path.rsplit("/", 1)[-1]) for code, path, _ in rows] == [
+        ("LISTING_ERROR", "l63"), ("LISTING_ERROR", "locked")]  # deep/l0/.../l62 is 64 folders deep
+    assert "could not be listed" in rows[1][2] and "more than 64 folders deep" in rows[0][2]
+
+
+def test_a_name_that_is_not_utf8_costs_its_folder_not_the_run(conns: None, sftp_root: Path, bucket: str,
+                                                              s3_client: Any, ledger_uri: str) -> None:
+    files = write_tree(sftp_root, 10, size=700)
+    not_utf8_name(sftp_root)
+    make_readable(sftp_root)
+    age(sftp_root)
+    summary = operator(sftp_root, bucket, min_age_seconds=0, settle_seconds=0).execute({})
+    assert summary["files_transferred"] == 10 and summary["discovery"]["rejected"] == 1
+    assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(d) for rel, d in files.items()}
+    [(code, path)] = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files "
+                                             "WHERE status = 'FAILED'")
+    assert code == "LISTING_ERROR" and path.endswith("/latin1")

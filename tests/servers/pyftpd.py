@@ -1,7 +1,9 @@
 """pyftpdlib in its own process, counting concurrent logins on the server side.
 
-Run as `python -m tests.servers.pyftpd PORT ROOT USER PASSWORD COUNTS_FILE DROP_ONCE`; the counts file holds
-"current peak total" and is rewritten on every login and logout.
+Run as `python -m tests.servers.pyftpd PORT ROOT USER PASSWORD COUNTS_FILE DROP_ONCE [hostile]`; the counts
+file holds "current peak total" and is rewritten on every login and logout. A hostile server offers no MLSD
+(clients must read LIST lines) and adds to the listing of its root folder lines no client should trust
+(HOSTILE_LINES): garbage, an impossible date, a name with a slash, a NUL in a name.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from typing import Any
 
 from tests.servers.process import free_port, spawn, stop, wait_for_port
 
+HOSTILE_LINES = (
+    "this is not a listing line",
+    "-rw-r--r--   1 owner    group         5 Feb 30 12:00 impossible-date.bin",
+    "-rw-r--r--   1 owner    group         5 Jan 02 12:00 sub/escape.bin",
+    "-rw-r--r--   1 owner    group         5 Jan 02 12:00 nul\x00name.bin",
+)
 
-def serve(port: int, root: str, user: str, password: str, counts: str, drop_once: str = "") -> None:
+
+def serve(port: int, root: str, user: str, password: str, counts: str, drop_once: str = "",
+          hostile: bool = False) -> None:
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.filesystems import AbstractedFS
     from pyftpdlib.handlers import FTPHandler
@@ -46,6 +56,12 @@ def serve(port: int, root: str, user: str, password: str, counts: str, drop_once
             self._f.close()
 
     class DroppingFS(AbstractedFS):
+        def format_list(self, basedir: str, listing: Any, ignore_err: bool = True) -> Any:
+            yield from super().format_list(basedir, listing, ignore_err)
+            if hostile and os.path.realpath(basedir) == os.path.realpath(root):
+                for line in HOSTILE_LINES:
+                    yield (line + "\r\n").encode()
+
         def open(self, filename: str, mode: str) -> Any:
             f = super().open(filename, mode)
             if drop_once and filename.endswith(drop_once) and "r" in mode and filename not in dropped:
@@ -81,6 +97,8 @@ def serve(port: int, root: str, user: str, password: str, counts: str, drop_once
     CountingHandler.abstracted_fs = DroppingFS
     CountingHandler.use_sendfile = False
     CountingHandler.passive_ports = range(port + 1, port + 200)
+    if hostile:
+        CountingHandler.proto_cmds = {k: v for k, v in CountingHandler.proto_cmds.items() if k not in ("MLSD", "MLST")}
     save()
     FTPServer(("127.0.0.1", port), CountingHandler).serve_forever()
 
@@ -93,6 +111,7 @@ class CountingFTPServer:
     user: str = "counted"
     password: str = "counted-secret"
     drop_once: str = ""  # a file name whose first download the server aborts after 64 KiB
+    hostile: bool = False  # LIST only, with HOSTILE_LINES in the root folder's listing
     port: int = field(default_factory=free_port)
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-pyftpd-")))
     pid: int | None = None
@@ -107,7 +126,8 @@ class CountingFTPServer:
 
     def start(self) -> CountingFTPServer:
         proc = spawn([sys.executable, "-m", "tests.servers.pyftpd", str(self.port), str(self.root), self.user,
-                      self.password, str(self.counts_path), self.drop_once], self.work / "log")
+                      self.password, str(self.counts_path), self.drop_once, *(["hostile"] if self.hostile else [])],
+                     self.work / "log")
         self.pid = proc.pid
         wait_for_port(self.port, proc, self.work / "log")
         return self
@@ -119,4 +139,5 @@ class CountingFTPServer:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+    port_, root_, user_, password_, counts_, drop_once_ = sys.argv[1:7]
+    serve(int(port_), root_, user_, password_, counts_, drop_once_, sys.argv[7:] == ["hostile"])

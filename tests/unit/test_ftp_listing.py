@@ -61,3 +61,38 @@ def test_an_unknown_timezone_is_invalid_config(monkeypatch: pytest.MonkeyPatch) 
                                                           "extra": {"timezone": "Mars/Olympus_Mons"}}))
     with pytest.raises(InvalidConfig, match="unknown timezone"):
         FTPConfig.from_airflow("bad_tz")
+
+
+def test_a_bad_line_costs_only_itself() -> None:
+    problems: list[tuple[str, str]] = []
+    lines = [
+        "total 3",
+        "-rw-r--r--    1 1000     1000         7 Mar 15  2025 good.bin",
+        "complete garbage",
+        "-rw-r--r--    1 1000     1000         7 Feb 30 12:00 impossible.bin",
+        "-rw-r--r--    1 1000     1000         7 Foo 12  2025 no-month.bin",
+    ]
+    assert [name for name, *_ in list_entries(lines, problems=problems)] == ["good.bin"]
+    assert [what for what, _ in problems] == ["complete garbage", "impossible.bin", "no-month.bin"]
+
+
+def test_unreadable_mlsd_facts_cost_only_their_entry() -> None:
+    problems: list[tuple[str, str]] = []
+    facts = [("ok", {"type": "file", "size": "1", "modify": "20251123120000"}),
+             ("bad-size", {"type": "file", "size": "many"}),
+             ("bad-time", {"type": "file", "size": "1", "modify": "2025-11-23"})]
+    assert [name for name, *_ in mlsd_entries(facts, problems)] == ["ok"]
+    assert [what for what, _ in problems] == ["bad-size", "bad-time"]
+
+
+def test_a_walk_enters_each_folder_once_and_not_too_deep() -> None:
+    from filepool.endpoints.walk import MAX_DEPTH, Walk, bad_name
+
+    walk = Walk("/data")
+    assert walk.admit("/data/a") == (True, None)
+    assert walk.admit("/data/a/../a") == (False, None)  # the same folder under another name: quietly skipped
+    admitted, problem = walk.admit("/data" + "/x" * (MAX_DEPTH + 1))
+    assert not admitted and problem is not None and problem.code == "LISTING_ERROR"
+    assert walk.admit("/data" + "/y" * MAX_DEPTH) == (True, None)
+    assert bad_name("/data", "a/b") is not None and bad_name("/data", "a\x00b") is not None
+    assert bad_name("/data", "données 데이터.csv") is None

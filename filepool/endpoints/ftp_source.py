@@ -1,0 +1,88 @@
+"""An FTP server as a source: a bounded pool of sessions, and a walk of its folder tree that hands over each
+folder's files as soon as it is listed, several folders at once."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
+from typing import Any
+
+from filepool.endpoints.ftp import FTPConfig, FTPSession
+from filepool.endpoints.ftp_listing import Entry, Problems
+from filepool.endpoints.pool import SessionPool
+from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
+from filepool.exceptions import FileNotFound, FilepoolError
+from filepool.names import TEMP_SUFFIX
+from filepool.transfer.interfaces import RemoteFile, Unlisted
+
+_LISTING_SESSIONS = 4
+
+
+class FTPSource:
+    def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
+        self.config = config
+        self.pool: SessionPool[FTPSession] = SessionPool(
+            config.conn_id, lambda: FTPSession.open(config), max_sessions, total
+        )
+
+    def session(self) -> AbstractContextManager[FTPSession]:
+        return self.pool.session()
+
+    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile | Unlisted]:
+        return sorted((f for batch in self.iter_files(root, pattern, recursive) for f in batch), key=lambda f: f.path)
+
+    def iter_files(
+        self, root: str, pattern: str = "*", recursive: bool = True
+    ) -> Iterator[list[RemoteFile | Unlisted]]:
+        """The files of each folder as soon as it is listed, up to `_LISTING_SESSIONS` folders at once (one
+        listing is a round trip and a data connection per folder: 70 folders took 0.13 s on one session, 0.05 s
+        on four). An entry or a folder that cannot be taken comes as an Unlisted, and the walk goes on; a
+        folder removed while the tree is walked is passed over."""
+        walk = Walk(root)
+
+        def entries(folder: str) -> tuple[str, list[Entry], Problems, float]:
+            problems: Problems = []
+            with self.session() as session:
+                try:
+                    return folder, session._entries(folder, problems), problems, session.mtime_slack
+                except FileNotFound:
+                    return folder, [], [], 0.0
+                except FilepoolError as exc:
+                    if exc.endpoint_wide:
+                        raise
+                    return folder, [], [("", f"{folder} could not be listed: {exc.message}")], 0.0
+
+        with ThreadPoolExecutor(_LISTING_SESSIONS, thread_name_prefix="filepool-list") as pool:
+            pending = {pool.submit(entries, root)}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    folder, listed, problems, slack = future.result()
+                    found: list[RemoteFile | Unlisted] = [
+                        Unlisted(posixpath.join(folder, what) if what else folder, LISTING_ERROR, why)
+                        for what, why in problems
+                    ]
+                    for name, kind, size, mtime in listed:
+                        full = posixpath.join(folder, name)
+                        if (bad := bad_name(folder, name)) is not None:
+                            found.append(bad)
+                        elif kind == "dir" and recursive:
+                            admitted, problem = walk.admit(full)
+                            if admitted:
+                                pending.add(pool.submit(entries, full))
+                            elif problem is not None:
+                                found.append(problem)
+                        elif kind == "file" and fnmatch.fnmatchcase(name, pattern) and not name.endswith(TEMP_SUFFIX):
+                            found.append(RemoteFile(full, size, mtime, slack))
+                    if found:
+                        yield found
+
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        with self.session() as session:
+            return session.stat_files(paths)
+
+    def close(self) -> None:
+        self.pool.close()
