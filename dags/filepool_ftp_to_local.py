@@ -44,12 +44,17 @@ with DAG(
         params = params or {}
         return [] if params.get("tasks") else list(params.get("folders") or [])
 
+    # Folders and task messages may use the connections below and FTP folders under /outgoing, and what
+    # [filepool] allowed_connections and allowed_paths add (see filepool/allow.py).
+    allowed = {"connections": ["filepool_ftp", "filepool_local", "filepool_ledger"], "paths": ["/outgoing"]}
+
     FTPToLocalOperator.partial(
         task_id="sweep", threads="{{ params.threads }}", settle_seconds="{{ params.settle_seconds }}",
         min_age_seconds="{{ params.min_age_seconds }}", ledger_conn_id="{{ params.ledger_conn_id }}",
+        allowed=allowed,
     ).expand_kwargs(folders_to_sweep())
 
     FTPTaskMessagesOperator(
         task_id="messages", tasks="{{ params.tasks }}", threads="{{ params.threads }}",
-        ledger_conn_id="{{ params.ledger_conn_id }}",
+        ledger_conn_id="{{ params.ledger_conn_id }}", allowed=allowed,
     )

@@ -20,7 +20,15 @@ from filepool.params import transfer_params
 
 log = logging.getLogger(__name__)
 
-ROUTE = {
+# What a trigger form may point the tasks at beyond these: [filepool] allowed_connections, allowed_buckets and
+# allowed_paths (see filepool/allow.py).
+ALLOWED: dict[str, list[str]] = {
+    "connections": ["filepool_sftp", "filepool_minio", "filepool_ledger"],
+    "buckets": ["landing"],
+    "paths": ["/data/outgoing"],
+}
+
+ROUTE: dict[str, Any] = {
     "sftp_conn_id": "{{ params.sftp_conn_id }}",
     "source_path": "{{ params.source_path }}",
     "pattern": "{{ params.pattern }}",
@@ -29,6 +37,7 @@ ROUTE = {
     "bucket": "{{ params.bucket }}",
     "key_prefix": "{{ params.key_prefix }}",
     "ledger_conn_id": "{{ params.ledger_conn_id }}",
+    "allowed": ALLOWED,
 }
 
 with DAG(

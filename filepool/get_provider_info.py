@@ -107,6 +107,46 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "",
                         "version_added": "0.2.0",
                     },
+                    "allowed_connections": {
+                        "description": "Airflow connection ids (globs) a filepool task may use when they come "
+                        "from a trigger form, --conf or a task message, beyond those its DAG file allows.",
+                        "type": "string",
+                        "example": "filepool_*,sftp_partner_*",
+                        "default": "filepool_*",
+                        "version_added": "0.3.0",
+                    },
+                    "allowed_buckets": {
+                        "description": "Buckets (globs) a filepool task may write to when they come from a "
+                        "trigger form or --conf, beyond those its DAG file allows.",
+                        "type": "string",
+                        "example": "landing,landing-*",
+                        "default": "",
+                        "version_added": "0.3.0",
+                    },
+                    "allowed_paths": {
+                        "description": "Absolute folders on the servers whose files a filepool task may read or "
+                        "write when paths come from a trigger form, --conf or a task message, beyond those its "
+                        "DAG file allows.",
+                        "type": "string",
+                        "example": "/data/outgoing,/srv/exchange",
+                        "default": "",
+                        "version_added": "0.3.0",
+                    },
+                    "producer_images": {
+                        "description": "Images (globs) the producer DAGs may run on the remote Docker hosts.",
+                        "type": "string",
+                        "example": "registry.example.com/tripclick-producer:*",
+                        "default": "tripclick-producer:*",
+                        "version_added": "0.3.0",
+                    },
+                    "allow_root_base_path": {
+                        "description": "Let an fs connection whose base path is / (Airflow's fs_default) be "
+                        "used: it opens the whole disk.",
+                        "type": "boolean",
+                        "example": None,
+                        "default": "False",
+                        "version_added": "0.3.0",
+                    },
                     "progress_interval_seconds": {
                         "description": "How often a transfer task logs its progress.",
                         "type": "integer",

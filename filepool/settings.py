@@ -9,6 +9,16 @@ from filepool.get_provider_info import get_provider_info
 _OPTIONS = get_provider_info()["config"]["filepool"]["options"]
 
 
+def setting(key: str) -> str:
+    """A text option of [filepool]."""
+    default = str(_OPTIONS[key]["default"])
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # outside Airflow (the producer image, bare unit tests)
+        return default
+    return str(conf.get("filepool", key, fallback=default))
+
+
 def _get_int(key: str) -> int:
     default = int(_OPTIONS[key]["default"])
     try:

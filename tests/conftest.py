@@ -25,6 +25,12 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "1"
+# The tests point tasks at servers on free ports, temporary folders and buckets of their own, some through trigger
+# confs and task messages: the deployment allows those here. tests/integration/test_allow.py puts the defaults
+# back and checks what they refuse.
+os.environ["AIRFLOW__FILEPOOL__ALLOWED_CONNECTIONS"] = "*"
+os.environ["AIRFLOW__FILEPOOL__ALLOWED_BUCKETS"] = "test-*"
+os.environ["AIRFLOW__FILEPOOL__ALLOWED_PATHS"] = "/"
 
 from tests.servers import postgres, seaweedfs, sshd  # noqa: E402
 from tests.servers.dockerd import PRODUCER_IMAGE, DockerEngine  # noqa: E402

@@ -37,6 +37,7 @@ from filepool.exceptions import (
     TransferIOError,
 )
 from filepool.names import TEMP_SUFFIX, temp_name
+from filepool.settings import setting
 from filepool.transfer.interfaces import NotTheSame, RemoteFile, WriteResult
 
 CHUNK = 1024 * 1024
@@ -60,7 +61,13 @@ class LocalConfig:
             raise InvalidConfig(f'connection {conn_id!r} needs an absolute base path: extra {{"path": "/data"}}')
         if not os.path.isdir(path):
             raise InvalidConfig(f"base path {path} of connection {conn_id!r} is not a folder")
-        return cls(conn_id, os.path.realpath(path))
+        base = os.path.realpath(path)
+        if base == "/" and setting("allow_root_base_path").lower() not in {"true", "1", "yes"}:
+            raise InvalidConfig(
+                f"connection {conn_id!r} opens the whole disk (its base path is /): give it a folder, or set "
+                "[filepool] allow_root_base_path = True"
+            )
+        return cls(conn_id, base)
 
     def confine_lexically(self, path: str) -> str:
         """The absolute path for `path`, refused when `..` or an absolute path leaves the base."""

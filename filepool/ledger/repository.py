@@ -364,6 +364,10 @@ class Ledger:
     def live_upload_ids(self) -> set[str]:
         return {row[0] for row in self._query("live_upload_ids")}
 
+    def connection_room(self) -> int:
+        """How many more connections the database takes now."""
+        return int(self._query("connection_room")[0][0])
+
     def job_counts(self, job: str) -> dict[str, tuple[int, int]]:
         """{status: (files, bytes)} for one job."""
         return {status: (int(n), int(b)) for status, n, b in self._query("job_counts", job=job)}

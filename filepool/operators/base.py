@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from filepool.allow import Guarded
 from filepool.endpoints.connections import as_bool
 from filepool.exceptions import InvalidConfig
 from filepool.ledger import Ledger
@@ -30,7 +31,7 @@ COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 
 
-class FileTransferOperator(BaseOperator):
+class FileTransferOperator(Guarded, BaseOperator):
     """
     Base of filepool's transfer operators: discover stable files, then claim and move them through the ledger.
 
@@ -50,6 +51,9 @@ class FileTransferOperator(BaseOperator):
         ``source_path`` kept). Set in the DAG file only: it is not a template field, so no trigger form or
         ``--conf`` can turn it on.
     :param archive_path: absolute folder, outside ``source_path``, for ``after_transfer="move"``.
+    :param allowed: what a trigger form, ``--conf`` or an upstream task may point this task at, beyond the
+        arguments written literally here and ``[filepool] allowed_*``: ``{"connections": [...], "buckets":
+        [...], "paths": [...]}`` (globs; folders). Not a template field. See :mod:`filepool.allow`.
     :param worker_slot: a number to map transfer tasks over (never files); it names the worker in logs and
         in the ledger (``claimed_by``).
     """
@@ -73,6 +77,7 @@ class FileTransferOperator(BaseOperator):
         fail_on_file_errors: bool = True,
         after_transfer: str = "keep",
         archive_path: str | None = None,
+        allowed: dict[str, list[str]] | None = None,
         worker_slot: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -93,6 +98,7 @@ class FileTransferOperator(BaseOperator):
         self.fail_on_file_errors = fail_on_file_errors
         self.after_transfer = after_transfer
         self.archive_path = archive_path
+        self.allowed = allowed
         self.worker_slot = worker_slot
 
     # -- what a subclass provides -----------------------------------------------------------------------------
@@ -128,6 +134,7 @@ class FileTransferOperator(BaseOperator):
     # -- the run ------------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        self.check_allowed(context)  # before any connection is opened
         threads = runner.positive_int("threads", self.threads)
         settle = runner.seconds("settle_seconds", self.settle_seconds)
         min_age = runner.seconds("min_age_seconds", self.min_age_seconds)

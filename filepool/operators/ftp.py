@@ -29,6 +29,8 @@ class FTPToLocalOperator(FileTransferOperator):
     """
 
     template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "ftp_conn_id", "local_conn_id", "dest_path")
+    # the local side is confined to the fs connection's base path; the FTP side must be allowed
+    ALLOWED_FIELDS = {"connections": ("ftp_conn_id", "local_conn_id", "ledger_conn_id"), "paths": ("source_path",)}
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class LocalToFTPOperator(FileTransferOperator):
     """
 
     template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "ftp_conn_id", "local_conn_id", "dest_path")
+    ALLOWED_FIELDS = {"connections": ("ftp_conn_id", "local_conn_id", "ledger_conn_id"), "paths": ("dest_path",)}
 
     def __init__(
         self,

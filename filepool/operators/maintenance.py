@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from filepool import maintenance
+from filepool.allow import Guarded
 from filepool.endpoints.ftp import FTPConfig, FTPSession
 from filepool.endpoints.local import LocalConfig
 from filepool.endpoints.s3 import s3_client
@@ -29,16 +30,18 @@ def _ledger(conn_id: str, context: Any) -> Iterator[Ledger]:
         ledger.close()
 
 
-class RequeueExpiredLeasesOperator(BaseOperator):
+class RequeueExpiredLeasesOperator(Guarded, BaseOperator):
     """Put files whose worker stopped renewing its lease back in the queue. Returns how many."""
 
     template_fields: Sequence[str] = ("ledger_conn_id",)
+    ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
 
     def __init__(self, *, ledger_conn_id: str = "filepool_ledger", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ledger_conn_id = ledger_conn_id
 
     def execute(self, context: Any) -> dict[str, int]:
+        self.check_allowed(context)
         with _ledger(self.ledger_conn_id, context) as ledger:
             n, lost = maintenance.requeue_expired_leases(ledger, Settings.load().max_attempts)
         self.log.info("Expired leases put back in the queue: %d", n)
@@ -47,7 +50,7 @@ class RequeueExpiredLeasesOperator(BaseOperator):
         return {"requeued": n, "worker_lost": lost}
 
 
-class RemoveTempFilesOperator(BaseOperator):
+class RemoveTempFilesOperator(Guarded, BaseOperator):
     """
     Remove filepool's temporary files (``*.filepool.tmp``) older than ``older_than_hours`` that no live ledger
     claim is still writing (the claim is named in the temporary name; a live one is IN_PROGRESS with a running
@@ -60,6 +63,7 @@ class RemoveTempFilesOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("local_conn_ids", "ftp_folders", "older_than_hours", "ledger_conn_id")
+    ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
 
     def __init__(
         self,
@@ -77,12 +81,20 @@ class RemoveTempFilesOperator(BaseOperator):
         self.ledger_conn_id = ledger_conn_id
 
     def execute(self, context: Any) -> dict[str, list[str]]:
+        allowed = self.check_allowed(context)
         older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
+        local_conn_ids = [
+            allowed.connection(c, "local_conn_ids") for c in runner.as_list("local_conn_ids", self.local_conn_ids)
+        ]
+        ftp_folders = runner.as_list("ftp_folders", self.ftp_folders)
+        for folder in ftp_folders:
+            allowed.connection(folder["ftp_conn_id"], "ftp_folders")
+            allowed.path(folder["path"], "ftp_folders")
         removed: list[str] = []
         with _ledger(self.ledger_conn_id, context) as ledger:
-            for conn_id in runner.as_list("local_conn_ids", self.local_conn_ids):
+            for conn_id in local_conn_ids:
                 removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than, ledger)
-            for folder in runner.as_list("ftp_folders", self.ftp_folders):
+            for folder in ftp_folders:
                 session = FTPSession.open(FTPConfig.from_airflow(folder["ftp_conn_id"]))
                 try:
                     removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than, ledger)
@@ -94,7 +106,7 @@ class RemoveTempFilesOperator(BaseOperator):
         return {"removed": removed}
 
 
-class AbortStaleUploadsOperator(BaseOperator):
+class AbortStaleUploadsOperator(Guarded, BaseOperator):
     """
     Abort S3 multipart uploads older than ``older_than_hours`` that no live ledger row owns.
 
@@ -104,6 +116,7 @@ class AbortStaleUploadsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("aws_conn_id", "buckets", "older_than_hours", "ledger_conn_id")
+    ALLOWED_FIELDS = {"connections": ("aws_conn_id", "ledger_conn_id")}
 
     def __init__(
         self,
@@ -121,12 +134,14 @@ class AbortStaleUploadsOperator(BaseOperator):
         self.ledger_conn_id = ledger_conn_id
 
     def execute(self, context: Any) -> dict[str, list[dict[str, str]]]:
+        allowed = self.check_allowed(context)
+        buckets = [allowed.bucket(b) for b in runner.as_list("buckets", self.buckets)]
         older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
         with _ledger(self.ledger_conn_id, context) as ledger:
             live = ledger.live_upload_ids()
         aborted: list[dict[str, str]] = []
         _, client = s3_client(self.aws_conn_id)
-        for bucket in runner.as_list("buckets", self.buckets):
+        for bucket in buckets:
             aborted += maintenance.abort_stale_uploads(client, bucket, older_than, live)
         for upload in aborted:
             self.log.info(
@@ -136,11 +151,12 @@ class AbortStaleUploadsOperator(BaseOperator):
         return {"aborted": aborted}
 
 
-class PruneLedgerOperator(BaseOperator):
+class PruneLedgerOperator(Guarded, BaseOperator):
     """Shrink COMPLETED ledger rows older than ``retention_days`` to the key of their file version (the row and
     its events go; that the version was moved stays, so it is never moved again). Returns how many."""
 
     template_fields: Sequence[str] = ("ledger_conn_id", "retention_days")
+    ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
 
     def __init__(
         self, *, ledger_conn_id: str = "filepool_ledger", retention_days: float | str = 90, **kwargs: Any
@@ -150,6 +166,7 @@ class PruneLedgerOperator(BaseOperator):
         self.retention_days = retention_days
 
     def execute(self, context: Any) -> dict[str, int]:
+        self.check_allowed(context)
         retention = runner.seconds("retention_days", self.retention_days) * 24 * HOUR
         with _ledger(self.ledger_conn_id, context) as ledger:
             n = ledger.prune_completed(retention)

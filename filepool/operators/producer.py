@@ -21,13 +21,14 @@ from urllib.parse import urlparse
 
 from airflow.providers.docker.operators.docker import DockerOperator
 
+from filepool.allow import Guarded
 from filepool.endpoints.connections import get_connection
 from filepool.exceptions import ConnectionFailed, InvalidConfig
 
 TLS_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key")
 
 
-class ProducerOperator(DockerOperator):
+class ProducerOperator(Guarded, DockerOperator):
     """
     Run ``python -m producer`` (the image's entrypoint) for one day's file on one remote Docker host.
 
@@ -38,9 +39,12 @@ class ProducerOperator(DockerOperator):
     :param brokers: KAFKA_BROKERS for the container (default: the Airflow Variable ``KAFKA_BROKERS``).
     :param speed: realtime replay speed-up.
     :param data_path: the host folder to mount at /app/data (default: the connection's ``data_path``).
+    :param allowed: ``{"images": [...], "connections": [...]}`` a trigger form may choose beyond those written here
+        and ``[filepool] producer_images`` / ``allowed_connections``. Not a template field.
     """
 
     template_fields: Sequence[str] = (*DockerOperator.template_fields, "data_path", "docker_host_conn_id")
+    ALLOWED_FIELDS = {"connections": ("docker_host_conn_id",), "images": ("image",)}
 
     def __init__(
         self,
@@ -53,6 +57,7 @@ class ProducerOperator(DockerOperator):
         speed: float | str | None = None,
         data_path: str | None = None,
         image: str = "tripclick-producer:latest",
+        allowed: dict[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         if mode not in {"batch", "realtime"}:
@@ -67,10 +72,12 @@ class ProducerOperator(DockerOperator):
         )
         self.docker_host_conn_id = docker_host_conn_id
         self.data_path = data_path
+        self.allowed = allowed
 
     def execute(self, context: Any) -> Any:
         from docker.types import Mount
 
+        self.check_allowed(context)  # before the engine is reached: no image a trigger form made up runs
         conn = get_connection(self.docker_host_conn_id)
         extra = conn.extra_dejson
         self.docker_url = _engine_url(conn)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from filepool.exceptions import InvalidConfig, TransferFailed
+from filepool.exceptions import InvalidConfig, LedgerError, TransferFailed
 from filepool.ledger import Ledger
 from filepool.ledger.repository import DiscoveredFile
 from filepool.names import storable
@@ -76,10 +76,24 @@ def seconds(name: str, value: Any) -> float:
     return number
 
 
+# Ledger connections one transfer task holds at once: this one (start-up and summary), the worker's claims, its
+# batched results, its multipart upload ids, its heartbeat, and discovery's when it runs alongside the worker.
+LEDGER_CONNECTIONS_PER_TASK = 6
+
+
 def open_ledger(conn_id: str, worker: str, settings: Settings) -> Ledger:
-    """Connect, apply pending migrations, say this worker is alive, mark gone the workers of this host whose
-    process is gone, and put back the files of workers no longer alive (the stale-lock clean-up at start)."""
+    """Connect, check that PostgreSQL has room for this task's connections, apply pending migrations, say this
+    worker is alive, mark gone the workers of this host whose process is gone, and put back the files of workers
+    no longer alive (the stale-lock clean-up at start)."""
     ledger = Ledger.from_airflow(conn_id, worker)
+    room = ledger.connection_room()
+    if room < LEDGER_CONNECTIONS_PER_TASK - 1:  # this one is open already
+        ledger.close()
+        raise LedgerError(
+            f"the ledger database takes {room} more connections; a transfer task needs "
+            f"{LEDGER_CONNECTIONS_PER_TASK}: raise PostgreSQL's max_connections, or run fewer filepool tasks at "
+            "once (a pool, max_active_tasks, or --max-active-runs for a backfill, whose default is 10 runs)"
+        )
     ledger.migrate()
     me = process.identity()
     ledger.register_worker(me, settings.lease_seconds)

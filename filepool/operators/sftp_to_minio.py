@@ -29,6 +29,11 @@ class SFTPToMinIOOperator(FileTransferOperator):
     """
 
     template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, "sftp_conn_id", "aws_conn_id", "bucket", "key_prefix")
+    ALLOWED_FIELDS = {
+        "connections": ("sftp_conn_id", "aws_conn_id", "ledger_conn_id"),
+        "buckets": ("bucket",),
+        "paths": ("source_path",),
+    }
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from filepool.allow import Guarded
 from filepool.endpoints.ftp import FTPConfig
 from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
@@ -22,8 +23,10 @@ from filepool.settings import Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.messages import TaskMessage, kinds, result
 
+XCOM_RESULTS = 1000  # results and failures each, in the task's XCom
 
-class FTPTaskMessagesOperator(BaseOperator):
+
+class FTPTaskMessagesOperator(Guarded, BaseOperator):
     """
     Move the files named by seed 000 task messages, each exactly once, and report one result per message.
 
@@ -39,10 +42,14 @@ class FTPTaskMessagesOperator(BaseOperator):
     :param after_transfer: ``keep`` (default), ``delete`` or ``move`` each source file once every message that
         reads it is verified and recorded; set in the DAG file only (not a template field).
     :param archive_path: absolute folder on the source's server for ``move``; a file keeps its whole path in it.
+    :param allowed: the connections (globs) and FTP folders messages may name, beyond ``[filepool]
+        allowed_connections`` and ``allowed_paths``: ``{"connections": [...], "paths": [...]}``. A message
+        outside them fails alone with INVALID_CONFIG. Not a template field.
     :return: ``{"results": [successes], "failures": [failures]}`` in seed 000's result format.
     """
 
     template_fields: Sequence[str] = ("tasks", "ledger_conn_id", "threads")
+    ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
 
     def __init__(
         self,
@@ -53,16 +60,19 @@ class FTPTaskMessagesOperator(BaseOperator):
         fail_on_file_errors: bool = True,
         after_transfer: str = "keep",
         archive_path: str | None = None,
+        allowed: dict[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.after = AfterTransfer.parse(after_transfer, archive_path, None)
+        self.allowed = allowed
         self.tasks = tasks
         self.ledger_conn_id = ledger_conn_id
         self.threads = threads
         self.fail_on_file_errors = fail_on_file_errors
 
     def execute(self, context: Any) -> dict[str, Any]:
+        allowed = self.check_allowed(context)
         threads = runner.positive_int("threads", self.threads)
         out = _Outcomes(list(self.tasks or []))
         settings = Settings.load()
@@ -73,7 +83,13 @@ class FTPTaskMessagesOperator(BaseOperator):
             for index, raw in enumerate(out.raws):
                 try:
                     message = TaskMessage.parse(raw)
+                    allowed.connection(message.src_id, "src_id")
+                    allowed.connection(message.dst_id, "dst_id")
                     src_kind, dst_kind = kinds(message)
+                    if src_kind == "ftp":
+                        allowed.path(message.src_path, "src_path")
+                    else:
+                        allowed.path(message.dst_path, "dst_path")
                 except FilepoolError as exc:
                     out.refuse(index, exc)
                     continue
@@ -137,14 +153,29 @@ class FTPTaskMessagesOperator(BaseOperator):
                 destination.close()
 
     def _finish(self, out: _Outcomes, context: Any) -> dict[str, Any]:
-        """Log every failure, push the summary to XCom, fail the task if any message failed."""
+        """Log the failures, push the summary to XCom, fail the task if any message failed.
+
+        The XCom stays small however many messages came (it lives in Airflow's metadata database): counts, and
+        the first XCOM_RESULTS results and failures; every message's row is in the ledger
+        (`metadata->>'task_id'`), and every failure in the task log."""
         done = [o for o in out.results if o is not None]
+        results = [o for o in done if o["status"] == "success"]
+        failures = [o for o in done if o["status"] != "success"]
         summary = {
-            "results": [o for o in done if o["status"] == "success"],
-            "failures": [o for o in done if o["status"] != "success"],
+            "succeeded": len(results),
+            "failed": len(failures),
+            "results": results[:XCOM_RESULTS],
+            "failures": failures[:XCOM_RESULTS],
+            "truncated": len(results) > XCOM_RESULTS or len(failures) > XCOM_RESULTS,
         }
-        self.log.info("Task messages: %d succeeded, %d failed", len(summary["results"]), len(summary["failures"]))
-        for failure in summary["failures"]:
+        if summary["truncated"]:
+            summary["the_rest"] = (
+                f"the first {XCOM_RESULTS} of each are here; every message's result is in the ledger: "
+                "SELECT metadata->>'task_id', status, error_code, error_message FROM filepool_files "
+                "WHERE metadata ? 'task_id' ORDER BY updated_at DESC"
+            )
+        self.log.info("Task messages: %d succeeded, %d failed", len(results), len(failures))
+        for failure in failures:
             self.log.warning(
                 "Task %s (%s -> %s): [%s] %s",
                 failure["task_id"],
@@ -156,9 +187,9 @@ class FTPTaskMessagesOperator(BaseOperator):
         ti = context.get("ti") if context else None
         if ti is not None:
             ti.xcom_push(key="summary", value=summary)
-        if self.fail_on_file_errors and summary["failures"]:
-            codes = sorted({str(f["error_code"]) for f in summary["failures"]})
-            raise TransferFailed(f"{len(summary['failures'])} of {len(done)} task messages failed: {codes}")
+        if self.fail_on_file_errors and failures:
+            codes = sorted({str(f["error_code"]) for f in failures})
+            raise TransferFailed(f"{len(failures)} of {len(done)} task messages failed: {codes}")
         return summary
 
 

@@ -255,3 +255,25 @@ def test_a_file_whose_worker_dies_on_every_attempt_ends_with_worker_lost(ledger_
                                      "FROM filepool_file_events WHERE event = 'failed' ORDER BY file_id")
     assert events == [("WORKER_LOST", "killed-3")] * 2
     assert make(ledger_uri, "later").claim(JOB, 10, 60, max_attempts=3) == []
+
+
+def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connections(ledger_uri: str) -> None:
+    """Backfills run up to 10 runs at once whatever max_active_runs says: rather than pile up on a full
+    PostgreSQL, a task that cannot get its connections says so at its start."""
+    import psycopg2
+
+    from filepool.exceptions import LedgerError
+    from filepool.operators.runner import LEDGER_CONNECTIONS_PER_TASK, open_ledger
+    from filepool.settings import Settings
+
+    probe = make(ledger_uri)
+    room = probe.connection_room()
+    probe.close()
+    held = [psycopg2.connect(ledger_uri) for _ in range(room - LEDGER_CONNECTIONS_PER_TASK + 3)]
+    try:
+        with pytest.raises(LedgerError, match=r"takes -?\d+ more connections; a transfer task needs 6"):
+            open_ledger("filepool_ledger", "w", Settings.load())
+    finally:
+        for conn in held:
+            conn.close()
+    open_ledger("filepool_ledger", "w", Settings.load()).close()

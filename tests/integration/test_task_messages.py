@@ -257,3 +257,19 @@ def test_max_sessions_total_bounds_the_task_below_the_per_connection_limit(sftp_
     assert err is None and len(summary["results"]) == 40
     assert {p.name for p in (local_base / "m").iterdir()} == {f"m{i}.bin" for i in range(40)}
     assert 1 <= peak <= 2, peak
+
+
+def test_the_xcom_stays_bounded_and_every_result_is_in_the_ledger(ftp_conns: None, sftp_root: Path,
+                                                                  local_base: Path, remote_files: dict[str, bytes],
+                                                                  ledger_uri: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from filepool.operators import task_messages
+
+    monkeypatch.setattr(task_messages, "XCOM_RESULTS", 2)
+    summary, err = run(good_messages(sftp_root))
+    assert err is None
+    assert (summary["succeeded"], summary["failed"], summary["truncated"]) == (GOOD, 0, True)
+    assert len(summary["results"]) == 2 and "in the ledger" in summary["the_rest"]
+    rows = ledger_rows(ledger_uri, "SELECT metadata->>'task_id', status FROM filepool_files "
+                                   "WHERE metadata ? 'task_id' ORDER BY 1")
+    assert rows == [(f"good-{i}", "COMPLETED") for i in range(GOOD)]

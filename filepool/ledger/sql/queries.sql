@@ -242,6 +242,11 @@ DELETE FROM filepool_workers w
 WHERE alive_until < now() - interval '1 day'
   AND NOT EXISTS (SELECT 1 FROM filepool_files f WHERE f.claimed_by = w.name AND f.status = 'IN_PROGRESS');
 
+-- name: connection_room
+-- How many more client connections PostgreSQL takes now (superusers' reserve left out).
+SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+       - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend');
+
 -- name: job_counts
 SELECT status, count(*), coalesce(sum(size), 0) FROM filepool_files WHERE job = %(job)s GROUP BY status;
 
