@@ -58,20 +58,21 @@ class Allowed:
         return cls(**lists)
 
     def connection(self, conn_id: str, role: str) -> str:
-        if not any(fnmatch.fnmatchcase(conn_id, pattern) for pattern in self.connections):
-            raise InvalidConfig(
-                f"{role} connection {conn_id!r} is not allowed here: the DAG file's `allowed` or "
-                "[filepool] allowed_connections must name it"
-            )
-        return conn_id
+        return self._match(conn_id, self.connections, f"{role} connection", "allowed_connections")
 
     def bucket(self, bucket: str) -> str:
-        if not any(fnmatch.fnmatchcase(bucket, pattern) for pattern in self.buckets):
+        return self._match(bucket, self.buckets, "bucket", "allowed_buckets")
+
+    def image(self, image: str) -> str:
+        return self._match(image, self.images, "image", "producer_images")
+
+    @staticmethod
+    def _match(value: str, patterns: tuple[str, ...], what: str, key: str) -> str:
+        if not any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns):
             raise InvalidConfig(
-                f"bucket {bucket!r} is not allowed here: the DAG file's `allowed` or [filepool] allowed_buckets "
-                "must name it"
+                f"{what} {value!r} is not allowed here: the DAG file's `allowed` or [filepool] {key} must name it"
             )
-        return bucket
+        return value
 
     def path(self, path: str, role: str) -> str:
         normal = posixpath.normpath(path) if path.startswith("/") else path
@@ -85,14 +86,6 @@ class Allowed:
                 "[filepool] allowed_paths must hold it"
             )
         return path
-
-    def image(self, image: str) -> str:
-        if not any(fnmatch.fnmatchcase(image, pattern) for pattern in self.images):
-            raise InvalidConfig(
-                f"image {image!r} is not allowed here: the DAG file's `allowed` or [filepool] producer_images "
-                "must name it"
-            )
-        return image
 
 
 class Guarded:
