@@ -102,3 +102,66 @@ def test_unreachable_brokers_fail_fast_and_say_which(tmp_path: Path) -> None:
     done = run("--file", str(path), "--brokers", "127.0.0.1:9", "--log-file", str(tmp_path / "p.log"))
     assert done.returncode == 3
     assert "no Kafka broker reachable at 127.0.0.1:9" in done.stderr
+
+
+def test_a_line_larger_than_a_message_may_be_is_rejected_like_a_malformed_one(kafka_broker: KafkaBroker,
+                                                                              tmp_path: Path) -> None:
+    kafka_broker.create_topic("too_large")
+    [path] = sample.write(tmp_path / "data", date(2026, 1, 4), 1, 20)
+    huge = json.dumps({"SessionId": "s", "DocumentId": 1, "event_ts": "2026-01-04T10:00:00+00:00",
+                       "Keywords": "x" * 50_000})
+    with path.open("a") as out:
+        out.write(huge + "\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  producer:\n    message.max.bytes: 20000\n")  # the broker's limit, say
+
+    done = run("--file", str(path), "--topic", "too_large", "--brokers", kafka_broker.bootstrap, "--config",
+               str(config), "--log-file", str(tmp_path / "logs" / "p.log"))
+
+    assert done.returncode == 0, done.stderr  # everything else was delivered
+    assert "Traceback" not in done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["sent"], summary["delivered"], summary["rejected"]) == (20, 20, 1)
+    [rejected] = [json.loads(line) for line in Path(summary["reject_file"]).read_text().splitlines()]
+    assert rejected["line_number"] == 21 and "message.max.bytes" in rejected["reason"]
+    assert len(rejected["line"]) < 1100  # the reject file keeps the start of a huge line, not all of it
+    assert len(kafka_broker.consume("too_large", 20)) == 20
+
+
+def test_realtime_never_sleeps_for_years_on_a_far_future_event_ts(kafka_broker: KafkaBroker,
+                                                                  tmp_path: Path) -> None:
+    kafka_broker.create_topic("far_future")
+    lines = [json.dumps({"SessionId": f"s{i}", "DocumentId": i, "event_ts": ts}) for i, ts in enumerate(
+        ["2026-01-05T10:00:00+00:00", "2999-01-01T00:00:00+00:00", "2026-01-05T10:00:01+00:00"])]
+    path = tmp_path / "date=2026-01-05" / "events.json"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n")
+
+    done = run("--file", str(path), "--topic", "far_future", "--mode", "realtime", "--max-gap", "1",
+               "--brokers", kafka_broker.bootstrap, "--log-file", str(tmp_path / "p.log"))
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["sent"] == 3 and summary["gaps_cut"] == 1 and summary["seconds"] < 30
+    order = [json.loads(m.value())["DocumentId"] for m in sorted(kafka_broker.consume("far_future", 3),
+                                                                  key=lambda m: m.timestamp()[1])]
+    assert order == [0, 2, 1]  # still in event_ts order
+
+
+def test_the_time_order_sort_spills_to_disk_and_stays_exact(tmp_path: Path) -> None:
+    from producer.events import Event
+    from producer.ordering import in_time_order
+
+    events = [Event(f"k{i}", float((i * 7919) % 101), f"v{i}".encode()) for i in range(1000)]
+    spilled: list[list[str]] = []
+
+    def watch() -> Any:
+        for event in in_time_order(iter(events), run_events=64, folder=str(tmp_path)):
+            spilled.append([p.name for p in tmp_path.glob("producer-sort-*/run-*")])
+            yield event
+
+    ordered = list(watch())
+    assert [e.at for e in ordered] == sorted(e.at for e in events)
+    assert sorted(e.key for e in ordered) == sorted(e.key for e in events)
+    assert len(spilled[0]) == 16  # 1,000 events in runs of 64, on disk while they are merged
+    assert list(tmp_path.iterdir()) == []  # and removed at the end

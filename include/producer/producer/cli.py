@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", help=f"Kafka topic (default: kafka.topic in the config, or {config.DEFAULT_TOPIC})")
     parser.add_argument("--mode", choices=("batch", "realtime"), default="batch")
     parser.add_argument("--speed", type=float, default=1.0, help="realtime: replay this many times faster")
+    parser.add_argument("--max-gap", type=float, default=60.0,
+                        help="realtime: never wait longer than this many seconds between two events")
     parser.add_argument("--brokers", help="host:port,... (default: KAFKA_BROKERS, then the config)")
     parser.add_argument("--config", help=f"YAML config (default: {config.DEFAULT_CONFIG})")
     parser.add_argument("--log-file", default="logs/tripclick_producer.log", help="rotating log, 50 MB x 5")
@@ -36,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error("--speed must be greater than 0")
+    if args.max_gap <= 0:
+        parser.error("--max-gap must be greater than 0")
     return args
 
 
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "batch":
             batch(path, sender, tally, rejects, progress)
         else:
-            realtime(path, sender, tally, rejects, progress, args.speed)
+            realtime(path, sender, tally, rejects, progress, args.speed, args.max_gap)
     finally:
         rejects.close()
         undelivered = sender.close()
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"file": str(path), "topic": topic, "mode": args.mode, "lines": tally.lines,
                "sent": sender.produced, "delivered": sender.delivered, "undelivered": undelivered,
                "rejected": tally.rejected, "reject_file": str(reject_path) if tally.rejected else None,
+               "log_file": str(Path(args.log_file).resolve()), "gaps_cut": tally.gaps_cut,
                "seconds": round(seconds, 3), "events_per_second": round(sender.produced / max(seconds, 1e-9), 1),
                "errors": sender.errors}
     log.info("Summary: %s", summary)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from producer.events import Event, Malformed, parse
+from producer.ordering import in_time_order
 from producer.sender import Sender
 
 
@@ -18,6 +19,7 @@ from producer.sender import Sender
 class Tally:
     lines: int = 0
     rejected: int = 0
+    gaps_cut: int = 0  # realtime: waits between two events cut to --max-gap
     started: float = field(default_factory=time.monotonic)
 
 
@@ -56,7 +58,9 @@ class Progress:
               f"{self._tally.rejected:,} rejected, {rate:,.0f} events/s", file=sys.stderr, flush=True)
 
 
-def _events(path: Path, tally: Tally, rejects: Rejects) -> Iterator[Event]:
+def _events(path: Path, tally: Tally, rejects: Rejects, max_bytes: int) -> Iterator[Event]:
+    """The file's events in file order; a malformed line, or one the broker would refuse as too large, goes to
+    the reject file (only its first KiB, for a large one) and is counted."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             tally.lines += 1
@@ -64,27 +68,47 @@ def _events(path: Path, tally: Tally, rejects: Rejects) -> Iterator[Event]:
             if not text:
                 continue
             try:
-                yield parse(text)
+                event = parse(text)
+                if len(event.value) + len(event.key) > max_bytes:
+                    raise Malformed(f"{len(event.value):,} bytes: more than the {max_bytes:,} a message may have "
+                                    "(message.max.bytes)")
             except Malformed as exc:
                 tally.rejected += 1
-                rejects.add(number, text.decode(errors="replace"), str(exc))
+                shown = text if len(text) <= 1024 else text[:1024] + b"..."
+                rejects.add(number, shown.decode(errors="replace"), str(exc))
+                continue
+            yield event
 
 
 def batch(path: Path, sender: Sender, tally: Tally, rejects: Rejects, progress: Progress) -> None:
-    for event in _events(path, tally, rejects):
+    for event in _events(path, tally, rejects, sender.max_bytes):
         sender.send(event.key, event.value)
         if sender.produced % 2000 == 0:
             progress.tick()
 
 
-def realtime(path: Path, sender: Sender, tally: Tally, rejects: Rejects, progress: Progress, speed: float) -> None:
-    """Events sorted by event_ts, each sent when its offset from the first one (divided by `speed`) has passed."""
-    events = sorted(_events(path, tally, rejects), key=lambda e: e.at)
-    if not events:
-        return
-    first, started = events[0].at, time.monotonic()
-    for event in events:
-        due = started + (event.at - first) / speed
+def realtime(
+    path: Path,
+    sender: Sender,
+    tally: Tally,
+    rejects: Rejects,
+    progress: Progress,
+    speed: float,
+    max_gap: float = 60.0,
+) -> None:
+    """Events in event_ts order (an on-disk sort: see ordering.py), each sent when its distance from the one
+    before (divided by `speed`) has passed. A gap longer than `max_gap` seconds (an event_ts far off the others,
+    years ahead) is cut to `max_gap`, and counted in `tally.gaps_cut`: the replay never sleeps for years."""
+    previous: float | None = None
+    due = time.monotonic()
+    for event in in_time_order(_events(path, tally, rejects, sender.max_bytes)):
+        if previous is not None:
+            gap = (event.at - previous) / speed
+            if gap > max_gap:
+                tally.gaps_cut += 1
+                gap = max_gap
+            due += gap
+        previous = event.at
         while (wait := due - time.monotonic()) > 0:
             sender.wait(min(wait, 0.1))
             progress.tick()

@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.messages": 500_000,
     "queue.buffering.max.kbytes": 512 * 1024,
     "message.timeout.ms": 60_000,  # an event not delivered within a minute counts as failed
+    # the largest message sent: a longer line is rejected as malformed (set it to the broker's own limit)
+    "message.max.bytes": 1_000_000,
     "client.id": "tripclick-producer",
 }
 
@@ -28,6 +30,7 @@ class Sender:
         from confluent_kafka import Producer
 
         self.brokers, self.topic = brokers, topic
+        self.max_bytes = int({**DEFAULTS, **options}["message.max.bytes"]) - 512  # room for the record's framing
         self.produced = self.failed = 0
         self.errors: dict[str, int] = {}
         # Only failed deliveries call back: counting each success in Python cost ~0.7 us an event. Delivered is
