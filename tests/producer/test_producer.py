@@ -29,6 +29,15 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path = PRODUCER) -> 
                           env={**os.environ, "PYTHONPATH": str(PRODUCER), **(env or {})}, timeout=300)
 
 
+def write_day(folder: Path, day: str, events: list[tuple[int, str]]) -> Path:
+    """date=DAY/events.json under `folder`, one line per (DocumentId, event_ts), in the order given."""
+    path = folder / f"date={day}" / "events.json"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps({"SessionId": f"s{i}", "DocumentId": i, "event_ts": ts}) + "\n"
+                            for i, ts in events))
+    return path
+
+
 def expected_key(event: dict[str, Any]) -> str:
     return xxhash.xxh64(f"{event['SessionId']}|{event['DocumentId']}|{event['event_ts']}".encode()).hexdigest()
 
@@ -59,11 +68,9 @@ def test_realtime_keeps_the_spacing_of_events_at_speed_60(kafka_broker: KafkaBro
     kafka_broker.create_topic("realtime_events")
     start = datetime(2026, 1, 2, 15, tzinfo=UTC)
     offsets = [0, 6, 30, 33, 60, 150, 151, 240, 300]  # seconds: 5 minutes of events -> 5 s at speed 60
-    lines = [json.dumps({"SessionId": f"s{i}", "DocumentId": i, "event_ts": (start + timedelta(seconds=o)).isoformat()})
-             for i, o in reversed(list(enumerate(offsets)))]  # out of order in the file: the producer sorts
-    path = tmp_path / "date=2026-01-02" / "events.json"
-    path.parent.mkdir()
-    path.write_text("\n".join(lines) + "\n")
+    # out of order in the file: the producer sorts
+    path = write_day(tmp_path, "2026-01-02", [(i, (start + timedelta(seconds=o)).isoformat())
+                                              for i, o in reversed(list(enumerate(offsets)))])
 
     done = run("--file", str(path), "--topic", "realtime_events", "--mode", "realtime", "--speed", "60",
                "--brokers", kafka_broker.bootstrap, "--log-file", str(tmp_path / "producer.log"))
@@ -131,11 +138,8 @@ def test_a_line_larger_than_a_message_may_be_is_rejected_like_a_malformed_one(ka
 def test_realtime_never_sleeps_for_years_on_a_far_future_event_ts(kafka_broker: KafkaBroker,
                                                                   tmp_path: Path) -> None:
     kafka_broker.create_topic("far_future")
-    lines = [json.dumps({"SessionId": f"s{i}", "DocumentId": i, "event_ts": ts}) for i, ts in enumerate(
-        ["2026-01-05T10:00:00+00:00", "2999-01-01T00:00:00+00:00", "2026-01-05T10:00:01+00:00"])]
-    path = tmp_path / "date=2026-01-05" / "events.json"
-    path.parent.mkdir()
-    path.write_text("\n".join(lines) + "\n")
+    path = write_day(tmp_path, "2026-01-05", list(enumerate(
+        ["2026-01-05T10:00:00+00:00", "2999-01-01T00:00:00+00:00", "2026-01-05T10:00:01+00:00"])))
 
     done = run("--file", str(path), "--topic", "far_future", "--mode", "realtime", "--max-gap", "1",
                "--brokers", kafka_broker.bootstrap, "--log-file", str(tmp_path / "p.log"))
