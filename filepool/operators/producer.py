@@ -3,7 +3,9 @@
 The stock DockerOperator takes the engine's URL and TLS files as arguments, and its `docker_conn_id` is a
 *registry* login. Here one connection describes one remote host: host `tcp://web0:2376` (or host and port),
 extra `tls_ca_cert`, `tls_client_cert`, `tls_client_key` (PEM text or file paths; the key may also sit in the
-password field), and `data_path`, the host's folder of date=YYYY-MM-DD/events.json, mounted read-only at /app/data.
+password field), `data_path`, the host's folder of date=YYYY-MM-DD/events.json, mounted read-only at /app/data,
+and `logs_path`, the host's folder for the producer's log and reject files (writable by uid 10001, the image's
+user), mounted at /app/logs so they outlive the container; the task's XCom names them with their host paths.
 """
 
 from __future__ import annotations
@@ -85,6 +87,15 @@ class ProducerOperator(Guarded, DockerOperator):
         if not data_path:
             raise InvalidConfig(f"no data folder for {self.docker_host_conn_id!r}: set data_path in its extra")
         self.mounts = [Mount(source=data_path, target="/app/data", type="bind", read_only=True)]
+        logs_path = extra.get("logs_path")
+        if logs_path:
+            self.mounts.append(Mount(source=logs_path, target=_LOGS, type="bind"))
+        else:
+            self.log.warning(
+                "The producer's log and reject files stay in the container and go with it: set logs_path in "
+                "connection %r's extra (a host folder uid 10001 may write) to keep them",
+                self.docker_host_conn_id,
+            )
         material = {name: extra.get(name) for name in TLS_FIELDS}
         if not material["tls_client_key"] and conn.password:
             material["tls_client_key"] = conn.password
@@ -117,8 +128,25 @@ class ProducerOperator(Guarded, DockerOperator):
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(last_line, str):
             with contextlib.suppress(ValueError):
-                return json.loads(last_line)  # the producer's closing summary
+                return _on_host(json.loads(last_line), self.docker_host_conn_id, logs_path)  # the closing summary
         return last_line
+
+
+_LOGS = "/app/logs"
+
+
+def _on_host(summary: Any, conn_id: str, logs_path: str | None) -> Any:
+    """The producer's summary with its log and reject files named where they are kept: on the host of `conn_id`,
+    in `logs_path`; or None where they went with the container."""
+    if not isinstance(summary, dict):
+        return summary
+    for key in ("log_file", "reject_file"):
+        path = summary.get(key)
+        if isinstance(path, str):
+            kept = logs_path and (path == _LOGS or path.startswith(_LOGS + "/"))
+            summary[key] = f"{logs_path}{path[len(_LOGS):]}" if kept else None
+    summary["files_on_host"] = conn_id if logs_path else None
+    return summary
 
 
 @contextlib.contextmanager

@@ -169,3 +169,14 @@ def test_the_time_order_sort_spills_to_disk_and_stays_exact(tmp_path: Path) -> N
     assert sorted(e.key for e in ordered) == sorted(e.key for e in events)
     assert len(spilled[0]) == 16  # 1,000 events in runs of 64, on disk while they are merged
     assert list(tmp_path.iterdir()) == []  # and removed at the end
+
+
+def test_a_reject_folder_that_cannot_be_written_is_a_clear_error_before_anything_is_sent(
+        kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    [path] = sample.write(tmp_path / "data", date(2026, 1, 6), 1, 10, malformed=1)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the log folder should be")
+    done = run("--file", str(path), "--topic", "never", "--brokers", kafka_broker.bootstrap,
+               "--reject-file", str(blocked / "rejects.jsonl"), "--log-file", str(tmp_path / "p.log"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"Cannot write the reject file {blocked / 'rejects.jsonl'}" in done.stderr

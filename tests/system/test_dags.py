@@ -126,3 +126,23 @@ def test_maintenance_dag_reports_what_it_did(airflow_db: None, conns: None, loca
     assert report["requeue_expired_leases"] == {"requeued": 0, "worker_lost": 0}
     assert report["prune_ledger"] == {"pruned": 0}
     assert not orphan.exists()
+
+
+def test_retention_at_zero_then_the_hourly_dag_moves_and_writes_nothing_again(
+        airflow_db: None, conns: None, s3_server: Any, sftp_root: Path, bucket: str, ledger_uri: str) -> None:
+    files = write_tree(sftp_root, 40, size=1500)
+    age(sftp_root)
+    hourly, maintenance = load("filepool_sftp_to_minio"), load("filepool_maintenance")
+    conf = {"source_path": str(sftp_root), "bucket": bucket, "key_prefix": "r/", "workers": 2, "threads": 4}
+    assert str(hourly.test(logical_date=datetime(2026, 11, 4, tzinfo=UTC), run_conf=conf).state) in {
+        "success", "DagRunState.SUCCESS"}
+    run = maintenance.test(logical_date=datetime(2026, 11, 4, 0, 15, tzinfo=UTC),
+                           run_conf={"retention_days": 0, "local_conn_ids": []})
+    assert run.get_task_instance("report").xcom_pull(task_ids="report")["prune_ledger"] == {"pruned": 40}
+    again = hourly.test(logical_date=datetime(2026, 11, 4, 1, tzinfo=UTC), run_conf=conf)
+    assert str(again.state) in {"success", "DagRunState.SUCCESS"}
+    summary = again.get_task_instance("summary").xcom_pull(task_ids="summary")
+    assert summary["files_transferred"] == 0
+    writes = {k: n for k, n in s3_server.object_writes(bucket).items() if k.startswith("r/")}
+    assert writes == {f"r/{rel}": 1 for rel in files}  # each object written once, the sources kept
+    assert len([p for p in sftp_root.rglob("*") if p.is_file()]) == 40

@@ -33,7 +33,10 @@ def sample_days(folder: Path, start: date, days: int, events: int, seed: int, ma
 
 
 def docker_connection(engine: DockerEngine, data_path: Path, tls: bool = True) -> str:
-    extra: dict[str, str] = {"data_path": str(data_path)}
+    logs = data_path.parent / f"{data_path.name}-logs"  # the host's folder for the producer's logs and rejects
+    logs.mkdir(parents=True, exist_ok=True)
+    os.chmod(logs, 0o777)  # the image runs as uid 10001
+    extra: dict[str, str] = {"data_path": str(data_path), "logs_path": str(logs)}
     if tls:
         extra |= {"tls_ca_cert": (engine.certs / "ca.pem").read_text(),
                   "tls_client_cert": (engine.certs / "client-cert.pem").read_text(),
@@ -63,6 +66,8 @@ def two_hosts(docker_engines: list[DockerEngine], kafka_broker: KafkaBroker, tmp
         monkeypatch.setenv(f"AIRFLOW_CONN_DOCKER_SERVER{n}", docker_connection(engine, folder))
     make_readable(tmp_path)
     os.chmod(tmp_path, 0o755)
+    for logs in tmp_path.glob("*-logs"):
+        os.chmod(logs, 0o777)  # the image runs as uid 10001
     monkeypatch.setenv("AIRFLOW_VAR_KAFKA_BROKERS", kafka_broker.bootstrap)
     monkeypatch.setenv("AIRFLOW__FILEPOOL__PRODUCER_HOSTS", "docker_server0,docker_server1")
     return days
@@ -85,6 +90,12 @@ def test_batch_dag_sends_one_date_from_both_hosts(airflow_db: None, two_hosts: d
     out = capfd.readouterr()
     logs = out.out + out.err
     assert '"rejected": 1' in logs and '"rejected": 0' in logs  # server1's malformed line, reported, not fatal
+    # the log and the reject file outlive the container, on each host, and the XCom says where
+    summary = run.get_task_instance("produce_docker_server1").xcom_pull(task_ids="produce_docker_server1")
+    host_logs = two_hosts["server1"][0].parents[2] / "server1-logs"  # tmp_path/server1-logs
+    assert summary["files_on_host"] == "docker_server1"
+    assert Path(summary["reject_file"]).parent == host_logs and "not JSON" in Path(summary["reject_file"]).read_text()
+    assert Path(summary["log_file"]).parent == host_logs and "Summary" in Path(summary["log_file"]).read_text()
     for engine in docker_engines:  # auto_remove="success": no container left behind
         assert engine.docker("ps", "-aq").strip() == ""
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     reject_path = Path(args.reject_file) if args.reject_file else Path(args.log_file).parent / (
         f"rejected-{path.parent.name}-{path.stem}.jsonl")
+    try:  # before anything is sent: a reject file that cannot be written is bad settings, not a traceback later
+        reject_path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(reject_path.parent, os.W_OK):
+            raise PermissionError(f"no write access to {reject_path.parent} (as uid {os.getuid()})")
+    except OSError as exc:
+        log.error("Cannot write the reject file %s: %s", reject_path, exc)
+        return 2
     rejects, tally = Rejects(reject_path), Tally()
     progress = Progress(sender, tally, args.progress_seconds)
     log.info("Sending %s to %s on %s in %s mode (dedup keys: %s)", path, topic, brokers, args.mode, DEDUP_ALGORITHM)
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - tally.started
     summary = {"file": str(path), "topic": topic, "mode": args.mode, "lines": tally.lines,
                "sent": sender.produced, "delivered": sender.delivered, "undelivered": undelivered,
-               "rejected": tally.rejected, "reject_file": str(reject_path) if tally.rejected else None,
+               "rejected": tally.rejected, "reject_file": str(reject_path.resolve()) if tally.rejected else None,
                "log_file": str(Path(args.log_file).resolve()), "gaps_cut": tally.gaps_cut,
                "seconds": round(seconds, 3), "events_per_second": round(sender.produced / max(seconds, 1e-9), 1),
                "errors": sender.errors}
