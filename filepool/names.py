@@ -12,6 +12,13 @@ import re
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+def path_bytes(path: str) -> bytes | None:
+    """The exact bytes of a path that is not UTF-8 (kept by surrogateescape); None for any other path."""
+    if not _UNSTORABLE.search(path):
+        return None
+    return path.encode("utf-8", "surrogateescape")
+
+
 def storable(name: str) -> str:
     """`name` with NUL and lone surrogates percent-encoded; the same string when it has none."""
     if not _UNSTORABLE.search(name):

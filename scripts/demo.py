@@ -27,6 +27,9 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO / 'airflow' / 'airflow.db'}",
+    # The demo triggers the DAG with its own folder: the deployment allows it, as an operator of filepool would
+    # in airflow.cfg ([filepool] allowed_paths); the bucket is the DAG's own.
+    "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(SOURCE),
 })
 sys.path.insert(0, str(REPO))
 

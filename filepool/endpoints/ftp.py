@@ -95,7 +95,7 @@ def _zone(conn_id: str, name: str | None) -> tzinfo | None:
 def translate(exc: BaseException, config: FTPConfig, path: str | None = None) -> FilepoolError:
     if isinstance(exc, FilepoolError):
         return exc
-    text = str(exc)
+    text = _unwire(str(exc))
     if isinstance(exc, ftplib.error_perm):
         if text.startswith("530"):
             return AuthenticationFailed(f"login as {config.username!r} refused by {config.where()}")
@@ -127,12 +127,12 @@ class FTPSession:
             if not config.verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            ftp = ftplib.FTP_TLS(context=context, timeout=config.timeout, encoding="utf-8")
+            ftp = ftplib.FTP_TLS(context=context, timeout=config.timeout, encoding=_WIRE)
         else:
-            ftp = ftplib.FTP(timeout=config.timeout, encoding="utf-8")
+            ftp = ftplib.FTP(timeout=config.timeout, encoding=_WIRE)
         try:
             ftp.connect(config.host, config.port)
-            ftp.login(config.username, config.password)
+            ftp.login(_wire(config.username), _wire(config.password))
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
             ftp.voidcmd("TYPE I")
@@ -190,7 +190,7 @@ class FTPSession:
 
     def data_connection(self, command: str, path: str, offset: int = 0) -> socket.socket:
         """Open a data connection for `command`; with `offset`, REST first (resume a download)."""
-        conn: socket.socket = self._call(self._ftp.transfercmd, command, offset or None, path=path)
+        conn: socket.socket = self._call(self._ftp.transfercmd, _wire(command), offset or None, path=path)
         if not isinstance(conn, ssl.SSLSocket):
             kernel_timeouts(conn, self.config.timeout)
         return conn
@@ -238,10 +238,10 @@ class FTPSession:
             return self._list_folder(folder, problems)
         except FileNotFound:  # 550: the command was refused whole, the control connection is in step
             raise
-        except BaseException:
+        except Exception as exc:
             # A listing cut short (a reply not read, a data connection left open): never reuse this session.
             self._broken = True
-            raise
+            raise translate(exc, self.config, folder) from exc
         finally:
             # ftplib lists in ASCII mode (TYPE A) and our downloads do not reset it: back to binary, or a
             # server that honours ASCII mode (pyftpdlib) would rewrite line ends in the next file.
@@ -250,12 +250,12 @@ class FTPSession:
 
     def _list_folder(self, folder: str, problems: Problems | None) -> list[Entry]:
         if self._mlsd:
-            facts = self._call(lambda: list(self._ftp.mlsd(folder, ["type", "size", "modify"])), path=folder)
-            return mlsd_entries(facts, problems)
+            facts = self._call(lambda: list(self._ftp.mlsd(_wire(folder), ["type", "size", "modify"])), path=folder)
+            return mlsd_entries(((_unwire(name), f) for name, f in facts), problems)
         lines: list[str] = []
-        self._call(self._ftp.cwd, folder, path=folder)
+        self._call(self._ftp.cwd, _wire(folder), path=folder)
         self._call(self._ftp.retrlines, "LIST -a", lines.append, path=folder)
-        return list_entries(lines, self.config.zone or UTC, problems)
+        return list_entries((_unwire(line) for line in lines), self.config.zone or UTC, problems)
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -265,28 +265,45 @@ class FTPSession:
         for part in parts:
             current = posixpath.join(current, part) if current else part
             with contextlib.suppress(ftplib.error_perm):  # exists already
-                self._ftp.mkd(current)
+                self._ftp.mkd(_wire(current))
 
     def size(self, path: str) -> int | None:
-        size: int | None = self._call(self._ftp.size, path, path=path)
+        size: int | None = self._call(self._ftp.size, _wire(path), path=path)
         return size
 
     def rename(self, source: str, target: str) -> None:
-        self._call(self._ftp.rename, source, target, path=target)
+        self._call(self._ftp.rename, _wire(source), _wire(target), path=target)
 
     def delete(self, path: str) -> None:
         """Delete if possible (a temporary file); see `remove` for a source file."""
         with contextlib.suppress(Exception):
-            self._ftp.delete(path)
+            self._ftp.delete(_wire(path))
 
     # -- after a transfer: the source file's completion -------------------------------------------------------
 
     def remove(self, path: str) -> None:
-        self._call(self._ftp.delete, path, path=path)
+        self._call(self._ftp.delete, _wire(path), path=path)
 
     def move(self, path: str, target: str) -> None:
         self.make_dirs(posixpath.dirname(target))
         self.rename(path, target)
+
+
+# ftplib speaks Latin-1 on the control and listing connections: one character per byte, whatever the bytes, so a
+# name that is not UTF-8 arrives (and is sent back) exactly. Paths cross with _wire and _unwire: inside filepool
+# they are str, UTF-8 decoded, with the bytes that are not UTF-8 kept by surrogateescape (as os.fsdecode does).
+_WIRE = "latin-1"
+
+
+def _wire(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode(_WIRE)
+
+
+def _unwire(text: str) -> str:
+    try:
+        return text.encode(_WIRE).decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # not from the wire (an OSError's text): as it is
+        return text
 
 
 def _features(ftp: ftplib.FTP) -> set[str]:

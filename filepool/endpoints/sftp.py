@@ -229,7 +229,8 @@ class SFTPSession:
             )
             skip_ignore_packets(conn)
             try:
-                return conn, await conn.start_sftp_client()
+                # A name that is not UTF-8 keeps its bytes (surrogateescape) and is opened again by them.
+                return conn, await conn.start_sftp_client(path_errors="surrogateescape")
             except BaseException:
                 conn.close()
                 raise

@@ -8,6 +8,7 @@ and the attempt.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from filepool.exceptions import LedgerError
 from filepool.ledger.queries import migrations, queries
+from filepool.names import path_bytes, storable
 
 Version = tuple[str, int, float, str]  # (source path, size, mtime, destination): a file version on a job
 
@@ -99,6 +101,11 @@ class DiscoveredFile:
     mtime: float
     destination: str
     metadata: dict[str, Any] | None = None
+
+
+def _path(text: str, exact: Any) -> str:
+    """A source path as the source knows it: its exact bytes where the ledger keeps them (not UTF-8)."""
+    return bytes(exact).decode("utf-8", "surrogateescape") if exact is not None else text
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -214,7 +221,11 @@ class Ledger:
         for f in files:
             # Rows go to PostgreSQL as JSON built from vars(), here and below: dataclasses.asdict() deep-copies
             # every field and took 8% of the GIL's time on 1,000 small files; the fields are plain values.
-            chunk.append(vars(f))
+            row = vars(f)
+            exact = path_bytes(f.source_path)
+            if exact is not None:  # a path that is not UTF-8: shown escaped, kept exactly
+                row = {**row, "source_path": storable(f.source_path), "source_bytes": base64.b64encode(exact).decode()}
+            chunk.append(row)
             if len(chunk) >= batch:
                 new += self._register_chunk(job, chunk)
                 chunk = []
@@ -246,8 +257,8 @@ class Ledger:
             rows = self._query(
                 "claim", job=job, worker=self.worker, limit=limit, lease=lease_seconds, max_attempts=max_attempts
             )
-            files = [ClaimedFile(*row[:7]) for row in rows if not row[7]]
-            lost += [ClaimedFile(*row[:7]) for row in rows if row[7]]
+            files = [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if not row[7]]
+            lost += [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if row[7]]
             if files or not rows:
                 return Claim(files, lost)
 
@@ -266,7 +277,9 @@ class Ledger:
     def fail(self, failures: Sequence[Failure]) -> set[int]:
         if not failures:
             return set()
-        rows = self._query("fail", worker=self.worker, failures=json.dumps([vars(f) for f in failures]))
+        # an error message may quote a path that is not UTF-8: PostgreSQL takes it escaped
+        given = [{**vars(f), "error_message": storable(f.error_message)} for f in failures]
+        rows = self._query("fail", worker=self.worker, failures=json.dumps(given))
         return {row[0] for row in rows}
 
     def release(self, files: Sequence[ClaimedFile]) -> int:
@@ -346,7 +359,7 @@ class Ledger:
     def pending_source_actions(self, job: str, ids: Sequence[int] | None, after: int = 0) -> list[SourceAction]:
         """Up to 500 source actions of `job` ready to be carried out (of rows `ids`, or all), in id order."""
         rows = self._query("pending_source_actions", job=job, ids=list(ids) if ids is not None else None, after=after)
-        return [SourceAction(int(i), p, int(s), float(m), a) for i, p, s, m, a in rows]
+        return [SourceAction(int(i), _path(p, b), int(s), float(m), a) for i, p, s, m, a, b in rows]
 
     def source_actions_done(self, done: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
         """(row id, event, details) of source actions carried out; `source_action_failed` leaves it pending."""

@@ -144,7 +144,7 @@ def _on_host(summary: Any, conn_id: str, logs_path: str | None) -> Any:
         path = summary.get(key)
         if isinstance(path, str):
             kept = logs_path and (path == _LOGS or path.startswith(_LOGS + "/"))
-            summary[key] = f"{logs_path}{path[len(_LOGS):]}" if kept else None
+            summary[key] = f"{logs_path}{path[len(_LOGS) :]}" if kept else None
     summary["files_on_host"] = conn_id if logs_path else None
     return summary
 

@@ -6,6 +6,7 @@ import posixpath
 from dataclasses import dataclass
 
 from filepool.exceptions import InvalidConfig
+from filepool.names import storable
 
 
 def normalize_root(path: str) -> str:
@@ -29,8 +30,9 @@ class Route:
         """Destination key: the prefix plus the path relative to the source root."""
         relative = posixpath.relpath(path, self.source_root)
         if relative.startswith("../") or relative == "..":
-            raise InvalidConfig(f"{path} is outside the source root {self.source_root}")
-        return f"{self.key_prefix}{relative}"
+            raise InvalidConfig(f"{storable(path)} is outside the source root {self.source_root}")
+        # A name that is not UTF-8 gets its odd bytes percent-encoded: keys and file names must be UTF-8.
+        return storable(f"{self.key_prefix}{relative}")
 
 
 def check_key_prefix(prefix: str) -> str:

@@ -179,17 +179,44 @@ def test_a_hostile_listing_costs_only_its_bad_entries(sftp_root: Path, local_bas
     assert events == [(5,)]
 
 
-def test_a_name_that_is_not_utf8_costs_its_folder_and_the_session_is_not_reused(
-        ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str) -> None:
-    """vsftpd sends the name's bytes as they are; the listing of that folder fails half read: the session that
-    read it is closed, not put back in the pool with a reply still pending, and every other file moves."""
+def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(ftp_conns: None, sftp_root: Path,
+                                                                          local_base: Path, ledger_uri: str) -> None:
+    """vsftpd sends the name's bytes as they are: the file is read by those bytes and written locally as
+    caf%E9.csv (a UTF-8 name), once."""
     files = write_tree(sftp_root, 30, size=700)
     not_utf8_name(sftp_root)
     make_readable(sftp_root)
     age(sftp_root)
     summary = download(sftp_root, min_age_seconds=0, settle_seconds=0)
+    assert summary["files_transferred"] == 31 and summary["discovery"]["rejected"] == 0
+    expected = {rel: sha256(data) for rel, data in files.items()} | {"latin1/caf%E9.csv": sha256(b"x")}
+    assert tree_hashes(local_base / "incoming") == expected
+    [(path,)] = ledger_rows(ledger_uri, "SELECT source_path FROM filepool_files WHERE source_bytes IS NOT NULL")
+    assert path == f"{sftp_root}/latin1/caf%E9.csv"
+    assert download(sftp_root, min_age_seconds=0, settle_seconds=0)["files_transferred"] == 0
+
+
+def test_a_listing_that_breaks_half_read_costs_its_folder_and_the_session_is_not_reused(
+        ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing cut in the middle (here: a line the reader cannot take) leaves a reply pending on the control
+    connection: that folder is recorded as LISTING_ERROR, its session is closed, not pooled, and the rest moves."""
+    files = write_tree(sftp_root, 30, size=700)
+    (sftp_root / "breaks").mkdir()
+    (sftp_root / "breaks" / "x.bin").write_bytes(b"x")
+    make_readable(sftp_root)
+    age(sftp_root)
+    real = FTPSession._list_folder
+
+    def breaks(self: FTPSession, folder: str, problems: Any) -> Any:
+        if folder.endswith("/breaks"):
+            self._ftp.putcmd("LIST")  # a listing started, and left with its reply unread
+            raise UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "a stand-in for a reader that fails half way")
+        return real(self, folder, problems)
+
+    monkeypatch.setattr(FTPSession, "_list_folder", breaks)
+    summary = download(sftp_root, min_age_seconds=0, settle_seconds=0)
     assert summary["files_transferred"] == 30 and summary["discovery"]["rejected"] == 1
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
     [(code, path)] = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files "
                                              "WHERE status = 'FAILED'")
-    assert code == "LISTING_ERROR" and path.endswith("/latin1")
+    assert code == "LISTING_ERROR" and path.endswith("/breaks")

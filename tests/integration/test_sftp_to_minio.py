@@ -193,15 +193,17 @@ def test_an_unreadable_folder_and_a_tree_past_the_depth_limit_cost_only_themselv
     assert "could not be listed" in rows[1][2] and "more than 64 folders deep" in rows[0][2]
 
 
-def test_a_name_that_is_not_utf8_costs_its_folder_not_the_run(conns: None, sftp_root: Path, bucket: str,
-                                                              s3_client: Any, ledger_uri: str) -> None:
+def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(conns: None, sftp_root: Path, bucket: str,
+                                                                          s3_client: Any, ledger_uri: str) -> None:
     files = write_tree(sftp_root, 10, size=700)
-    not_utf8_name(sftp_root)
+    not_utf8_name(sftp_root)  # latin1/caf\xe9.csv, holding b"x"
     make_readable(sftp_root)
     age(sftp_root)
     summary = operator(sftp_root, bucket, min_age_seconds=0, settle_seconds=0).execute({})
-    assert summary["files_transferred"] == 10 and summary["discovery"]["rejected"] == 1
-    assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(d) for rel, d in files.items()}
-    [(code, path)] = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files "
-                                             "WHERE status = 'FAILED'")
-    assert code == "LISTING_ERROR" and path.endswith("/latin1")
+    assert summary["files_transferred"] == 11 and summary["discovery"]["rejected"] == 0
+    expected = {rel: sha256(d) for rel, d in files.items()} | {"latin1/caf%E9.csv": sha256(b"x")}
+    assert bucket_contents(s3_client, bucket, "in/") == expected
+    [(path, exact)] = ledger_rows(ledger_uri, "SELECT source_path, source_bytes FROM filepool_files "
+                                              "WHERE source_bytes IS NOT NULL")
+    assert path == f"{sftp_root}/latin1/caf%E9.csv" and bytes(exact) == os.fsencode(sftp_root) + b"/latin1/caf\xe9.csv"
+    assert operator(sftp_root, bucket, min_age_seconds=0, settle_seconds=0).execute({})["files_transferred"] == 0

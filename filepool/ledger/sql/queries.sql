@@ -10,10 +10,13 @@ SELECT pg_advisory_xact_lock_shared(%(prune_lock)s);
 WITH incoming AS (
     SELECT r.*, filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
     FROM jsonb_to_recordset(%(files)s::jsonb)
-        AS r(source_path text, size bigint, mtime double precision, destination text, metadata jsonb)
+        AS r(source_path text, source_bytes text, size bigint, mtime double precision, destination text,
+             metadata jsonb)
 ), inserted AS (
-    INSERT INTO filepool_files (job, source_path, size, mtime, destination, metadata)
-    SELECT %(job)s, source_path, size, mtime, destination, coalesce(metadata, '{}'::jsonb) FROM incoming i
+    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata)
+    SELECT %(job)s, source_path, decode(source_bytes, 'base64'), size, mtime, destination,
+           coalesce(metadata, '{}'::jsonb)
+    FROM incoming i
     WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = i.version_key)
     ON CONFLICT (version_key) DO NOTHING
     RETURNING id, source_path, size
@@ -60,7 +63,7 @@ WITH alive AS (
         attempts = f.attempts + 1, started_at = now(), updated_at = now()
     FROM picked
     WHERE f.id = picked.id AND NOT picked.lost
-    RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.upload_id,
+    RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.upload_id, f.source_bytes,
               picked.prior_status, picked.prior_worker
 ), lost AS (
     UPDATE filepool_files f
@@ -70,7 +73,7 @@ WITH alive AS (
                                'its execution_timeout?); the file is not tried again', f.attempts)
     FROM picked
     WHERE f.id = picked.id AND picked.lost
-    RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.error_message,
+    RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.error_message, f.source_bytes,
               picked.prior_worker
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -84,9 +87,9 @@ WITH alive AS (
                               'previous_worker', prior_worker)
     FROM lost
 )
-SELECT id, source_path, size, mtime, destination, attempts, upload_id, false FROM claimed
+SELECT id, source_path, size, mtime, destination, attempts, upload_id, false, source_bytes FROM claimed
 UNION ALL
-SELECT id, source_path, size, mtime, destination, attempts, NULL, true FROM lost
+SELECT id, source_path, size, mtime, destination, attempts, NULL, true, source_bytes FROM lost
 ORDER BY 1;
 
 -- name: heartbeat
@@ -312,7 +315,7 @@ SELECT count(*) FROM deleted;
 -- name: pending_source_actions
 -- COMPLETED rows of a job whose source action waits (of rows `ids`, or all, after id `after`), once every row
 -- that reads the same source version is COMPLETED too.
-SELECT f.id, f.source_path, f.size, f.mtime, f.source_action FROM filepool_files f
+SELECT f.id, f.source_path, f.size, f.mtime, f.source_action, f.source_bytes FROM filepool_files f
 WHERE f.job = %(job)s AND f.source_action IS NOT NULL AND f.status = 'COMPLETED' AND f.id > %(after)s
   AND (%(ids)s::bigint[] IS NULL OR f.id = ANY(%(ids)s::bigint[]))
   AND NOT EXISTS (

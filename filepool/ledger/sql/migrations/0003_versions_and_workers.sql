@@ -17,6 +17,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         || int4send(octet_length(destination)) || convert_to(destination, 'UTF8')) FOR 16)
 $$;
 
+-- A source path that is not UTF-8 (a file name in Latin-1, say): `source_path` holds it with the bytes that are
+-- not UTF-8 percent-encoded (as PostgreSQL text can hold it, and as shown to users), `source_bytes` the path
+-- exactly, to open the file. NULL for every other path.
+ALTER TABLE filepool_files ADD COLUMN source_bytes bytea;
+
 ALTER TABLE filepool_files
     ADD COLUMN version_key bytea NOT NULL
         GENERATED ALWAYS AS (filepool_version_key(job, source_path, size, mtime, destination)) STORED;
