@@ -157,10 +157,10 @@ class Worker:
         claimed_total = 0
         exhausted = False
         next_progress = time.monotonic() + cfg.progress_interval
-        # what an earlier run left half done: files COMPLETED whose source action it did not get to
-        self.stats.at_source.update(complete_at_source(self._record_ledger, cfg.job, self.source))
         self._heartbeat.start()
         try:
+            # what an earlier run left half done: files COMPLETED whose source action it did not get to
+            self.stats.at_source.update(complete_at_source(self._record_ledger, cfg.job, self.source))
             with ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool:
                 while True:
                     # Claim in batches of at least `threads` files: one statement per batch, never one per file.
