@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from filepool.endpoints.local import FreeSpace
+from filepool.endpoints.free_space import FreeSpace
 from filepool.exceptions import DiskFull
 
 
