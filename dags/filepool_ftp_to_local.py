@@ -1,9 +1,9 @@
 """filepool_ftp_to_local: every hour, download new stable files from configured FTP folders to local disk;
-or, when triggered with `tasks`, move exactly the files those seed 000 task messages name (FTP <-> local).
+or, when triggered with `tasks`, move exactly the files those FTP task messages name (FTP <-> local).
 
 sweep (mapped over the configured folders, skipped when `tasks` is given) and messages (the `tasks` Param:
 `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}` with Airflow `ftp`/`fs` connection
-ids); the messages task returns `{"results": [...], "failures": [...]}` in seed 000's result format.
+ids); the messages task returns `{"results": [...], "failures": [...]}` as result records.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from filepool.params import transfer_params
 
 with DAG(
     dag_id="filepool_ftp_to_local",
-    description="FTP -> local disk, and seed 000 task messages, each file version exactly once",
+    description="FTP -> local disk, and FTP task messages, each file version exactly once",
     schedule="@hourly",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
@@ -34,7 +34,9 @@ with DAG(
             type="array",
             description="Folders swept every hour: ftp_conn_id, source_path, pattern, local_conn_id, dest_path",
         ),
-        "tasks": Param([], type="array", description="Seed 000 task messages; when given, only these are moved"),
+        "tasks": Param([], type="array",
+                       description="FTP task messages (src_id, src_path, dst_id, dst_path); when given, only these "
+                                   "are moved"),
     },
 ) as dag:
 

@@ -1,7 +1,7 @@
 """
 ### filepool_producer_batch
 
-Each day's TripClick logs into Kafka as fast as the brokers take them (seed 004's batch mode): one container per
+Each day's TripClick logs into Kafka as fast as the brokers take them (the producer's batch mode): one container per
 remote web server, started there through the Docker API (TLS), reading `date={{ ds }}/events.json` from the host's
 data folder (mounted read-only) and keying each event by its xxh64 dedup key.
 

@@ -1,9 +1,9 @@
 """
 ### filepool_producer_realtime
 
-Replays a day's TripClick logs into Kafka with their original spacing (seed 004's realtime mode), sorted by
+Replays a day's TripClick logs into Kafka with their original spacing (the producer's realtime mode), sorted by
 `event_ts`, `speed` times faster, one container per remote web server. Runs daily at 15:00 UTC, when the
-seed's sample data starts; trigger it by hand with another `speed` to rehearse faster.
+TripClick sample data starts; trigger it by hand with another `speed` to rehearse faster.
 """
 
 from __future__ import annotations

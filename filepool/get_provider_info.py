@@ -30,14 +30,14 @@ def get_provider_info() -> dict[str, Any]:
                 "description": "filepool transfer engine settings.",
                 "options": {
                     "max_sessions_per_connection": {
-                        "description": "Open sessions one worker keeps per connection id (seed 000).",
+                        "description": "Open sessions one task keeps per connection id (SFTP and FTP).",
                         "type": "integer",
                         "example": None,
                         "default": "8",
                         "version_added": "0.1.0",
                     },
                     "max_sessions_total": {
-                        "description": "Open sessions one worker keeps over all connections (seed 000).",
+                        "description": "Sessions one task uses at once over all its connections.",
                         "type": "integer",
                         "example": None,
                         "default": "64",

@@ -23,8 +23,8 @@ def producer_hosts() -> list[str]:
 
 
 def producer_window() -> tuple[datetime, datetime | None]:
-    """The days the daily DAG covers: [filepool] producer_start_date (2026-01-01, where seed 004's data starts)
-    and producer_end_date (none: open-ended)."""
+    """The days the daily DAG covers: [filepool] producer_start_date (2026-01-01, where the TripClick sample data
+    starts) and producer_end_date (none: open-ended)."""
     start = datetime.fromisoformat(_setting("producer_start_date", "2026-01-01")).replace(tzinfo=UTC)
     end = _setting("producer_end_date", "")
     return start, datetime.fromisoformat(end).replace(tzinfo=UTC) if end else None

@@ -1,4 +1,4 @@
-"""Bounded pools of persistent sessions, reused across files and threads (seed 000's session pools).
+"""Bounded pools of persistent sessions, reused across files and threads.
 
 Open sessions are bounded per connection (`max_per_connection`); sessions in use are bounded over all
 connections of a worker (`max_total`). A session found dead after use is closed, not returned.

@@ -186,7 +186,7 @@ class S3Writer:
     """Receives a file's bytes in order, part by part; `commit` makes the object visible, `abort` cleans up.
 
     A multipart upload resumes from `resume_token` (an upload id kept in the ledger): the parts already stored
-    are listed once, and a part whose MD5 and size match the stored one is not sent again (seed 002's resume).
+    are listed once, and a part whose MD5 and size match the stored one is not sent again (resume).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""FTPTaskMessagesOperator: run a batch of seed 000 task messages (FTP <-> local), one result per message."""
+"""FTPTaskMessagesOperator: run a batch of FTP task messages (FTP <-> local), one result per message."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ XCOM_RESULTS = 1000  # results and failures each, in the task's XCom
 
 class FTPTaskMessagesOperator(Guarded, BaseOperator):
     """
-    Move the files named by seed 000 task messages, each exactly once, and report one result per message.
+    Move the files named by FTP task messages, each exactly once, and report one result per message.
 
     A message that is invalid (a missing field, an unknown connection, both sides local or both remote, a path
     outside the local base path) or whose source is missing gets a failure result at once and a FAILED ledger
@@ -45,7 +45,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
     :param allowed: the connections (globs) and FTP folders messages may name, beyond ``[filepool]
         allowed_connections`` and ``allowed_paths``: ``{"connections": [...], "paths": [...]}``. A message
         outside them fails alone with INVALID_CONFIG. Not a template field.
-    :return: ``{"results": [successes], "failures": [failures]}`` in seed 000's result format.
+    :return: ``{"results": [successes], "failures": [failures]}`` as result records (see filepool.transfer.messages).
     """
 
     template_fields: Sequence[str] = ("tasks", "ledger_conn_id", "threads")
@@ -256,7 +256,7 @@ def _versions(
 
 
 def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, Version]], out: _Outcomes) -> None:
-    """A seed 000 result per message, from its file version's row in the ledger."""
+    """A result record per message, from its file version's row in the ledger."""
     rows = ledger.lookup(job, [version for _, version in versions.values()])
     for index, (message, version) in versions.items():
         row = rows.get(version) or {}

@@ -1,4 +1,4 @@
-"""Seed 000's task messages: validation and the per-file result records.
+"""FTP task messages: validation and the per-file result records.
 
 A message is `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}`, where `src_id` and
 `dst_id` name Airflow connections: `ftp` (remote) or `fs` (local). One side must be local and the other remote.
@@ -66,7 +66,7 @@ def kind_of(conn_id: str) -> str:
 
 
 def kinds(message: TaskMessage) -> tuple[str, str]:
-    """(source kind, destination kind), refusing both-local and both-remote pairs (seed 000's INVALID_CONFIG)."""
+    """(source kind, destination kind), refusing both-local and both-remote pairs (INVALID_CONFIG)."""
     src, dst = kind_of(message.src_id), kind_of(message.dst_id)
     if src == dst:
         side = "local" if src == "local" else "remote"
@@ -87,7 +87,7 @@ def result(
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> dict[str, Any]:
-    """A result record with seed 000's fields (plus error_code and error_message on failure)."""
+    """A result record with the task message's fields (plus error_code and error_message on failure)."""
     fields = raw if isinstance(raw, dict) else {}
     record: dict[str, Any] = {
         "task_id": task_id,

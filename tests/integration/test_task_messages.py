@@ -1,4 +1,4 @@
-"""Seed 000 task messages through FTPTaskMessagesOperator: one bad message among good ones, each case its own
+"""FTP task messages through FTPTaskMessagesOperator: one bad message among good ones, each case its own
 error code; nothing is written outside the base path and the rest of the batch still moves."""
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""TripClick event producer: date-partitioned JSON-lines logs -> Kafka, in batch or realtime replay (seed 004)."""
+"""TripClick event producer: date-partitioned JSON-lines logs -> Kafka, in batch or realtime replay."""

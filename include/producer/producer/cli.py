@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def setup_logging(log_file: str) -> None:
-    """Everything to a rotating file; only warnings and errors on the console (seed 004)."""
+    """Everything to a rotating file; only warnings and errors on the console."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     console = logging.StreamHandler(sys.stderr)

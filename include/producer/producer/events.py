@@ -16,7 +16,7 @@ try:
         return xxhash.xxh64_hexdigest(text.encode())
 
     DEDUP_ALGORITHM = "xxh64"
-except ImportError:  # seed 004: md5 only where xxhash is missing
+except ImportError:  # md5 only where xxhash is missing
     import hashlib
 
     def _hash(text: str) -> str:

@@ -1,7 +1,7 @@
-"""TripClick-like sample events in seed 004's schema and layout: DIR/date=YYYY-MM-DD/events.json (JSON lines).
+"""TripClick-like sample events in the TripClick logs' schema and layout: DIR/date=YYYY-MM-DD/events.json (JSON lines).
 
 python -m producer.sample --out DIR --start 2026-01-01 --days 3 --events 1000 [--seed 4] [--malformed 0]
-Each day's events fall between 15:00 and 16:00 UTC, as in the seed's data.
+Each day's events fall between 15:00 and 16:00 UTC, as in the TripClick logs.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ CREATE TABLE filepool_files (
     checksum        text,
     checksum_algo   text,
     etag            text,
-    read_seconds    double precision,           -- time spent reading the source (seed 003 download_duration)
+    read_seconds    double precision,           -- time spent reading the source (download_duration)
     write_seconds   double precision,           -- time spent writing the destination (upload_duration)
     total_seconds   double precision,
     error_code      text,
