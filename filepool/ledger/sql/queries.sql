@@ -18,7 +18,7 @@ WITH incoming AS (
            coalesce(metadata, '{}'::jsonb)
     FROM incoming i
     WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = i.version_key)
-    ON CONFLICT (version_key) DO NOTHING
+    ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
     RETURNING id, source_path, size
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
@@ -38,14 +38,10 @@ ON CONFLICT (name) DO UPDATE
 -- name: claim
 -- Claim up to `limit` files of a job: new ones, files whose lease lapsed (their worker's heartbeat stopped, or
 -- its process is known to be gone), and failed ones whose backoff has passed. The lease is read from the row
--- itself: a row another claim took while this one ran is re-read as last committed, with its new lease. A file whose worker was lost on
--- its last allowed attempt is not claimed again: it becomes FAILED with WORKER_LOST (a file that kills its
--- worker, by memory or by execution_timeout, would otherwise come back for ever). A claim also renews the
--- claiming worker: it is plainly alive.
-WITH alive AS (
-    INSERT INTO filepool_workers (name, alive_until) VALUES (%(worker)s, now() + make_interval(secs => %(lease)s))
-    ON CONFLICT (name) DO UPDATE SET alive_until = EXCLUDED.alive_until
-), picked AS (
+-- itself: a row another claim took while this one ran is re-read as last committed, with its new lease. A file
+-- whose worker was lost on its last allowed attempt is not claimed again: it becomes FAILED with WORKER_LOST (a
+-- file that kills its worker, by memory or by execution_timeout, would otherwise come back for ever).
+WITH picked AS (
     SELECT f.id, f.status AS prior_status, f.claimed_by AS prior_worker,
            f.status = 'IN_PROGRESS' AND f.attempts >= %(max_attempts)s AS lost
     FROM filepool_files f
@@ -263,7 +259,7 @@ WITH incoming AS (
     INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, error_code, error_message,
                                 metadata)
     SELECT job, source_path, -1, 0, destination, 'FAILED', error_code, error_message, metadata FROM incoming
-    ON CONFLICT (version_key) DO UPDATE
+    ON CONFLICT (source_path, size, mtime, job, destination) DO UPDATE
         SET error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,
             metadata = EXCLUDED.metadata, updated_at = now()
     RETURNING id, error_code, error_message
@@ -287,7 +283,8 @@ SELECT w.source_path, w.size, w.mtime, w.destination,
        coalesce(f.bytes_transferred, CASE WHEN m.version_key IS NOT NULL THEN w.size END), f.total_seconds,
        f.error_code, f.error_message, coalesce(f.updated_at, m.completed_at)
 FROM wanted w
-LEFT JOIN filepool_files f ON f.version_key = w.version_key
+LEFT JOIN filepool_files f ON f.source_path = w.source_path AND f.size = w.size AND f.mtime = w.mtime
+                          AND f.job = %(job)s AND f.destination = w.destination
 LEFT JOIN filepool_moved m ON m.version_key = w.version_key
 WHERE f.id IS NOT NULL OR m.version_key IS NOT NULL;
 
@@ -297,7 +294,8 @@ WHERE f.id IS NOT NULL OR m.version_key IS NOT NULL;
 -- lock waits for registrations under way and holds new ones until this batch is committed (see `register`).
 SELECT pg_advisory_xact_lock(%(prune_lock)s);
 WITH old AS (
-    SELECT id, version_key, completed_at FROM filepool_files
+    SELECT id, filepool_version_key(job, source_path, size, mtime, destination) AS version_key, completed_at
+    FROM filepool_files
     WHERE status = 'COMPLETED' AND completed_at < now() - make_interval(secs => %(older_than)s)
       AND source_action IS NULL
     ORDER BY id

@@ -1,9 +1,10 @@
 -- What decides that a version was moved outlives retention, a task message's destination is part of its
 -- identity, and workers say who they are.
 
--- A file version's identity: its route (job), path, size, mtime and destination, as a 16-byte SHA-256 prefix.
--- The destination is in it because two task messages may send one source version to two places: each is its
--- own transfer. (For routes the destination follows from the path, so it changes nothing there.)
+-- A file version's identity: its route (job), path, size, mtime and destination; kept as a 16-byte SHA-256
+-- prefix once its row is pruned (filepool_moved). The destination is in it because two task messages may send
+-- one source version to two places: each is its own transfer. (For routes the destination follows from the
+-- path, so it changes nothing there.)
 -- Every part is length-prefixed, numbers in their binary form: no separator to collide with, and no dependence
 -- on a session's extra_float_digits. convert_to() is only STABLE in PostgreSQL's catalogue; with the database's
 -- encoding fixed it is immutable, which a generated column needs.
@@ -22,13 +23,13 @@ $$;
 -- exactly, to open the file. NULL for every other path.
 ALTER TABLE filepool_files ADD COLUMN source_bytes bytea;
 
-ALTER TABLE filepool_files
-    ADD COLUMN version_key bytea NOT NULL
-        GENERATED ALWAYS AS (filepool_version_key(job, source_path, size, mtime, destination)) STORED;
-CREATE UNIQUE INDEX filepool_files_version ON filepool_files (version_key);
+-- A version is unique with its destination. The path leads: the same index finds a file's rows whatever their
+-- route (one file's life in docs/LEDGER.md; the rows that read one source version, migration 0004). Every index
+-- costs each claim, heartbeat and completion an insert per row (no update here is HOT): this one replaces the
+-- old one rather than joining it, and keys in path order keep those inserts on few pages, where a hash key
+-- (tried) scattered them over the whole index and cost a fifth of the claims' rate at 1 million rows.
 ALTER TABLE filepool_files DROP CONSTRAINT filepool_files_job_source_path_size_mtime_key;
--- lookups of a job's files by path (the UI, the useful queries in docs/LEDGER.md)
-CREATE INDEX filepool_files_job_path ON filepool_files (job, source_path);
+ALTER TABLE filepool_files ADD CONSTRAINT filepool_files_version UNIQUE (source_path, size, mtime, job, destination);
 
 -- Versions moved and since pruned from filepool_files: retention shrinks a COMPLETED row to this key, so a file
 -- still at the source is never moved again. About 60 bytes a version with its index.
