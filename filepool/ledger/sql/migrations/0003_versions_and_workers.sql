@@ -38,7 +38,7 @@ CREATE TABLE filepool_moved (
     completed_at timestamptz NOT NULL
 );
 
--- Workers: one row per task try, kept alive by its claims and heartbeats (which also renew the leases of its
+-- Workers: one row per task try, kept alive by its heartbeat (which also renews the leases of its
 -- files: a file's lease_until is what claims and the stale-lock clean-up both go by). host, pid_namespace, pid
 -- and process_start identify the process, so a dead one is recognised at once on its own host, and a live one
 -- in another container with the same host name never is.
