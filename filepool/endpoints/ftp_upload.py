@@ -11,7 +11,6 @@ import posixpath
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -19,7 +18,7 @@ from filepool.endpoints.ftp import CHUNK, FTPConfig, FTPSession
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import ConnectionFailed, SizeMismatch
 from filepool.names import temp_name
-from filepool.transfer.interfaces import WriteResult
+from filepool.transfer.interfaces import NO_CONTEXT, WriteContext, WriteResult
 
 
 class FTPWriter:
@@ -99,15 +98,8 @@ class FTPDestination:
     def chunk_size(self, size: int) -> int:
         return CHUNK
 
-    def open_writer(
-        self,
-        key: str,
-        size: int,
-        resume_token: str | None = None,
-        remember: Callable[[str], None] | None = None,
-        claim: str = "",
-    ) -> FTPWriter:
-        return FTPWriter(self.pool, key, size, claim)
+    def open_writer(self, key: str, size: int, context: WriteContext = NO_CONTEXT) -> FTPWriter:
+        return FTPWriter(self.pool, key, size, context.claim)
 
     def close(self) -> None:
         self.pool.close()

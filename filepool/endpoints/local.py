@@ -38,7 +38,7 @@ from filepool.exceptions import (
 )
 from filepool.names import TEMP_SUFFIX, temp_name
 from filepool.settings import setting
-from filepool.transfer.interfaces import NotTheSame, RemoteFile, WriteResult
+from filepool.transfer.interfaces import NO_CONTEXT, NotTheSame, RemoteFile, WriteContext, WriteResult
 
 CHUNK = 1024 * 1024
 try:
@@ -315,15 +315,8 @@ class LocalDestination:
         """Unique among this run's temporary names, and with the run's random tag, among all runs."""
         return f"{self._run_tag}{next(self._temp_numbers):x}"
 
-    def open_writer(
-        self,
-        key: str,
-        size: int,
-        resume_token: str | None = None,
-        remember: Callable[[str], None] | None = None,
-        claim: str = "",
-    ) -> LocalWriter:
-        return LocalWriter(self, key, size, claim)
+    def open_writer(self, key: str, size: int, context: WriteContext = NO_CONTEXT) -> LocalWriter:
+        return LocalWriter(self, key, size, context.claim)
 
     def existing_copy(self, key: str, size: int) -> HashProbe | None:
         """A probe of the file already under `key` when it is a regular file of `size` bytes; else None."""

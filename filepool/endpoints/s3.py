@@ -30,7 +30,7 @@ from filepool.exceptions import (
     InvalidConfig,
     SizeMismatch,
 )
-from filepool.transfer.interfaces import NotTheSame, WriteResult
+from filepool.transfer.interfaces import NO_CONTEXT, NotTheSame, WriteContext, WriteResult
 
 log = logging.getLogger(__name__)
 MAX_PARTS = 10_000  # the S3 limit
@@ -127,15 +127,9 @@ class S3Destination:
         needed = -(-size // MAX_PARTS)
         return max(self.part_size, -(-needed // MIB) * MIB)
 
-    def open_writer(
-        self,
-        key: str,
-        size: int,
-        resume_token: str | None = None,
-        remember: Callable[[str], None] | None = None,
-        claim: str = "",
-    ) -> S3Writer:
-        return S3Writer(self, key, size, size >= self.multipart_threshold, resume_token, remember)
+    def open_writer(self, key: str, size: int, context: WriteContext = NO_CONTEXT) -> S3Writer:
+        multipart = size >= self.multipart_threshold
+        return S3Writer(self, key, size, multipart, context.resume_token, context.remember)
 
     def existing_copy(self, key: str, size: int) -> ETagProbe | None:
         """A probe of the object stored under `key` when it has `size` bytes; None when there is none."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from filepool.exceptions import ConnectionFailed, FilepoolError, SizeMismatch, SourceChanged
 from filepool.ledger import ClaimedFile, Completion
-from filepool.transfer.interfaces import Destination, NotTheSame, Source, Writer, WriteResult
+from filepool.transfer.interfaces import Destination, NotTheSame, Source, WriteContext, Writer, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,9 @@ def copy_file(
             source,
             chunk,
             lambda: destination.open_writer(
-                claimed.destination, claimed.size, claimed.upload_id, remember, f"{claimed.id}-{claimed.attempts}"
+                claimed.destination,
+                claimed.size,
+                WriteContext(claimed.upload_id, remember, f"{claimed.id}-{claimed.attempts}"),
             ),
             fence,
         )

@@ -90,22 +90,27 @@ class NotTheSame(Exception):
     """What a destination holds under a key is not the source's bytes (or cannot be shown to be)."""
 
 
+@dataclass(frozen=True)
+class WriteContext:
+    """What a destination may use besides the key and size: `resume_token` continues an earlier attempt's upload
+    and `remember` is told the token of a new one so the ledger can keep it (S3 multipart); `claim` ("id-attempt")
+    names the ledger claim in temporary names, so the temporary-file sweep can tell a live one (local, FTP)."""
+
+    resume_token: str | None = None
+    remember: Callable[[str], None] | None = None
+    claim: str = ""
+
+
+NO_CONTEXT = WriteContext()
+
+
 class Destination(Protocol):
     def chunk_size(self, size: int) -> int:
         """Bytes per write for a file of `size` bytes (a whole small file for one S3 PUT)."""
         ...
 
-    def open_writer(
-        self,
-        key: str,
-        size: int,
-        resume_token: str | None = None,
-        remember: Callable[[str], None] | None = None,
-        claim: str = "",
-    ) -> Writer:
-        """A writer for `key`; `resume_token` continues an earlier attempt's upload, and `remember` is told the
-        token of a new one so the ledger can keep it. `claim` ("id-attempt") names the ledger claim in the
-        temporary names of destinations that use them, so the temporary-file sweep can tell a live one."""
+    def open_writer(self, key: str, size: int, context: WriteContext = NO_CONTEXT) -> Writer:
+        """A writer for `key`, a file of `size` bytes."""
         ...
 
     # Optional: `sync(keys, fence) -> {key: error}`, a destination that commits files in groups (local disks):

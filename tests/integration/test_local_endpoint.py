@@ -10,6 +10,7 @@ import pytest
 
 from filepool.endpoints.local import LocalConfig, LocalDestination
 from filepool.exceptions import FilepoolError
+from filepool.transfer.interfaces import WriteContext
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +95,7 @@ def test_a_240_byte_name_is_written(tmp_path: Path) -> None:
     and the file arrives under its full name."""
     dest = destination(tmp_path)
     name = "데" * 80  # 240 bytes in UTF-8
-    writer = dest.open_writer(name, 3, claim="12345-1")
+    writer = dest.open_writer(name, 3, WriteContext(claim="12345-1"))
     writer.write(b"abc")
     writer.commit(hashlib.sha256(b"abc").digest())
     assert dest.sync([name]) == {}
