@@ -16,6 +16,7 @@ from filepool.endpoints.local import LocalWriter
 from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
 from tests.conftest import ftp_conn
 from tests.helpers import age, deep_tree, ledger_rows, make_readable, not_utf8_name, sha256, write_tree
+from tests.servers.pyftpd import serving_as_filepool_ftp
 
 pytestmark = pytest.mark.integration
 
@@ -127,20 +128,12 @@ def test_ftps_download(ftps_server: Any, sftp_root: Path, local_base: Path, ledg
 
 def test_sixteen_threads_never_open_more_than_four_sessions(sftp_root: Path, local_base: Path, ledger_uri: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import REPO
-    from tests.servers.pyftpd import CountingFTPServer
-
     files = write_tree(sftp_root, 300, size=20_000)
     age(sftp_root)
-    monkeypatch.chdir(REPO)
-    server = CountingFTPServer(root=sftp_root).start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server))
+    with serving_as_filepool_ftp(sftp_root, monkeypatch) as server:
         monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_SESSIONS_PER_CONNECTION", "4")
         summary = download(sftp_root, source_path="/", threads=16)  # pyftpdlib serves `root` as "/"
         current, peak, total = server.counts()
-    finally:
-        server.stop()
     assert summary["files_transferred"] == 300
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
     assert peak <= 4 and total <= 4, (current, peak, total)  # at most 4 concurrent logins, and no churn
@@ -153,20 +146,12 @@ def test_a_hostile_listing_costs_only_its_bad_entries(sftp_root: Path, local_bas
     """A real FTP server (pyftpdlib) whose LIST output carries garbage, an impossible date, a name with a slash
     and one with a NUL, over a tree 70 folders deep: every good file is moved, each bad entry and the folders
     past the depth limit get a FAILED row with its code, and the control connection stays usable."""
-    from tests.conftest import REPO
-    from tests.servers.pyftpd import CountingFTPServer
-
     files = write_tree(sftp_root, 20, size=500)
     deep_tree(sftp_root)
     make_readable(sftp_root)
     age(sftp_root)
-    monkeypatch.chdir(REPO)
-    server = CountingFTPServer(root=sftp_root, hostile=True).start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server, timezone="UTC"))
+    with serving_as_filepool_ftp(sftp_root, monkeypatch, hostile=True):
         summary = download(sftp_root, source_path="/", fail_on_file_errors=False)
-    finally:
-        server.stop()
     assert summary["files_transferred"] == 20 and summary["discovery"]["rejected"] == 5
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
     rows = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files WHERE status = 'FAILED' "

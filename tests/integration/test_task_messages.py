@@ -16,8 +16,9 @@ import pytest
 
 from filepool.exceptions import TransferFailed
 from filepool.operators import FTPTaskMessagesOperator
-from tests.conftest import REPO, ftp_conn
+from tests.conftest import ftp_conn
 from tests.helpers import age, ledger_rows, make_readable, sha256
+from tests.servers.pyftpd import serving_as_filepool_ftp
 
 pytestmark = pytest.mark.integration
 GOOD = 5
@@ -168,18 +169,11 @@ def test_a_dropped_data_connection_resumes_and_completes(sftp_root: Path, local_
                                                             remote_files: dict[str, bytes], ledger_uri: str,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             caplog: pytest.LogCaptureFixture) -> None:
-    from tests.servers.pyftpd import CountingFTPServer
-
     caplog.set_level(logging.INFO)
-    monkeypatch.chdir(REPO)
-    server = CountingFTPServer(root=sftp_root, drop_once="big.bin").start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server))
+    with serving_as_filepool_ftp(sftp_root, monkeypatch, drop_once="big.bin"):
         messages = [{"task_id": "big", "src_id": "filepool_ftp", "src_path": "/remote/big.bin",
                      "dst_id": "filepool_local", "dst_path": "big.bin"}]
         summary, err = run(messages)
-    finally:
-        server.stop()
     assert err is None and summary["failures"] == []
     assert summary["results"][0]["bytes_transferred"] == 3 * 1024 * 1024
     assert sha256((local_base / "big.bin").read_bytes()) == sha256(remote_files["remote/big.bin"])
@@ -237,23 +231,16 @@ def test_a_nul_or_line_break_in_a_path_fails_that_message_alone(side: str, bad_p
 def test_max_sessions_total_bounds_the_task_below_the_per_connection_limit(sftp_root: Path, local_base: Path,
                                                                          ledger_uri: str,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.servers.pyftpd import CountingFTPServer
-
     for i in range(40):
         (sftp_root / f"m{i}.bin").write_bytes(os.urandom(20_000))
     make_readable(sftp_root)
-    monkeypatch.chdir(REPO)
-    server = CountingFTPServer(root=sftp_root).start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(server))
+    with serving_as_filepool_ftp(sftp_root, monkeypatch) as server:
         monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_SESSIONS_PER_CONNECTION", "8")
         monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_SESSIONS_TOTAL", "2")
         messages = [{"task_id": f"m{i}", "src_id": "filepool_ftp", "src_path": f"/m{i}.bin",
                      "dst_id": "filepool_local", "dst_path": f"m/m{i}.bin"} for i in range(40)]
         summary, err = run(messages)
         _, peak, _ = server.counts()
-    finally:
-        server.stop()
     assert err is None and len(summary["results"]) == 40
     assert {p.name for p in (local_base / "m").iterdir()} == {f"m{i}.bin" for i in range(40)}
     assert 1 <= peak <= 2, peak

@@ -8,16 +8,21 @@ file holds "current peak total" and is rewritten on every login and logout. A ho
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.servers.process import free_port, spawn, stop, wait_for_port
+
+REPO = Path(__file__).resolve().parent.parent.parent
 
 HOSTILE_LINES = (
     "this is not a listing line",
@@ -141,3 +146,18 @@ class CountingFTPServer:
 if __name__ == "__main__":
     port_, root_, user_, password_, counts_, drop_once_ = sys.argv[1:7]
     serve(int(port_), root_, user_, password_, counts_, drop_once_, sys.argv[7:] == ["hostile"])
+
+
+@contextlib.contextmanager
+def serving_as_filepool_ftp(root: Path, monkeypatch: Any, **options: Any) -> Iterator[CountingFTPServer]:
+    """A CountingFTPServer on `root` (its `options`: drop_once, hostile), as the `filepool_ftp` connection (LIST
+    times in UTC) while the block runs; stopped after it."""
+    monkeypatch.chdir(REPO)  # the server runs as `python -m tests.servers.pyftpd`
+    server = CountingFTPServer(root=root, **options).start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", json.dumps({
+            "conn_type": "ftp", "host": "127.0.0.1", "port": server.port, "login": server.user,
+            "password": server.password, "extra": {"timezone": "UTC"}}))
+        yield server
+    finally:
+        server.stop()
