@@ -14,11 +14,10 @@ import logging
 import os
 import posixpath
 import time
-from datetime import UTC, datetime
-from typing import Any
 
 from filepool.endpoints.ftp import FTPSession
 from filepool.endpoints.local import LocalConfig
+from filepool.endpoints.s3 import S3Destination
 from filepool.ledger import Ledger
 from filepool.names import TEMP_SUFFIX, temp_claim
 
@@ -73,15 +72,13 @@ def remove_ftp_temp_files(session: FTPSession, folder: str, older_than: float, l
     return removed
 
 
-def abort_stale_uploads(client: Any, bucket: str, older_than: float, live: set[str]) -> list[dict[str, str]]:
-    """Abort multipart uploads in `bucket` started more than `older_than` seconds ago and not in `live`."""
-    cutoff = datetime.now(UTC).timestamp() - older_than
+def abort_stale_uploads(bucket: S3Destination, older_than: float, live: set[str]) -> list[dict[str, str]]:
+    """Abort the multipart uploads in `bucket` started more than `older_than` seconds ago and not in `live`."""
+    cutoff = time.time() - older_than
     aborted = []
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-        for upload in page.get("Uploads", []):
-            started = upload["Initiated"].timestamp()
-            if upload["UploadId"] in live or started >= cutoff:
-                continue
-            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-            aborted.append({"bucket": bucket, "key": upload["Key"], "upload_id": upload["UploadId"]})
+    for upload in list(bucket.uploads()):
+        if upload.upload_id in live or upload.started >= cutoff:
+            continue
+        bucket.abort_upload(upload)
+        aborted.append({"bucket": bucket.bucket, "key": upload.key, "upload_id": upload.upload_id})
     return aborted

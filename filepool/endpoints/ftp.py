@@ -166,6 +166,15 @@ class FTPSession:
         self._last_used = time.monotonic()
         return result
 
+    @property
+    def broken(self) -> bool:
+        """True once the control connection may be out of step: the pool closes the session, never reuses it."""
+        return self._broken
+
+    def mark_broken(self) -> None:
+        """Said by a reader or writer that stopped mid-transfer."""
+        self._broken = True
+
     def is_alive(self) -> bool:
         if self._broken:
             return False
@@ -210,7 +219,7 @@ class FTPSession:
         pending = [root]
         while pending:
             folder = pending.pop()
-            for name, kind, size, mtime in self._entries(folder):
+            for name, kind, size, mtime in self.entries(folder):
                 full = posixpath.join(folder, name)
                 if kind == "dir":
                     if recursive:
@@ -225,13 +234,13 @@ class FTPSession:
         found: dict[str, RemoteFile] = {}
         for folder in sorted({posixpath.dirname(p) for p in paths}):
             with contextlib.suppress(FileNotFound):
-                for name, kind, size, mtime in self._entries(folder):
+                for name, kind, size, mtime in self.entries(folder):
                     full = posixpath.join(folder, name)
                     if kind == "file" and full in wanted:
                         found[full] = RemoteFile(full, size, mtime, self.mtime_slack)
         return found
 
-    def _entries(self, folder: str, problems: Problems | None = None) -> list[Entry]:
+    def entries(self, folder: str, problems: Problems | None = None) -> list[Entry]:
         """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder; lines that cannot be read
         go to `problems`."""
         try:
@@ -350,7 +359,7 @@ class FTPSourceFile:
             with contextlib.suppress(OSError):
                 self._conn.close()
             self._conn = None
-            self._session._broken = True
+            self._session.mark_broken()
 
 
 _buffers = threading.local()

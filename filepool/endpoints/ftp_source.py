@@ -16,12 +16,12 @@ from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import FileNotFound, FilepoolError
 from filepool.names import TEMP_SUFFIX
-from filepool.transfer.interfaces import RemoteFile, Unlisted
+from filepool.transfer.interfaces import RemoteFile, Source, Unlisted
 
 _LISTING_SESSIONS = 4
 
 
-class FTPSource:
+class FTPSource(Source):
     def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
         self.config = config
         self.pool: SessionPool[FTPSession] = SessionPool(
@@ -30,9 +30,6 @@ class FTPSource:
 
     def session(self) -> AbstractContextManager[FTPSession]:
         return self.pool.session()
-
-    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile | Unlisted]:
-        return sorted((f for batch in self.iter_files(root, pattern, recursive) for f in batch), key=lambda f: f.path)
 
     def iter_files(
         self, root: str, pattern: str = "*", recursive: bool = True
@@ -47,7 +44,7 @@ class FTPSource:
             problems: Problems = []
             with self.session() as session:
                 try:
-                    return folder, session._entries(folder, problems), problems, session.mtime_slack
+                    return folder, session.entries(folder, problems), problems, session.mtime_slack
                 except FileNotFound:
                     return folder, [], [], 0.0
                 except FilepoolError as exc:

@@ -18,7 +18,7 @@ from filepool.endpoints.ftp import CHUNK, FTPConfig, FTPSession
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import ConnectionFailed, SizeMismatch
 from filepool.names import temp_name
-from filepool.transfer.interfaces import NO_CONTEXT, WriteContext, WriteResult
+from filepool.transfer.interfaces import NO_CONTEXT, Destination, WriteContext, WriteResult
 
 
 class FTPWriter:
@@ -48,7 +48,7 @@ class FTPWriter:
         try:
             self._conn.sendall(data)
         except OSError as exc:
-            self._session._broken = True
+            self._session.mark_broken()
             raise ConnectionFailed(
                 f"data connection for {self.final} dropped at {self._session.config.where()}: {exc}"
             ) from exc
@@ -77,8 +77,8 @@ class FTPWriter:
             with contextlib.suppress(OSError):
                 self._conn.close()
             self._conn = None
-            self._session._broken = True  # the control channel is mid-transfer: do not reuse it
-        if not self._session._broken:
+            self._session.mark_broken()  # the control channel is mid-transfer: do not reuse it
+        if not self._session.broken:
             self._session.delete(self.temp)
         self._release()
 
@@ -88,7 +88,7 @@ class FTPWriter:
             lease.__exit__(None, None, None)
 
 
-class FTPDestination:
+class FTPDestination(Destination):
     def __init__(self, config: FTPConfig, max_sessions: int, total: Any = None) -> None:
         self.config = config
         self.pool: SessionPool[FTPSession] = SessionPool(

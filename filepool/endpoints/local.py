@@ -38,7 +38,16 @@ from filepool.exceptions import (
 )
 from filepool.names import TEMP_SUFFIX, temp_name
 from filepool.settings import setting
-from filepool.transfer.interfaces import NO_CONTEXT, NotTheSame, RemoteFile, WriteContext, WriteResult
+from filepool.transfer.interfaces import (
+    NO_CONTEXT,
+    Destination,
+    NotTheSame,
+    RemoteFile,
+    Source,
+    Unlisted,
+    WriteContext,
+    WriteResult,
+)
 
 CHUNK = 1024 * 1024
 try:
@@ -163,22 +172,6 @@ class LocalSession:
         except OSError as exc:
             raise _io_error(exc, to) from exc
 
-    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:
-        """Regular files under `root` (symlinks are not followed, temporary files are skipped)."""
-        top = self.config.confine(root)
-        found: list[RemoteFile] = []
-        for folder, dirs, names in os.walk(top, followlinks=False):
-            if not recursive:
-                dirs.clear()
-            for name in names:
-                if name.endswith(TEMP_SUFFIX) or not fnmatch.fnmatchcase(name, pattern):
-                    continue
-                full = os.path.join(folder, name)
-                st = os.lstat(full)
-                if stat.S_ISREG(st.st_mode):
-                    found.append(RemoteFile(full, st.st_size, st.st_mtime))
-        return found
-
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         found = {}
         for path in paths:
@@ -188,7 +181,7 @@ class LocalSession:
         return found
 
 
-class LocalSource:
+class LocalSource(Source):
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
         self._session = LocalSession(config)
@@ -197,8 +190,27 @@ class LocalSource:
     def session(self) -> Iterator[LocalSession]:
         yield self._session
 
-    def close(self) -> None:
-        pass
+    def iter_files(
+        self, root: str, pattern: str = "*", recursive: bool = True
+    ) -> Iterator[list[RemoteFile | Unlisted]]:
+        """Regular files under `root`, folder by folder (symlinks are not followed, temporary files are skipped)."""
+        for folder, dirs, names in os.walk(self.config.confine(root), followlinks=False):
+            if not recursive:
+                dirs.clear()
+            found: list[RemoteFile | Unlisted] = []
+            for name in names:
+                if name.endswith(TEMP_SUFFIX) or not fnmatch.fnmatchcase(name, pattern):
+                    continue
+                full = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):  # removed while the folder was walked
+                    st = os.lstat(full)
+                    if stat.S_ISREG(st.st_mode):
+                        found.append(RemoteFile(full, st.st_size, st.st_mtime))
+            if found:
+                yield found
+
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        return self._session.stat_files(paths)
 
 
 class LocalWriter:
@@ -291,7 +303,7 @@ class HashProbe:
         pass
 
 
-class LocalDestination:
+class LocalDestination(Destination):
     """Local files committed in groups: the data of a whole batch is made durable with one syncfs(), then the
     batch is renamed into place, then the renames are made durable with another, and only then does the ledger
     record the batch as COMPLETED. A final name never points at data that is not on disk, even after a crash,

@@ -12,49 +12,35 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
 
 from filepool.endpoints.connections import get_connection
+from filepool.endpoints.s3_errors import translate
 from filepool.endpoints.s3_put import SignedPut
 from filepool.exceptions import (
-    AuthenticationFailed,
     ChecksumMismatch,
-    ConnectionFailed,
-    DestinationError,
-    FilepoolError,
     InvalidConfig,
     SizeMismatch,
 )
-from filepool.transfer.interfaces import NO_CONTEXT, NotTheSame, WriteContext, WriteResult
+from filepool.transfer.interfaces import NO_CONTEXT, Destination, NotTheSame, WriteContext, WriteResult
 
 log = logging.getLogger(__name__)
 MAX_PARTS = 10_000  # the S3 limit
 MIB = 1024 * 1024
-_BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
-_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
-def translate(exc: BaseException, where: str) -> FilepoolError:
-    if isinstance(exc, FilepoolError):
-        return exc
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code in _BAD_DIGEST:
-            return ChecksumMismatch(f"{where}: the store rejected the bytes' checksum ({code})")
-        if code in _BAD_CREDENTIALS:
-            return AuthenticationFailed(f"{where}: credentials refused ({code})")
-        return DestinationError(f"{where}: {code} {message}".strip())
-    if isinstance(exc, BotoConnectionError | ConnectionError | TimeoutError):
-        return ConnectionFailed(f"{where}: cannot reach the S3 endpoint ({type(exc).__name__}: {exc})")
-    if isinstance(exc, BotoCoreError):
-        return DestinationError(f"{where}: {exc}")
-    return DestinationError(f"{where}: {type(exc).__name__}: {exc}")
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload the store holds unfinished: its key, id and start (epoch seconds)."""
+
+    key: str
+    upload_id: str
+    started: float
 
 
 def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
@@ -80,7 +66,7 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-class S3Destination:
+class S3Destination(Destination):
     """A bucket and key prefix on one `aws` connection."""
 
     def __init__(
@@ -144,6 +130,21 @@ class S3Destination:
         if int(head.get("ContentLength", -1)) != size or not head.get("ETag"):
             return None
         return ETagProbe(head["ETag"])
+
+    def uploads(self) -> Iterator[Upload]:
+        """The multipart uploads started in the bucket and neither completed nor aborted."""
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
+                for u in page.get("Uploads", []):
+                    yield Upload(u["Key"], u["UploadId"], u["Initiated"].timestamp())
+        except Exception as exc:
+            raise translate(exc, f"s3://{self.bucket} (connection {self.aws_conn_id!r})") from exc
+
+    def abort_upload(self, upload: Upload) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id)
+        except Exception as exc:
+            raise translate(exc, self.where(upload.key)) from exc
 
 
 class ETagProbe:

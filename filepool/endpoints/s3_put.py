@@ -18,6 +18,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
+from filepool.endpoints.s3_errors import translate
 from filepool.exceptions import ConnectionFailed, FilepoolError
 
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
@@ -60,8 +61,6 @@ class SignedPut:
 
     def put(self, bucket: str, key: str, body: bytes, sha256_b64: str, where: str) -> tuple[str | None, float]:
         """PUT one object; returns (ETag, seconds) or raises a filepool error with the store's code."""
-        from filepool.endpoints.s3 import translate
-
         url = f"{self._base}/{quote(bucket)}/{quote(key, safe='/~')}"
         request = AWSRequest(
             method="PUT",

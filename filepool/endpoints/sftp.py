@@ -38,7 +38,7 @@ from filepool.exceptions import (
     InvalidConfig,
     TransferIOError,
 )
-from filepool.transfer.interfaces import RemoteFile, Unlisted
+from filepool.transfer.interfaces import RemoteFile, Source, Unlisted
 
 # asyncssh logs every channel open and close at INFO: task logs would drown in them.
 if logging.getLogger("asyncssh").level == logging.NOTSET:
@@ -283,10 +283,6 @@ class SFTPSession:
 
         self.call(move(), path)
 
-    def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile | Unlisted]:
-        """Regular files under `root` whose name matches `pattern`; symlinks and special files are skipped."""
-        return [f for batch in self.iter_files(root, pattern, recursive) for f in batch]
-
     def iter_files(
         self, root: str, pattern: str = "*", recursive: bool = True
     ) -> Iterator[list[RemoteFile | Unlisted]]:
@@ -343,7 +339,7 @@ class SFTPSession:
         return {f.path: f for f in self.call(all_of()) if f is not None}
 
 
-class SFTPSource:
+class SFTPSource(Source):
     """The engine's view of an SFTP connection: a bounded pool of persistent sessions."""
 
     def __init__(self, config: SFTPConfig, max_sessions: int, total: threading.BoundedSemaphore | None = None):
@@ -354,6 +350,17 @@ class SFTPSource:
 
     def session(self) -> AbstractContextManager[SFTPSession]:
         return self.pool.session()
+
+    def iter_files(
+        self, root: str, pattern: str = "*", recursive: bool = True
+    ) -> Iterator[list[RemoteFile | Unlisted]]:
+        """The walk of `SFTPSession.iter_files`, on one session of the pool held until the walk ends."""
+        with self.session() as session:
+            yield from session.iter_files(root, pattern, recursive)
+
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        with self.session() as session:
+            return session.stat_files(paths)
 
     def close(self) -> None:
         self.pool.close()

@@ -6,7 +6,8 @@ A subclass names its route and opens its source and destination; nothing else.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import closing
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -14,11 +15,14 @@ from airflow.sdk import BaseOperator
 from filepool.allow import Guarded
 from filepool.endpoints.connections import as_bool
 from filepool.exceptions import InvalidConfig
-from filepool.ledger import Ledger
-from filepool.operators import runner
+from filepool.operators.arguments import positive_int, seconds
+from filepool.operators.task_instance import finish, worker_name
 from filepool.settings import Settings
 from filepool.transfer.completion import AfterTransfer
+from filepool.transfer.discovery import Selection
+from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.route import Route
+from filepool.transfer.task import TransferTask
 
 COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
     "source_path",
@@ -103,87 +107,61 @@ class FileTransferOperator(Guarded, BaseOperator):
 
     # -- what a subclass provides -----------------------------------------------------------------------------
 
-    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Any:
-        """A source with `session()` (whose sessions can also list) and `close()`; its session pool takes its
-        sessions from `sessions`, the task's budget over all connections (`max_sessions_total`)."""
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Source:
+        """The source, whose session pool takes its sessions from `sessions`, the task's budget over all
+        connections (`max_sessions_total`)."""
         raise NotImplementedError
 
-    def make_route(self, source: Any) -> Route:
+    def make_route(self, source: Source) -> Route:
         raise NotImplementedError
 
-    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Any:
-        """A destination with `chunk_size()`, `open_writer()` and, optionally, `close()`; a pooled one takes its
-        sessions from `sessions` too."""
+    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Destination:
+        """The destination; a pooled one takes its sessions from `sessions` too."""
         raise NotImplementedError
-
-    def _discover(
-        self,
-        source: Any,
-        ledger: Any,
-        route: Route,
-        settle: float,
-        min_age: float,
-        registered: Callable[[], None] | None = None,
-    ) -> dict[str, Any]:
-        recursive = as_bool(self.recursive, True)
-        if hasattr(source, "list_files"):  # a source that lists over several sessions at once
-            return runner.discover(ledger, route, source, self.pattern, recursive, settle, min_age, registered)
-        with source.session() as session:
-            return runner.discover(ledger, route, session, self.pattern, recursive, settle, min_age, registered)
 
     # -- the run ------------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
         self.check_allowed(context)  # before any connection is opened
-        threads = runner.positive_int("threads", self.threads)
-        settle = runner.seconds("settle_seconds", self.settle_seconds)
-        min_age = runner.seconds("min_age_seconds", self.min_age_seconds)
         settings = Settings.load()
-        worker = runner.worker_name(context, self.worker_slot)
+        threads = positive_int("threads", self.threads)
+        selection = self._selection() if self.discover else None
         sessions = threading.BoundedSemaphore(settings.max_sessions_total)  # one budget for the whole task
-        source = self.open_source(settings, threads, sessions)
-        destination = None
-        try:
+        with closing(self.open_source(settings, threads, sessions)) as source:
             route = self.make_route(source)
-            after = AfterTransfer.parse(self.after_transfer, self.archive_path, route.source_root)
-            self.log.info("Worker %s on %s (%d threads)", worker, route.job, threads)
-            ledger = runner.open_ledger(self.ledger_conn_id, worker, settings)
-            summary: dict[str, Any] = {"job": route.job, "worker": worker}
-            discovery = None
-            try:
-                if self.discover and self.transfer:  # copy files while the rest is still being listed
-                    discovery = runner.Discovery(
-                        Ledger.from_airflow(self.ledger_conn_id, worker),
-                        lambda own, news: self._discover(source, own, route, settle, min_age, news),
-                    )
-                    discovery.start()
-                elif self.discover:
-                    summary["discovery"] = self._discover(source, ledger, route, settle, min_age)
-                if self.transfer:
-                    destination = self.open_destination(settings, threads, sessions)
-                    summary.update(
-                        runner.transfer(
-                            self.ledger_conn_id,
-                            worker,
-                            route.job,
-                            source,
-                            destination,
-                            threads,
-                            settings,
-                            self.max_files,
-                            discovery.more_coming if discovery is not None else None,
-                            after,
-                        )
-                    )
-                if discovery is not None:
-                    summary["discovery"] = discovery.outcome()
-                runner.finish(summary, ledger, route, context, self.fail_on_file_errors)
-            finally:
-                if discovery is not None:
-                    discovery.join()  # it lists over the source's sessions: done before they close
-                ledger.close()
-        finally:
-            source.close()
-            if destination is not None and hasattr(destination, "close"):
-                destination.close()
-        return summary
+            task = TransferTask(
+                self.ledger_conn_id,
+                worker_name(context, self.worker_slot),
+                route,
+                threads,
+                settings,
+                selection,
+                self.max_files,
+                AfterTransfer.parse(self.after_transfer, self.archive_path, route.source_root),
+            )
+            if self.transfer:
+                with closing(self.open_destination(settings, threads, sessions)) as destination:
+                    summary = task.run(source, destination)
+            else:
+                summary = task.run(source, None)
+        return finish(context, summary, _failure(summary) if self.fail_on_file_errors else None)
+
+    def _selection(self) -> Selection:
+        return Selection(
+            self.pattern,
+            as_bool(self.recursive, True),
+            seconds("settle_seconds", self.settle_seconds),
+            seconds("min_age_seconds", self.min_age_seconds),
+        )
+
+
+def _failure(summary: dict[str, Any]) -> str | None:
+    """What failed, for the task's failure; None when every file moved."""
+    failed = summary.get("files_failed")
+    if not failed:
+        return None
+    return (
+        f"{failed} of {failed + summary['files_transferred']} files failed on {summary['job']}: "
+        f"{summary['errors']}; they are retried on a later run"
+        + (f" (stopped early: {summary['halted_by']})" if summary.get("halted_by") else "")
+    )

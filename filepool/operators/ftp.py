@@ -12,6 +12,7 @@ from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
 from filepool.settings import Settings
+from filepool.transfer.interfaces import Source
 from filepool.transfer.route import Route, ftp_to_local, local_to_ftp
 
 
@@ -51,7 +52,7 @@ class FTPToLocalOperator(FileTransferOperator):
             FTPConfig.from_airflow(self.ftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
         )
 
-    def make_route(self, source: Any) -> Route:
+    def make_route(self, source: Source) -> Route:
         return ftp_to_local(self.ftp_conn_id, self.source_path, self.local_conn_id, self.dest_path)
 
     def open_destination(
@@ -93,7 +94,8 @@ class LocalToFTPOperator(FileTransferOperator):
     def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> LocalSource:
         return LocalSource(LocalConfig.from_airflow(self.local_conn_id))
 
-    def make_route(self, source: Any) -> Route:
+    def make_route(self, source: Source) -> Route:
+        assert isinstance(source, LocalSource)  # the one open_source gives
         return local_to_ftp(
             self.local_conn_id, source.config.confine(self.source_path), self.ftp_conn_id, self.dest_path
         )

@@ -12,9 +12,10 @@ from filepool import maintenance
 from filepool.allow import Guarded
 from filepool.endpoints.ftp import FTPConfig, FTPSession
 from filepool.endpoints.local import LocalConfig
-from filepool.endpoints.s3 import s3_client
+from filepool.endpoints.s3 import S3Destination
 from filepool.ledger import Ledger
-from filepool.operators import runner
+from filepool.operators.arguments import as_list, seconds
+from filepool.operators.task_instance import worker_name
 from filepool.settings import Settings
 
 HOUR = 3600.0
@@ -22,7 +23,7 @@ HOUR = 3600.0
 
 @contextmanager
 def _ledger(conn_id: str, context: Any) -> Iterator[Ledger]:
-    ledger = Ledger.from_airflow(conn_id, runner.worker_name(context))
+    ledger = Ledger.from_airflow(conn_id, worker_name(context))
     try:
         ledger.migrate()
         yield ledger
@@ -82,11 +83,11 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, list[str]]:
         allowed = self.check_allowed(context)
-        older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
+        older_than = seconds("older_than_hours", self.older_than_hours) * HOUR
         local_conn_ids = [
-            allowed.connection(c, "local_conn_ids") for c in runner.as_list("local_conn_ids", self.local_conn_ids)
+            allowed.connection(c, "local_conn_ids") for c in as_list("local_conn_ids", self.local_conn_ids)
         ]
-        ftp_folders = runner.as_list("ftp_folders", self.ftp_folders)
+        ftp_folders = as_list("ftp_folders", self.ftp_folders)
         for folder in ftp_folders:
             allowed.connection(folder["ftp_conn_id"], "ftp_folders")
             allowed.path(folder["path"], "ftp_folders")
@@ -135,14 +136,17 @@ class AbortStaleUploadsOperator(Guarded, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, list[dict[str, str]]]:
         allowed = self.check_allowed(context)
-        buckets = [allowed.bucket(b) for b in runner.as_list("buckets", self.buckets)]
-        older_than = runner.seconds("older_than_hours", self.older_than_hours) * HOUR
+        buckets = [allowed.bucket(b) for b in as_list("buckets", self.buckets)]
+        older_than = seconds("older_than_hours", self.older_than_hours) * HOUR
         with _ledger(self.ledger_conn_id, context) as ledger:
             live = ledger.live_upload_ids()
         aborted: list[dict[str, str]] = []
-        _, client = s3_client(self.aws_conn_id)
+        settings = Settings.load()
         for bucket in buckets:
-            aborted += maintenance.abort_stale_uploads(client, bucket, older_than, live)
+            store = S3Destination.from_airflow(
+                self.aws_conn_id, bucket, 1, settings.multipart_threshold, settings.part_size
+            )
+            aborted += maintenance.abort_stale_uploads(store, older_than, live)
         for upload in aborted:
             self.log.info(
                 "Aborted stale multipart upload s3://%s/%s (%s)", upload["bucket"], upload["key"], upload["upload_id"]
@@ -167,7 +171,7 @@ class PruneLedgerOperator(Guarded, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, int]:
         self.check_allowed(context)
-        retention = runner.seconds("retention_days", self.retention_days) * 24 * HOUR
+        retention = seconds("retention_days", self.retention_days) * 24 * HOUR
         with _ledger(self.ledger_conn_id, context) as ledger:
             n = ledger.prune_completed(retention)
             ledger.forget_workers()

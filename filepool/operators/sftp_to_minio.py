@@ -10,6 +10,7 @@ from filepool.endpoints.s3 import S3Destination
 from filepool.endpoints.sftp import SFTPConfig, SFTPSource
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
 from filepool.settings import Settings
+from filepool.transfer.interfaces import Source
 from filepool.transfer.route import Route, sftp_to_s3
 
 
@@ -56,7 +57,7 @@ class SFTPToMinIOOperator(FileTransferOperator):
             SFTPConfig.from_airflow(self.sftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
         )
 
-    def make_route(self, source: Any) -> Route:
+    def make_route(self, source: Source) -> Route:
         return sftp_to_s3(self.sftp_conn_id, self.source_path, self.aws_conn_id, self.bucket, self.key_prefix)
 
     def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> S3Destination:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +17,16 @@ from filepool.endpoints.ftp import FTPConfig
 from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
-from filepool.exceptions import FileNotFound, FilepoolError, TransferFailed, error_code
+from filepool.exceptions import FileNotFound, FilepoolError, error_code
 from filepool.ledger.repository import DiscoveredFile, Ledger, Version
 from filepool.names import storable
-from filepool.operators import runner
+from filepool.operators.arguments import positive_int
+from filepool.operators.task_instance import finish, worker_name
 from filepool.settings import Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.messages import TaskMessage, kinds, result
+from filepool.transfer.startup import open_ledger
+from filepool.transfer.task import move_queued
 
 XCOM_RESULTS = 1000  # results and failures each, in the task's XCom
 
@@ -73,11 +78,11 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         allowed = self.check_allowed(context)
-        threads = runner.positive_int("threads", self.threads)
+        threads = positive_int("threads", self.threads)
         out = _Outcomes(list(self.tasks or []))
         settings = Settings.load()
-        worker = runner.worker_name(context)
-        ledger = runner.open_ledger(self.ledger_conn_id, worker, settings)
+        worker = worker_name(context)
+        ledger = open_ledger(self.ledger_conn_id, worker, settings)
         try:
             groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
             for index, raw in enumerate(out.raws):
@@ -120,12 +125,12 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
         per_connection = min(threads, settings.max_sessions_per_connection)
         try:
-            source: Any = (
+            source: FTPSource | LocalSource = (
                 FTPSource(FTPConfig.from_airflow(src_id), per_connection, sessions)
                 if src_kind == "ftp"
                 else LocalSource(LocalConfig.from_airflow(src_id))
             )
-            destination: Any = (
+            destination: FTPDestination | LocalDestination = (
                 FTPDestination(FTPConfig.from_airflow(dst_id), per_connection, sessions)
                 if dst_kind == "ftp"
                 else LocalDestination(LocalConfig.from_airflow(dst_id))
@@ -134,7 +139,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
             for index, _message in members:
                 out.refuse(index, exc, job)
             return
-        try:
+        with closing(source), closing(destination):
             versions = _versions(source, destination, members, out, job)
             ledger.register(
                 job,
@@ -143,14 +148,9 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
                     for message, (path, size, mtime, dst) in versions.values()
                 ],
             )
-            runner.transfer(
-                self.ledger_conn_id, worker, job, source, destination, threads, settings, after_transfer=self.after
-            )
+            connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
+            move_queued(connect, job, source, destination, threads, settings, after_transfer=self.after)
             _report(ledger, job, versions, out)
-        finally:
-            source.close()
-            if hasattr(destination, "close"):
-                destination.close()
 
     def _finish(self, out: _Outcomes, context: Any) -> dict[str, Any]:
         """Log the failures, push the summary to XCom, fail the task if any message failed.
@@ -184,13 +184,9 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
                 failure["error_code"],
                 failure["error_message"],
             )
-        ti = context.get("ti") if context else None
-        if ti is not None:
-            ti.xcom_push(key="summary", value=summary)
-        if self.fail_on_file_errors and failures:
-            codes = sorted({str(f["error_code"]) for f in failures})
-            raise TransferFailed(f"{len(failures)} of {len(done)} task messages failed: {codes}")
-        return summary
+        codes = sorted({str(f["error_code"]) for f in failures})
+        failed = f"{len(failures)} of {len(done)} task messages failed: {codes}" if failures else None
+        return finish(context, summary, failed if self.fail_on_file_errors else None)
 
 
 @dataclass
@@ -224,7 +220,11 @@ class _Outcomes:
 
 
 def _versions(
-    source: Any, destination: Any, members: list[tuple[int, TaskMessage]], out: _Outcomes, job: str
+    source: FTPSource | LocalSource,
+    destination: FTPDestination | LocalDestination,
+    members: list[tuple[int, TaskMessage]],
+    out: _Outcomes,
+    job: str,
 ) -> dict[int, tuple[TaskMessage, Version]]:
     """{index: (message, (path, size, mtime, destination))} for the messages whose paths are allowed and whose
     source exists. The destination is part of the version: the same source sent to two places is two transfers,
@@ -232,8 +232,7 @@ def _versions(
     wanted: list[tuple[int, TaskMessage, str]] = []
     for index, message in members:
         try:
-            local_source = isinstance(source, LocalSource)
-            path = source.config.confine(message.src_path) if local_source else message.src_path
+            path = source.config.confine(message.src_path) if isinstance(source, LocalSource) else message.src_path
             if isinstance(destination, LocalDestination):
                 destination.config.confine(message.dst_path)  # refuse escapes before any byte moves
             wanted.append((index, message, path))

@@ -108,8 +108,7 @@ def copy_file(
 
 
 def _already_there(claimed: ClaimedFile, source: Source, destination: Destination, chunk: int) -> _Streamed | None:
-    find = getattr(destination, "existing_copy", None)
-    probe = find(claimed.destination, claimed.size) if find is not None else None
+    probe = destination.existing_copy(claimed.destination, claimed.size)
     if probe is None:
         return None
     try:

@@ -1,40 +1,177 @@
-"""Which listed files are stable enough to take: unchanged across `settle` seconds, or older than `min_age`."""
+"""Discovery: list a route's source, keep the files that are stable, register them in the ledger.
+
+The source lists folder by folder (`Listing.iter_files`); files old enough are registered while the rest is still
+being listed, so a worker running alongside (`Discovery`, a thread) copies them at once; young files get a second
+look at the end (`Selection.settled`) and are taken only if they did not change.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from filepool.transfer.interfaces import RemoteFile
+from filepool.ledger import Ledger
+from filepool.ledger.repository import DiscoveredFile
+from filepool.names import storable
+from filepool.transfer.interfaces import Listing, RemoteFile, Unlisted
+from filepool.transfer.route import Route
+
+log = logging.getLogger(__name__)
+
+# While the listing goes on, files are registered in statements of 200, or sooner when the last statement is
+# 0.2 s old (the first batch at once), so a worker never idles long behind a slow listing.
+_REGISTER_EVERY = 200
+_REGISTER_SECONDS = 0.2
+_LOGGED_UNLISTED = 20
 
 
 @dataclass(frozen=True)
-class Listing:
-    stable: list[RemoteFile]
-    unstable: list[RemoteFile]
+class Selection:
+    """Which listed files discovery takes: names matching `pattern` (in sub-folders too when `recursive`), once
+    stable. The stability rule: a file is stable when its mtime is at least `min_age` seconds old, or when its size
+    and mtime are the same in a second look `settle` seconds later (`settle` 0: every listed file at once)."""
+
+    pattern: str = "*"
+    recursive: bool = True
+    settle: float = 5.0
+    min_age: float = 60.0
+
+    def old_enough(self, f: RemoteFile, now: float) -> bool:
+        """Taken without a second look."""
+        return self.settle <= 0 or f.changed_before(now - self.min_age)
+
+    def settled(
+        self,
+        young: list[RemoteFile],
+        restat: Callable[[list[str]], dict[str, RemoteFile]],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> tuple[list[RemoteFile], list[RemoteFile]]:
+        """(steady, still changing): the young files looked at again `settle` seconds later."""
+        if not young:
+            return [], []
+        sleep(self.settle)
+        again = restat([f.path for f in young])
+        return [f for f in young if again.get(f.path) == f], [f for f in young if again.get(f.path) != f]
 
 
-def stable_files(
-    listed: list[RemoteFile],
-    restat: Callable[[list[str]], dict[str, RemoteFile]],
-    settle: float,
-    min_age: float,
-    now: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Listing:
-    """Split a listing into files to register now and files still being written.
+def discover(
+    ledger: Ledger,
+    route: Route,
+    source: Listing,
+    selection: Selection,
+    registered: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """List `route`'s source folder, register its stable files idempotently (`registered()` is called after each
+    statement), record the entries not taken; returns the counts and timings for the task's summary."""
+    started = time.monotonic()
+    now = time.time()
+    unlisted: list[Unlisted] = []
+    listed = new = 0
+    last_registered = float("-inf")
+    ready: list[RemoteFile] = []
+    young: list[RemoteFile] = []
 
-    A file is stable when its mtime is at least `min_age` seconds old, or when its size and mtime are the same
-    in a second look `settle` seconds later. Only the young files are looked at twice.
-    """
-    cutoff = now() - min_age
-    old = [f for f in listed if f.changed_before(cutoff)]
-    young = [f for f in listed if not f.changed_before(cutoff)]
-    if not young or settle <= 0:
-        return Listing(old + young, [])
-    sleep(settle)
-    again = restat([f.path for f in young])
-    steady = [f for f in young if again.get(f.path) == f]
-    moving = [f for f in young if again.get(f.path) != f]
-    return Listing(old + steady, moving)
+    def register(files: list[RemoteFile]) -> int:
+        count = ledger.register(
+            route.job, (DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in files)
+        )
+        if registered is not None:
+            registered()
+        return count
+
+    for batch in source.iter_files(route.source_root, selection.pattern, selection.recursive):
+        for f in batch:
+            if isinstance(f, Unlisted):
+                unlisted.append(f)
+                continue
+            listed += 1
+            (ready if selection.old_enough(f, now) else young).append(f)
+        if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
+            new, ready, last_registered = new + register(ready), [], time.monotonic()
+    new += register(ready)
+    listed_at = time.monotonic()
+    steady, moving = selection.settled(young, source.stat_files)
+    new += register(steady) if steady else 0
+    finished = time.monotonic()
+    _record_unlisted(ledger, route, unlisted)
+    log.info(
+        "Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run), %d entries not taken",
+        route.source,
+        listed,
+        new,
+        len(moving),
+        len(unlisted),
+    )
+    return {
+        "listed": listed,
+        "registered": new,
+        "rejected": len(unlisted),
+        "still_changing": len(moving),
+        "seconds": round(finished - started, 3),
+        "listing_seconds": round(listed_at - started, 3),
+        "settle_seconds": round(finished - listed_at, 3),
+    }
+
+
+def _record_unlisted(ledger: Ledger, route: Route, unlisted: list[Unlisted]) -> None:
+    """Entries of the listing not taken: a FAILED row each (their code, a `rejected` event), and the log."""
+    for u in unlisted[:_LOGGED_UNLISTED]:
+        log.warning("Not taken from the listing: [%s] %s", u.code, storable(u.message))
+    if len(unlisted) > _LOGGED_UNLISTED:
+        log.warning("... and %d more entries not taken (all in the ledger)", len(unlisted) - _LOGGED_UNLISTED)
+    ledger.reject(
+        [
+            {
+                "job": route.job,
+                "source_path": storable(u.path),
+                "destination": "",
+                "error_code": u.code,
+                "error_message": storable(u.message),
+                "metadata": {},
+            }
+            for u in unlisted
+        ]
+    )
+
+
+class Discovery(threading.Thread):
+    """`discover` on its own thread and ledger connection (closed at the end), so the worker copies files as they
+    are registered; the worker asks `more_coming` before it decides the queue is empty."""
+
+    def __init__(self, ledger: Ledger, route: Route, source: Listing, selection: Selection) -> None:
+        super().__init__(name="filepool-discovery", daemon=True)
+        self._ledger = ledger
+        self._route = route
+        self._source = source
+        self._selection = selection
+        self._news = threading.Event()
+        self._finished = threading.Event()
+        self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = discover(self._ledger, self._route, self._source, self._selection, self._news.set)
+        except BaseException as exc:  # re-raised on the task's thread by outcome()
+            self.error = exc
+        finally:
+            self._ledger.close()
+            self._finished.set()
+            self._news.set()
+
+    def more_coming(self, wait: float = 0.0) -> bool:
+        """False once discovery is over; with `wait`, first wait that long for a new registration."""
+        if wait and self._news.wait(wait):
+            self._news.clear()
+        return not self._finished.is_set()
+
+    def outcome(self) -> dict[str, Any]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result

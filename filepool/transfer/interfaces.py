@@ -1,8 +1,10 @@
-"""What the engine needs from a source and a destination; endpoints/ provides them."""
+"""What the engine needs from a source and a destination: every capability it uses, declared here; endpoints/
+provides them. An endpoint subclasses `Source` or `Destination` and inherits the default of what is optional, so
+mypy reports a missing method as an error where the endpoint is created."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -65,10 +67,32 @@ class SourceSession(Protocol):
         ...
 
 
-class Source(Protocol):
-    """Where files come from: a pool of sessions on one connection."""
+class Listing(Protocol):
+    """What discovery reads: a source's files folder by folder, and a second look at some of them."""
 
-    def session(self) -> AbstractContextManager[SourceSession]: ...
+    def iter_files(
+        self, root: str, pattern: str = "*", recursive: bool = True
+    ) -> Iterator[list[RemoteFile | Unlisted]]:
+        """The regular files under `root` whose name matches `pattern` (never filepool's temporary files), each
+        folder's as soon as it is listed; an entry or a folder that cannot be taken comes as an Unlisted and the
+        walk goes on."""
+        ...
+
+    def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        """Size and mtime of each path that exists now."""
+        ...
+
+
+class Source(Listing, Protocol):
+    """Where files come from: a pool of sessions on one connection, which also lists."""
+
+    def session(self) -> AbstractContextManager[SourceSession]:
+        """A session of the pool for the calling thread, given back when the block ends."""
+        ...
+
+    def close(self) -> None:
+        """Close every session; called once, when the task is over."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -104,7 +128,13 @@ class WriteContext:
 NO_CONTEXT = WriteContext()
 
 
+Fence = Callable[[str, str], None]
+"""`fence(claim, key)` raises when the file `key`, written for `claim`, may no longer be committed."""
+
+
 class Destination(Protocol):
+    """Where files go: `chunk_size` and `open_writer` are required; the rest has a default."""
+
     def chunk_size(self, size: int) -> int:
         """Bytes per write for a file of `size` bytes (a whole small file for one S3 PUT)."""
         ...
@@ -113,8 +143,19 @@ class Destination(Protocol):
         """A writer for `key`, a file of `size` bytes."""
         ...
 
-    # Optional: `sync(keys, fence) -> {key: error}`, a destination that commits files in groups (local disks):
-    # called with the keys of finished files before they are recorded; `fence(claim, key)` raises when the file
-    # `key`, written for `claim` (the `claim` given to open_writer), may no longer be committed.
-    # Optional: `existing_copy(key, size) -> Writer | None`, a writer that writes nothing and whose commit
-    # raises NotTheSame unless what is stored under `key` has the bytes it was fed (see copy.copy_file).
+    def existing_copy(self, key: str, size: int) -> Writer | None:
+        """A writer that writes nothing and whose commit raises NotTheSame unless what is stored under `key` has
+        the bytes it was fed (see copy.copy_file); None when nothing of `size` bytes is stored there. The
+        default: never compare (a file found again is written again)."""
+        return None
+
+    def sync(self, keys: Collection[str], fence: Fence) -> dict[str, Exception]:
+        """Make the finished files `keys` durable and visible before the ledger records them, for a destination
+        that commits files in groups (local disks); returns {key: error} for those it could not. `fence(claim,
+        key)` is asked before each is made visible (`claim` as given to open_writer). The default: every
+        writer's commit was already final."""
+        return {}
+
+    def close(self) -> None:
+        """Close the destination's sessions; called once, when the task is over."""
+        return None

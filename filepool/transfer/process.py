@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 
 from filepool.ledger.repository import WorkerIdentity
 
@@ -31,3 +32,9 @@ def process_start(pid: int) -> str | None:
     # The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
     fields = stat[stat.rindex(b")") + 2 :].split()
     return fields[19].decode()
+
+
+def worker_name(task: str) -> str:
+    """The name a worker goes by in logs and in the ledger (`claimed_by`): host, pid, the task it runs (e.g.
+    "dag.task[slot]") and a random suffix, so a retried task is a new worker."""
+    return f"{socket.gethostname()}:{os.getpid()}:{task}:{uuid.uuid4().hex[:8]}"

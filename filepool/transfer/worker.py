@@ -309,9 +309,8 @@ class Worker:
     def _write(self, done: list[tuple[Completion, ClaimedFile]], failed: list[Failure]) -> _Written:
         """On the recorder thread: make the batch durable at the destination, then record it in the ledger."""
         refused: list[tuple[Completion, ClaimedFile, Exception]] = []
-        sync = getattr(self.destination, "sync", None)
-        if done and sync is not None:  # durable first, then COMPLETED (the destination's group commit)
-            bad = sync([f.destination for _, f in done], self._fence_claim)
+        if done:  # durable first, then COMPLETED (a destination's group commit)
+            bad = self.destination.sync([f.destination for _, f in done], self._fence_claim)
             refused = [(d, f, bad[f.destination]) for d, f in done if f.destination in bad]
             done = [(d, f) for d, f in done if f.destination not in bad]
         for _, f in done:

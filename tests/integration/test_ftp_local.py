@@ -76,7 +76,7 @@ def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, ftp_server:
     lock = threading.Lock()
     files_out = False
     held: list[bool] = []
-    real_entries, real_commit = FTPSession._entries, LocalWriter.commit
+    real_entries, real_commit = FTPSession.entries, LocalWriter.commit
 
     def entries(self: FTPSession, folder: str, problems: Any = None) -> list[tuple[str, str, int, float]]:
         nonlocal files_out
@@ -92,7 +92,7 @@ def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, ftp_server:
         copied.set()
         return result
 
-    monkeypatch.setattr(FTPSession, "_entries", entries)
+    monkeypatch.setattr(FTPSession, "entries", entries)
     monkeypatch.setattr(LocalWriter, "commit", commit)
     summary = download(sftp_root)
     assert held and all(held), f"{held.count(False)} of {len(held)} listings waited for a copy in vain"

@@ -263,8 +263,8 @@ def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connectio
     import psycopg2
 
     from filepool.exceptions import LedgerError
-    from filepool.operators.runner import LEDGER_CONNECTIONS_PER_TASK, open_ledger
     from filepool.settings import Settings
+    from filepool.transfer.startup import LEDGER_CONNECTIONS_PER_TASK, open_ledger
 
     probe = make(ledger_uri)
     room = probe.connection_room()

@@ -1,17 +1,29 @@
+"""The stability rule of discovery: old files at once, young files only if a second look finds them unchanged."""
+
 from __future__ import annotations
 
-from filepool.transfer.discovery import stable_files
+from collections.abc import Callable
+
+from filepool.transfer.discovery import Selection
 from filepool.transfer.interfaces import RemoteFile
 
 NOW = 10_000.0
+RULE = Selection(settle=5, min_age=60)
+
+
+def taken(listed: list[RemoteFile], restat: Callable[[list[str]], dict[str, RemoteFile]],
+          rule: Selection = RULE, sleep: Callable[[float], None] = lambda s: None) -> tuple[list[RemoteFile],
+                                                                                       list[RemoteFile]]:
+    """(taken, still changing), as discover() splits a listing."""
+    old = [f for f in listed if rule.old_enough(f, NOW)]
+    steady, moving = rule.settled([f for f in listed if not rule.old_enough(f, NOW)], restat, sleep)
+    return old + steady, moving
 
 
 def test_old_files_are_taken_without_a_second_look() -> None:
     listed = [RemoteFile("/a", 10, NOW - 120)]
     calls: list[list[str]] = []
-    result = stable_files(listed, lambda paths: calls.append(paths) or {}, settle=5, min_age=60,
-                          now=lambda: NOW, sleep=lambda s: None)
-    assert result.stable == listed and result.unstable == []
+    assert taken(listed, lambda paths: calls.append(paths) or {}) == (listed, [])
     assert calls == []
 
 
@@ -22,16 +34,18 @@ def test_young_file_is_taken_only_if_unchanged_after_settle() -> None:
     def restat(paths: list[str]) -> dict[str, RemoteFile]:
         return {"/steady": steady, "/growing": RemoteFile("/growing", 20, NOW)}
 
-    result = stable_files([steady, growing], restat, settle=5, min_age=60, now=lambda: NOW, sleep=slept.append)
-    assert result.stable == [steady]
-    assert result.unstable == [growing]
+    assert taken([steady, growing], restat, sleep=slept.append) == ([steady], [growing])
     assert slept == [5]
+
+
+def test_without_settle_every_listed_file_is_taken_at_once() -> None:
+    young = RemoteFile("/young", 10, NOW)
+    assert taken([young], lambda paths: {}, Selection(settle=0, min_age=60)) == ([young], [])
 
 
 def test_a_file_gone_at_the_second_look_is_not_taken() -> None:
     young = RemoteFile("/gone", 10, NOW)
-    result = stable_files([young], lambda paths: {}, settle=1, min_age=60, now=lambda: NOW, sleep=lambda s: None)
-    assert result.stable == [] and result.unstable == [young]
+    assert taken([young], lambda paths: {}, Selection(settle=1, min_age=60)) == ([], [young])
 
 
 def test_a_list_time_that_may_be_behind_is_not_taken_for_old() -> None:
@@ -44,6 +58,4 @@ def test_a_list_time_that_may_be_behind_is_not_taken_for_old() -> None:
         looked_again.append(paths)
         return {"/a": RemoteFile("/a", 20, NOW - 5 * 3600, mtime_slack=12 * 3600 + 60)}  # still growing
 
-    result = stable_files([written_a_minute_ago_in_new_york], restat, settle=5, min_age=60, now=lambda: NOW,
-                          sleep=lambda s: None)
-    assert result.stable == [] and looked_again == [["/a"]]
+    assert taken([written_a_minute_ago_in_new_york], restat)[0] == [] and looked_again == [["/a"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from filepool.exceptions import InvalidConfig
-from filepool.operators.runner import as_list
+from filepool.operators.arguments import as_list
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -1,0 +1,48 @@
+"""Operator arguments as they arrive from a DAG file, a trigger form or a template, turned into what they mean;
+a value that cannot be is INVALID_CONFIG with the argument's name."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from filepool.exceptions import InvalidConfig
+
+
+def positive_int(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise InvalidConfig(f"{name} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def seconds(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0:
+        raise InvalidConfig(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+    return number
+
+
+def as_list(name: str, value: Any) -> list[Any]:
+    """A list argument that may arrive as a list, a JSON list, or a comma-separated string (a template
+    rendered without `render_template_as_native_obj`)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise InvalidConfig(f"{name} is not a valid JSON list: {exc}") from exc
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise InvalidConfig(f"{name} must be a list, got {type(value).__name__}")
+    return list(value)

@@ -1,0 +1,43 @@
+"""What a task does with the ledger before it moves anything: check room, migrate, say it is alive, clean up."""
+
+from __future__ import annotations
+
+import logging
+
+from filepool.exceptions import LedgerError
+from filepool.ledger import Ledger
+from filepool.settings import Settings
+from filepool.transfer import process
+
+log = logging.getLogger(__name__)
+
+# Ledger connections one transfer task holds at once: this one (start-up and summary), the worker's claims, its
+# batched results, its multipart upload ids, its heartbeat, and discovery's when it runs alongside the worker.
+LEDGER_CONNECTIONS_PER_TASK = 6
+
+
+def open_ledger(conn_id: str, worker: str, settings: Settings) -> Ledger:
+    """Connect, check that PostgreSQL has room for this task's connections, apply pending migrations, say this
+    worker is alive, mark gone the workers of this host whose process is gone, and put back the files of workers
+    no longer alive (the stale-lock clean-up at start)."""
+    ledger = Ledger.from_airflow(conn_id, worker)
+    room = ledger.connection_room()
+    if room < LEDGER_CONNECTIONS_PER_TASK - 1:  # this one is open already
+        ledger.close()
+        raise LedgerError(
+            f"the ledger database takes {room} more connections; a transfer task needs "
+            f"{LEDGER_CONNECTIONS_PER_TASK}: raise PostgreSQL's max_connections, or run fewer filepool tasks at "
+            "once (a pool, max_active_tasks, or --max-active-runs for a backfill, whose default is 10 runs)"
+        )
+    ledger.migrate()
+    me = process.identity()
+    ledger.register_worker(me, settings.lease_seconds)
+    gone = ledger.mark_gone_on_host(me, process.process_start)
+    if gone:
+        log.info("Workers of this host whose process is gone: %s", ", ".join(gone))
+    requeued, lost = ledger.requeue_expired(max_attempts=settings.max_attempts)
+    if requeued:
+        log.info("Put %d files of workers no longer alive back in the queue", requeued)
+    if lost:
+        log.warning("%d files lost their worker on every allowed attempt: FAILED with WORKER_LOST", lost)
+    return ledger
