@@ -27,7 +27,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from filepool.endpoints.connections import as_bool, get_connection
+from filepool.airflow_connections import read_connection
 from filepool.endpoints.ftp_listing import Entry, Problems, list_entries, mlsd_entries
 from filepool.exceptions import (
     AuthenticationFailed,
@@ -61,22 +61,19 @@ class FTPConfig:
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> FTPConfig:
-        conn = get_connection(conn_id)
-        extra = conn.extra_dejson
-        if not conn.host:
-            raise InvalidConfig(f"connection {conn_id!r} has no host")
+        conn = read_connection(conn_id)
         return cls(
             conn_id=conn_id,
-            host=conn.host,
-            port=int(conn.port or 21),
+            host=conn.require_host(),
+            port=conn.port or 21,
             username=conn.login or "anonymous",
             password=conn.password or "",
-            tls=as_bool(extra.get("tls")),
-            passive=as_bool(extra.get("passive"), True),
-            verify=as_bool(extra.get("verify"), True),
-            ca_file=extra.get("ca_file"),
-            timeout=float(extra.get("timeout") or 30),
-            zone=_zone(conn_id, extra.get("timezone")),
+            tls=conn.flag("tls"),
+            passive=conn.flag("passive", True),
+            verify=conn.flag("verify", True),
+            ca_file=conn.text("ca_file"),
+            timeout=conn.number("timeout", 30),
+            zone=_zone(conn_id, conn.text("timezone")),
         )
 
     def where(self) -> str:

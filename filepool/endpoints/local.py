@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from filepool.endpoints.connections import get_connection
+from filepool.airflow_connections import read_connection
 from filepool.endpoints.free_space import FreeSpace
 from filepool.exceptions import (
     DiskFull,
@@ -64,8 +64,7 @@ class LocalConfig:
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> LocalConfig:
-        extra = get_connection(conn_id).extra_dejson
-        path = extra.get("path")
+        path = read_connection(conn_id).text("path")
         if not path or not os.path.isabs(path):
             raise InvalidConfig(f'connection {conn_id!r} needs an absolute base path: extra {{"path": "/data"}}')
         if not os.path.isdir(path):

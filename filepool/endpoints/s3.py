@@ -19,7 +19,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from filepool.endpoints.connections import get_connection
+from filepool.airflow_connections import read_connection
 from filepool.endpoints.s3_errors import translate
 from filepool.endpoints.s3_put import SignedPut
 from filepool.exceptions import (
@@ -45,7 +45,7 @@ class Upload:
 
 def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
     """(AwsBaseHook, boto3 S3 client) for an Airflow `aws` connection, tuned for many parallel transfers."""
-    get_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
+    read_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     config = Config(

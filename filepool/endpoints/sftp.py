@@ -24,8 +24,8 @@ from typing import Any
 
 import asyncssh
 
+from filepool.airflow_connections import Connection, read_connection
 from filepool.endpoints import aioloop
-from filepool.endpoints.connections import as_bool, get_connection
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.ssh_ignore import skip_ignore_packets
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
@@ -73,10 +73,8 @@ class SFTPConfig:
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> SFTPConfig:
-        conn = get_connection(conn_id)
-        extra = conn.extra_dejson
-        if not conn.host:
-            raise InvalidConfig(f"connection {conn_id!r} has no host")
+        conn = read_connection(conn_id)
+        extra = conn.extra
         client_keys: Any = None
         if extra.get("private_key"):
             client_keys = [asyncssh.import_private_key(extra["private_key"], extra.get("private_key_passphrase"))]
@@ -85,23 +83,24 @@ class SFTPConfig:
         ciphers = extra.get("ciphers") or _FAST_CIPHERS
         return cls(
             conn_id=conn_id,
-            host=conn.host,
-            port=int(conn.port or 22),
+            host=conn.require_host(),
+            port=conn.port or 22,
             username=conn.login,
             password=conn.password,
             client_keys=client_keys,
-            passphrase=extra.get("private_key_passphrase"),
-            known_hosts=_known_hosts(conn_id, extra),
-            connect_timeout=float(extra.get("conn_timeout") or 10),
+            passphrase=conn.text("private_key_passphrase"),
+            known_hosts=_known_hosts(conn),
+            connect_timeout=conn.number("conn_timeout", 10),
             ciphers=tuple(ciphers),
             # Off unless asked for: the data we move is mostly compressed already, and zlib costs CPU.
-            compression=("zlib@openssh.com", "none") if as_bool(extra.get("compress")) else ("none",),
+            compression=("zlib@openssh.com", "none") if conn.flag("compress") else ("none",),
         )
 
 
-def _known_hosts(conn_id: str, extra: dict[str, Any]) -> Any:
-    host_key = extra.get("host_key")
-    if as_bool(extra.get("no_host_key_check")):
+def _known_hosts(conn: Connection) -> Any:
+    conn_id = conn.conn_id
+    host_key = conn.text("host_key")
+    if conn.flag("no_host_key_check"):
         if host_key:
             raise InvalidConfig(f"connection {conn_id!r} sets both host_key and no_host_key_check")
         return None
@@ -112,7 +111,7 @@ def _known_hosts(conn_id: str, extra: dict[str, Any]) -> Any:
             return ([asyncssh.import_public_key(text)], [], [])
         except (asyncssh.KeyImportError, ValueError) as exc:
             raise InvalidConfig(f"connection {conn_id!r} has an unreadable host_key: {exc}") from exc
-    path = os.path.expanduser(extra.get("known_hosts") or "~/.ssh/known_hosts")
+    path = os.path.expanduser(conn.text("known_hosts") or "~/.ssh/known_hosts")
     # No file: trust nothing, so an unknown server is refused rather than accepted.
     return path if os.path.isfile(path) else ([], [], [])
 

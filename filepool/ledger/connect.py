@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from filepool.endpoints.connections import get_connection
+from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig
 
 # libpq parameters a user may put in the connection's extra (the ones PostgresHook passes on too).
@@ -51,19 +51,19 @@ _SERVER_OPTIONS = "-c statement_timeout=60000 -c idle_in_transaction_session_tim
 
 
 def connect_params(conn_id: str) -> dict[str, Any]:
-    conn = get_connection(conn_id)
+    conn = read_connection(conn_id)
     if not conn.host:
         raise InvalidConfig(f"ledger connection {conn_id!r} has no host")
     params: dict[str, Any] = {
         "host": conn.host,
-        "port": int(conn.port or 5432),
+        "port": conn.port or 5432,
         "user": conn.login,
         "password": conn.password,
         "dbname": conn.schema or "postgres",
         "application_name": "filepool",
         **_TIMEOUTS,
     }
-    extra = conn.extra_dejson
+    extra = conn.extra
     params.update({k: v for k, v in extra.items() if k in _LIBPQ_EXTRAS and k != "options"})
     # A user's `options` come after ours, so a statement_timeout of their own wins.
     params["options"] = f"{_SERVER_OPTIONS} {extra.get('options') or ''}".strip()

@@ -12,8 +12,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from filepool.airflow_connections import as_bool
 from filepool.allow import Guarded
-from filepool.endpoints.connections import as_bool
 from filepool.exceptions import InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
 from filepool.operators.task_instance import finish, worker_name

@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 
 from airflow.providers.docker.operators.docker import DockerOperator
 
+from filepool.airflow_connections import Connection, read_connection
 from filepool.allow import Guarded
-from filepool.endpoints.connections import get_connection
 from filepool.exceptions import ConnectionFailed, InvalidConfig
 
 TLS_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key")
@@ -80,14 +80,13 @@ class ProducerOperator(Guarded, DockerOperator):
         from docker.types import Mount
 
         self.check_allowed(context)  # before the engine is reached: no image a trigger form made up runs
-        conn = get_connection(self.docker_host_conn_id)
-        extra = conn.extra_dejson
+        conn = read_connection(self.docker_host_conn_id)
         self.docker_url = _engine_url(conn)
-        data_path = self.data_path or extra.get("data_path")
+        data_path = self.data_path or conn.text("data_path")
         if not data_path:
             raise InvalidConfig(f"no data folder for {self.docker_host_conn_id!r}: set data_path in its extra")
         self.mounts = [Mount(source=data_path, target="/app/data", type="bind", read_only=True)]
-        logs_path = extra.get("logs_path")
+        logs_path = conn.text("logs_path")
         if logs_path:
             self.mounts.append(Mount(source=logs_path, target=_LOGS, type="bind"))
         else:
@@ -96,7 +95,7 @@ class ProducerOperator(Guarded, DockerOperator):
                 "connection %r's extra (a host folder uid 10001 may write) to keep them",
                 self.docker_host_conn_id,
             )
-        material = {name: extra.get(name) for name in TLS_FIELDS}
+        material = {name: conn.text(name) for name in TLS_FIELDS}
         if not material["tls_client_key"] and conn.password:
             material["tls_client_key"] = conn.password
         folder = tempfile.mkdtemp(prefix="filepool-docker-tls-")
@@ -107,7 +106,7 @@ class ProducerOperator(Guarded, DockerOperator):
                     raise InvalidConfig(
                         f"connection {self.docker_host_conn_id!r} has TLS material but lacks {', '.join(missing)}"
                     )
-                paths = {name: _as_file(value, folder, name) for name, value in material.items()}
+                paths = {name: _as_file(str(value), folder, name) for name, value in material.items()}
                 self.tls_ca_cert, self.tls_client_cert = paths["tls_ca_cert"], paths["tls_client_cert"]
                 self.tls_client_key = paths["tls_client_key"]
             elif _speaks_tls(self.docker_url):
@@ -163,8 +162,8 @@ def _own_ca_only(tls: bool) -> Iterator[None]:
         os.environ.update(hidden)
 
 
-def _engine_url(conn: Any) -> str:
-    host = conn.host or ""
+def _engine_url(conn: Connection) -> str:
+    host = conn.host
     if not host:
         raise InvalidConfig(f"connection {conn.conn_id!r} has no host: set it to tcp://HOST:2376")
     if "://" in host:

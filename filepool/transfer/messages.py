@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from filepool.endpoints.connections import get_connection
+from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig
 
 REQUIRED = ("src_id", "src_path", "dst_id", "dst_path")
@@ -57,7 +57,7 @@ class TaskMessage:
 
 def kind_of(conn_id: str) -> str:
     """ "ftp" or "local" for an Airflow connection id; INVALID_CONFIG for an unknown id or another type."""
-    conn_type = (get_connection(conn_id).conn_type or "").lower()
+    conn_type = read_connection(conn_id).conn_type.lower()
     if conn_type not in KINDS:
         raise InvalidConfig(
             f"connection {conn_id!r} is of type {conn_type!r}; task messages move files between ftp and fs connections"
