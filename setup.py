@@ -20,13 +20,22 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["filepool", "filepool.*"]),
     package_data={"filepool.ledger": ["sql/*.sql", "sql/migrations/*.sql"]},
+    # What the code imports, and the providers of the connection types the README has users create (sftp, ftp,
+    # fs from standard, aws, postgres, docker); requirements.txt pins the same list.
     install_requires=[
         "apache-airflow>=3.3,<4",
         "apache-airflow-providers-sftp>=7.0",
+        "apache-airflow-providers-ftp>=3.16",
+        "apache-airflow-providers-standard>=1.21",
         "apache-airflow-providers-amazon>=9.39",
         "apache-airflow-providers-postgres>=7.1",
+        "apache-airflow-providers-docker>=4.6",
         "asyncssh>=2.24",
         "boto3>=1.44",
+        "botocore>=1.44",
+        "docker>=7.1",
+        "psycopg2-binary>=2.9",
+        "urllib3>=2.0",
     ],
     entry_points={
         "apache_airflow_provider": ["provider_info=filepool.get_provider_info:get_provider_info"],

@@ -15,6 +15,7 @@ from airflow.sdk import DAG, Param, task
 
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
 from filepool.params import transfer_params
+from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
 
 with DAG(
     dag_id="filepool_ftp_to_local",
@@ -29,8 +30,8 @@ with DAG(
     params={
         **transfer_params(),
         "folders": Param(
-            [{"ftp_conn_id": "filepool_ftp", "source_path": "/outgoing", "pattern": "*",
-              "local_conn_id": "filepool_local", "dest_path": "incoming"}],
+            [{"ftp_conn_id": FTP_CONN_ID, "source_path": "/outgoing", "pattern": "*",
+              "local_conn_id": LOCAL_CONN_ID, "dest_path": "incoming"}],
             type="array",
             description="Folders swept every hour: ftp_conn_id, source_path, pattern, local_conn_id, dest_path",
         ),
@@ -48,7 +49,7 @@ with DAG(
 
     # Folders and task messages may use the connections below and FTP folders under /outgoing, and what
     # [filepool] allowed_connections and allowed_paths add (see filepool/allow.py).
-    allowed = {"connections": ["filepool_ftp", "filepool_local", "filepool_ledger"], "paths": ["/outgoing"]}
+    allowed = {"connections": [FTP_CONN_ID, LOCAL_CONN_ID, LEDGER_CONN_ID], "paths": ["/outgoing"]}
 
     FTPToLocalOperator.partial(
         task_id="sweep", threads="{{ params.threads }}", settle_seconds="{{ params.settle_seconds }}",

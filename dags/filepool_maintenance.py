@@ -18,6 +18,7 @@ from filepool.operators.maintenance import (
     RequeueExpiredLeasesOperator,
 )
 from filepool.params import ledger_param
+from filepool.settings import LOCAL_CONN_ID, S3_CONN_ID
 
 STEPS = ("requeue_expired_leases", "remove_temp_files", "abort_stale_uploads", "prune_ledger")
 
@@ -33,9 +34,9 @@ with DAG(
     doc_md=__doc__,
     params={
         **ledger_param(),
-        "local_conn_ids": Param(["filepool_local"], type="array", description="fs connections to sweep"),
+        "local_conn_ids": Param([LOCAL_CONN_ID], type="array", description="fs connections to sweep"),
         "ftp_folders": Param([], type="array", description='[{"ftp_conn_id": ..., "path": ...}] to sweep'),
-        "aws_conn_id": Param("filepool_minio", type="string", description="Airflow aws connection"),
+        "aws_conn_id": Param(S3_CONN_ID, type="string", description="Airflow aws connection"),
         "buckets": Param([], type="array", description="Buckets whose stale multipart uploads are aborted"),
         "temp_older_than_hours": Param(6, type="number", minimum=0,
                                        description="Temporary files older than this are orphans"),

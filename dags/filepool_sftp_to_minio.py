@@ -17,13 +17,14 @@ from airflow.sdk import DAG, Param, task
 from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
 from filepool.params import transfer_params
+from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID
 
 log = logging.getLogger(__name__)
 
 # What a trigger form may point the tasks at beyond these: [filepool] allowed_connections, allowed_buckets and
 # allowed_paths (see filepool/allow.py).
 ALLOWED: dict[str, list[str]] = {
-    "connections": ["filepool_sftp", "filepool_minio", "filepool_ledger"],
+    "connections": [SFTP_CONN_ID, S3_CONN_ID, LEDGER_CONN_ID],
     "buckets": ["landing"],
     "paths": ["/data/outgoing"],
 }
@@ -58,8 +59,8 @@ with DAG(
         "bucket": Param("landing", type="string", description="Destination bucket"),
         "key_prefix": Param("", type="string", description="Prefix of every object key, e.g. incoming/"),
         "workers": Param(4, type="integer", minimum=1, maximum=64, description="Parallel transfer tasks"),
-        "sftp_conn_id": Param("filepool_sftp", type="string", description="Airflow sftp connection"),
-        "aws_conn_id": Param("filepool_minio", type="string", description="Airflow aws connection"),
+        "sftp_conn_id": Param(SFTP_CONN_ID, type="string", description="Airflow sftp connection"),
+        "aws_conn_id": Param(S3_CONN_ID, type="string", description="Airflow aws connection"),
     },
 ) as dag:
 

@@ -23,12 +23,6 @@ from typing import Any
 from filepool.exceptions import InvalidConfig
 
 KINDS = ("connections", "buckets", "paths", "images")
-_SETTINGS = {
-    "connections": "allowed_connections",
-    "buckets": "allowed_buckets",
-    "paths": "allowed_paths",
-    "images": "producer_images",
-}
 
 
 def is_template(value: Any) -> bool:
@@ -45,16 +39,22 @@ class Allowed:
     @classmethod
     def of(cls, given: Mapping[str, Sequence[str]] | None, literals: Mapping[str, Iterable[str]] = {}) -> Allowed:
         """The DAG file's lists (`given`, and the operator's literal arguments) with the deployment's."""
-        from filepool.settings import setting
+        from filepool.settings import Settings
 
+        settings = Settings.load()
+        configured = {
+            "connections": settings.allowed_connections,
+            "buckets": settings.allowed_buckets,
+            "paths": settings.allowed_paths,
+            "images": settings.producer_images,
+        }
         given = dict(given or {})
         unknown = set(given) - set(KINDS)
         if unknown:
             raise InvalidConfig(f"allowed takes {', '.join(KINDS)}; not {', '.join(sorted(unknown))}")
         lists: dict[str, tuple[str, ...]] = {}
         for kind in KINDS:
-            configured = [v.strip() for v in setting(_SETTINGS[kind]).split(",") if v.strip()]
-            lists[kind] = (*given.get(kind, ()), *literals.get(kind, ()), *configured)
+            lists[kind] = (*given.get(kind, ()), *literals.get(kind, ()), *configured[kind])
         return cls(**lists)
 
     def connection(self, conn_id: str, role: str) -> str:

@@ -6,9 +6,11 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from filepool.settings import LEDGER_CONN_ID
+
 
 def ledger_param() -> dict[str, Any]:
-    return {"ledger_conn_id": Param("filepool_ledger", type="string", description="Airflow postgres connection")}
+    return {"ledger_conn_id": Param(LEDGER_CONN_ID, type="string", description="Airflow postgres connection")}
 
 
 def transfer_params() -> dict[str, Any]:

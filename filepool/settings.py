@@ -1,12 +1,29 @@
-"""The `[filepool]` section of Airflow's config, read once; every option is also `AIRFLOW__FILEPOOL__KEY`."""
+"""Everything filepool can be told: the `[filepool]` section of Airflow's config (also `AIRFLOW__FILEPOOL__KEY`),
+read into one `Settings`, and the defaults the operators, DAGs and trigger forms share.
+
+Connection ids: every operator, DAG Param and the README default to the `filepool_*` ids below, which
+`[filepool] allowed_connections` (default `filepool_*`) also allows; a deployment creates these connections once
+(see the README) or names its own in the DAG file.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from filepool.exceptions import InvalidConfig
 from filepool.get_provider_info import get_provider_info
 
+LEDGER_CONN_ID = "filepool_ledger"  # postgres: the ledger database
+SFTP_CONN_ID = "filepool_sftp"  # sftp: the SFTP source server
+S3_CONN_ID = "filepool_minio"  # aws: the S3-compatible store (MinIO), endpoint_url in its extra
+FTP_CONN_ID = "filepool_ftp"  # ftp: the FTP server
+LOCAL_CONN_ID = "filepool_local"  # fs: the local base path, in its extra
+PRODUCER_TOPIC = "tripclick_raw_logs"  # the Kafka topic the producer DAGs send to
+PRODUCER_IMAGE = "tripclick-producer:latest"  # the producer image on each Docker host
+
 _OPTIONS = get_provider_info()["config"]["filepool"]["options"]
+_MIB = 1024 * 1024
 
 
 def setting(key: str) -> str:
@@ -14,22 +31,34 @@ def setting(key: str) -> str:
     default = str(_OPTIONS[key]["default"])
     try:
         from airflow.configuration import conf
-    except ImportError:  # outside Airflow (the producer image, bare unit tests)
+    except ImportError:  # outside Airflow (bare unit tests)
         return default
     return str(conf.get("filepool", key, fallback=default))
 
 
-def _get_int(key: str) -> int:
-    default = int(_OPTIONS[key]["default"])
+def _int(key: str) -> int:
+    text = setting(key)
     try:
-        from airflow.configuration import conf
-    except ImportError:  # outside Airflow (the producer image, bare unit tests)
-        return default
-    return conf.getint("filepool", key, fallback=default)
+        return int(text)
+    except ValueError:
+        raise InvalidConfig(f"[filepool] {key} must be a whole number, got {text!r}") from None
+
+
+def _list(key: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in setting(key).split(",") if v.strip())
+
+
+def _day(key: str) -> datetime | None:
+    text = setting(key).strip()
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+    except ValueError:
+        raise InvalidConfig(f"[filepool] {key} must be a day, YYYY-MM-DD, got {text!r}") from None
 
 
 @dataclass(frozen=True)
 class Settings:
+    # transfers
     max_sessions_per_connection: int
     max_sessions_total: int
     lease_seconds: int
@@ -39,18 +68,37 @@ class Settings:
     multipart_threshold: int
     part_size: int
     progress_interval: float
+    # what a trigger form, --conf or a task message may name (see filepool.allow)
+    allowed_connections: tuple[str, ...]
+    allowed_buckets: tuple[str, ...]
+    allowed_paths: tuple[str, ...]
+    producer_images: tuple[str, ...]
+    allow_root_base_path: bool
+    # the producer DAGs
+    producer_hosts: tuple[str, ...]
+    producer_start_date: datetime
+    producer_end_date: datetime | None
 
     @classmethod
     def load(cls) -> Settings:
-        mib = 1024 * 1024
+        start = _day("producer_start_date")
+        assert start is not None, "producer_start_date has a default"
         return cls(
-            max_sessions_per_connection=_get_int("max_sessions_per_connection"),
-            max_sessions_total=_get_int("max_sessions_total"),
-            lease_seconds=_get_int("lease_seconds"),
-            claim_batch=_get_int("claim_batch"),
-            max_attempts=_get_int("max_attempts"),
-            retry_backoff_seconds=_get_int("retry_backoff_seconds"),
-            multipart_threshold=_get_int("multipart_threshold_mb") * mib,
-            part_size=_get_int("part_size_mb") * mib,
-            progress_interval=float(_get_int("progress_interval_seconds")),
+            max_sessions_per_connection=_int("max_sessions_per_connection"),
+            max_sessions_total=_int("max_sessions_total"),
+            lease_seconds=_int("lease_seconds"),
+            claim_batch=_int("claim_batch"),
+            max_attempts=_int("max_attempts"),
+            retry_backoff_seconds=_int("retry_backoff_seconds"),
+            multipart_threshold=_int("multipart_threshold_mb") * _MIB,
+            part_size=_int("part_size_mb") * _MIB,
+            progress_interval=float(_int("progress_interval_seconds")),
+            allowed_connections=_list("allowed_connections"),
+            allowed_buckets=_list("allowed_buckets"),
+            allowed_paths=_list("allowed_paths"),
+            producer_images=_list("producer_images"),
+            allow_root_base_path=setting("allow_root_base_path").strip().lower() in {"true", "1", "yes"},
+            producer_hosts=_list("producer_hosts"),
+            producer_start_date=start,
+            producer_end_date=_day("producer_end_date"),
         )

@@ -37,7 +37,7 @@ from filepool.exceptions import (
     TransferIOError,
 )
 from filepool.names import TEMP_SUFFIX, temp_name
-from filepool.settings import setting
+from filepool.settings import Settings
 from filepool.transfer.interfaces import (
     NO_CONTEXT,
     Destination,
@@ -70,7 +70,7 @@ class LocalConfig:
         if not os.path.isdir(path):
             raise InvalidConfig(f"base path {path} of connection {conn_id!r} is not a folder")
         base = os.path.realpath(path)
-        if base == "/" and setting("allow_root_base_path").lower() not in {"true", "1", "yes"}:
+        if base == "/" and not Settings.load().allow_root_base_path:
             raise InvalidConfig(
                 f"connection {conn_id!r} opens the whole disk (its base path is /): give it a folder, or set "
                 "[filepool] allow_root_base_path = True"

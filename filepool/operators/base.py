@@ -17,7 +17,7 @@ from filepool.allow import Guarded
 from filepool.exceptions import InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
 from filepool.operators.task_instance import finish, worker_name
-from filepool.settings import Settings
+from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.discovery import Selection
 from filepool.transfer.interfaces import Destination, Source
@@ -71,7 +71,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         source_path: str,
         pattern: str = "*",
         recursive: bool | str = True,
-        ledger_conn_id: str = "filepool_ledger",
+        ledger_conn_id: str = LEDGER_CONN_ID,
         threads: int | str = 8,
         settle_seconds: float | str = 5.0,
         min_age_seconds: float | str = 60.0,

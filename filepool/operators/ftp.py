@@ -11,7 +11,7 @@ from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
-from filepool.settings import Settings
+from filepool.settings import FTP_CONN_ID, LOCAL_CONN_ID, Settings
 from filepool.transfer.interfaces import Source
 from filepool.transfer.route import Route, ftp_to_local, local_to_ftp
 
@@ -37,8 +37,8 @@ class FTPToLocalOperator(FileTransferOperator):
         self,
         *,
         source_path: str,
-        ftp_conn_id: str = "ftp_default",
-        local_conn_id: str = "fs_default",
+        ftp_conn_id: str = FTP_CONN_ID,
+        local_conn_id: str = LOCAL_CONN_ID,
         dest_path: str = "",
         **kwargs: Any,
     ) -> None:
@@ -82,8 +82,8 @@ class LocalToFTPOperator(FileTransferOperator):
         *,
         source_path: str,
         dest_path: str,
-        ftp_conn_id: str = "ftp_default",
-        local_conn_id: str = "fs_default",
+        ftp_conn_id: str = FTP_CONN_ID,
+        local_conn_id: str = LOCAL_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(source_path=source_path, **kwargs)

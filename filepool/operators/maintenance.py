@@ -16,7 +16,7 @@ from filepool.endpoints.s3 import S3Destination
 from filepool.ledger import Ledger
 from filepool.operators.arguments import as_list, seconds
 from filepool.operators.task_instance import worker_name
-from filepool.settings import Settings
+from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, Settings
 
 HOUR = 3600.0
 
@@ -37,7 +37,7 @@ class RequeueExpiredLeasesOperator(Guarded, BaseOperator):
     template_fields: Sequence[str] = ("ledger_conn_id",)
     ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
 
-    def __init__(self, *, ledger_conn_id: str = "filepool_ledger", **kwargs: Any) -> None:
+    def __init__(self, *, ledger_conn_id: str = LEDGER_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ledger_conn_id = ledger_conn_id
 
@@ -72,7 +72,7 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
         local_conn_ids: Sequence[str] = (),
         ftp_folders: Sequence[dict[str, str]] | str = (),
         older_than_hours: float | str = 6,
-        ledger_conn_id: str = "filepool_ledger",
+        ledger_conn_id: str = LEDGER_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,9 +123,9 @@ class AbortStaleUploadsOperator(Guarded, BaseOperator):
         self,
         *,
         buckets: Sequence[str],
-        aws_conn_id: str = "aws_default",
+        aws_conn_id: str = S3_CONN_ID,
         older_than_hours: float | str = 24,
-        ledger_conn_id: str = "filepool_ledger",
+        ledger_conn_id: str = LEDGER_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -163,7 +163,7 @@ class PruneLedgerOperator(Guarded, BaseOperator):
     ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
 
     def __init__(
-        self, *, ledger_conn_id: str = "filepool_ledger", retention_days: float | str = 90, **kwargs: Any
+        self, *, ledger_conn_id: str = LEDGER_CONN_ID, retention_days: float | str = 90, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.ledger_conn_id = ledger_conn_id

@@ -26,6 +26,7 @@ from airflow.providers.docker.operators.docker import DockerOperator
 from filepool.airflow_connections import Connection, read_connection
 from filepool.allow import Guarded
 from filepool.exceptions import ConnectionFailed, InvalidConfig
+from filepool.settings import PRODUCER_IMAGE, PRODUCER_TOPIC
 
 TLS_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key")
 
@@ -54,11 +55,11 @@ class ProducerOperator(Guarded, DockerOperator):
         docker_host_conn_id: str,
         file: str,
         mode: str = "batch",
-        topic: str = "tripclick_raw_logs",
+        topic: str = PRODUCER_TOPIC,
         brokers: str = "{{ var.value.KAFKA_BROKERS }}",
         speed: float | str | None = None,
         data_path: str | None = None,
-        image: str = "tripclick-producer:latest",
+        image: str = PRODUCER_IMAGE,
         allowed: dict[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:

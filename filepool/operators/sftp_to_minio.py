@@ -9,7 +9,7 @@ from typing import Any
 from filepool.endpoints.s3 import S3Destination
 from filepool.endpoints.sftp import SFTPConfig, SFTPSource
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
-from filepool.settings import Settings
+from filepool.settings import S3_CONN_ID, SFTP_CONN_ID, Settings
 from filepool.transfer.interfaces import Source
 from filepool.transfer.route import Route, sftp_to_s3
 
@@ -41,8 +41,8 @@ class SFTPToMinIOOperator(FileTransferOperator):
         *,
         source_path: str,
         bucket: str,
-        sftp_conn_id: str = "sftp_default",
-        aws_conn_id: str = "aws_default",
+        sftp_conn_id: str = SFTP_CONN_ID,
+        aws_conn_id: str = S3_CONN_ID,
         key_prefix: str = "",
         **kwargs: Any,
     ) -> None:

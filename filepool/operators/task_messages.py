@@ -22,7 +22,7 @@ from filepool.ledger.repository import DiscoveredFile, Ledger, Version
 from filepool.names import storable
 from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, worker_name
-from filepool.settings import Settings
+from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.messages import TaskMessage, kinds, result
 from filepool.transfer.startup import open_ledger
@@ -60,7 +60,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         self,
         *,
         tasks: Any,
-        ledger_conn_id: str = "filepool_ledger",
+        ledger_conn_id: str = LEDGER_CONN_ID,
         threads: int | str = 8,
         fail_on_file_errors: bool = True,
         after_transfer: str = "keep",
