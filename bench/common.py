@@ -157,17 +157,29 @@ def timed(args: list[str], env: dict[str, str], servers: dict[str, int | None] |
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {err.read().decode(errors='replace')[-2000:]}")
-        return Timed(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024,
-                     out.read().decode(errors="replace"), machine, spent)
+        return Timed(
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss // 1024,
+            out.read().decode(errors="replace"),
+            machine,
+            spent,
+        )
 
 
 def run_metrics(run: Timed, inner: dict[str, Any] | None = None) -> dict[str, float]:
     """The figures of one run. `inner` is what a Python tool printed about its own work (`seconds`, and
     `cpu_seconds` when it knows them): those replace the process's, which include interpreter and Airflow start-up.
     `others_cpu_seconds` is what the rest of the machine spent meanwhile: the servers, the kernel's threads."""
-    metrics = {"seconds": run.wall, "process_seconds": run.wall, "cpu_seconds": run.cpu, "peak_rss_mb": run.rss_mb,
-               "machine_cpu_seconds": run.machine_cpu, "others_cpu_seconds": run.machine_cpu - run.cpu,
-               **{f"{name}_cpu_seconds": spent for name, spent in run.server_cpu.items()}}
+    metrics = {
+        "seconds": run.wall,
+        "process_seconds": run.wall,
+        "cpu_seconds": run.cpu,
+        "peak_rss_mb": run.rss_mb,
+        "machine_cpu_seconds": run.machine_cpu,
+        "others_cpu_seconds": run.machine_cpu - run.cpu,
+        **{f"{name}_cpu_seconds": spent for name, spent in run.server_cpu.items()},
+    }
     if inner is not None:
         metrics["seconds"] = inner["seconds"]
         if "cpu_seconds" in inner:
@@ -183,5 +195,8 @@ def rotate(tools: list[str], rep: int) -> list[str]:
 
 
 def summarize(samples: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(samples), 2), "min": round(min(samples), 2),
-            "max": round(max(samples), 2)}
+    return {
+        "median": round(statistics.median(samples), 2),
+        "min": round(min(samples), 2),
+        "max": round(max(samples), 2),
+    }

@@ -25,30 +25,54 @@ def operator(argv: list[str]) -> Any:
     now = {"min_age_seconds": 0, "settle_seconds": 0}
     if argv[0] == "sftp-s3":
         root, bucket, prefix, threads = argv[1], argv[2], argv[3], int(argv[4])
-        return SFTPToMinIOOperator(task_id="bench", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                                   source_path=root, bucket=bucket, key_prefix=prefix, threads=threads, **now)
+        return SFTPToMinIOOperator(
+            task_id="bench",
+            sftp_conn_id="filepool_sftp",
+            aws_conn_id="filepool_minio",
+            source_path=root,
+            bucket=bucket,
+            key_prefix=prefix,
+            threads=threads,
+            **now,
+        )
     root, dest, threads = argv[1], argv[2], int(argv[3])
-    return FTPToLocalOperator(task_id="bench", ftp_conn_id="filepool_ftp", local_conn_id="filepool_local",
-                              source_path=root, dest_path=dest, threads=threads, **now)
+    return FTPToLocalOperator(
+        task_id="bench",
+        ftp_conn_id="filepool_ftp",
+        local_conn_id="filepool_local",
+        source_path=root,
+        dest_path=dest,
+        threads=threads,
+        **now,
+    )
 
 
 def main(argv: list[str]) -> int:
     op = operator(argv)
     if os.environ.get("FILEPOOL_BENCH_LOG"):  # timestamps of every step, to see where a run's time goes
-        logging.basicConfig(level=logging.DEBUG, force=True,
-                            format="%(relativeCreated)6d %(threadName)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG, force=True, format="%(relativeCreated)6d %(threadName)s %(name)s %(message)s"
+        )
     started = time.perf_counter()
     cpu = time.process_time()
     before = resource.getrusage(resource.RUSAGE_SELF)
     summary = op.execute({})
     after = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
-                      "files": summary["files_transferred"], "bytes": summary["bytes_transferred"],
-                      "failed": summary["files_failed"],
-                      "user_seconds": round(after.ru_utime - before.ru_utime, 2),
-                      "system_seconds": round(after.ru_stime - before.ru_stime, 2),
-                      "discovery": summary.get("discovery"),
-                      "transfer_seconds": summary.get("seconds")}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "cpu_seconds": time.process_time() - cpu,
+                "files": summary["files_transferred"],
+                "bytes": summary["bytes_transferred"],
+                "failed": summary["files_failed"],
+                "user_seconds": round(after.ru_utime - before.ru_utime, 2),
+                "system_seconds": round(after.ru_stime - before.ru_stime, 2),
+                "discovery": summary.get("discovery"),
+                "transfer_seconds": summary.get("seconds"),
+            }
+        )
+    )
     return 0
 
 

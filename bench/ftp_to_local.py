@@ -42,7 +42,7 @@ def commands(tool: str, ftp: FTPServer, source: Path, dest: Path, env: dict[str,
         return [sys.executable, "bench/filepool_once.py", "ftp-local", str(source), dest.name, "8"]
     if tool == "rclone":
         return ["rclone", "copy", "--transfers", "8", f"src:{source}", str(dest)]
-    script = (f"set ftp:ssl-allow no; set net:max-retries 2; mirror --parallel=8 '{source}' '{dest}'; quit")
+    script = f"set ftp:ssl-allow no; set net:max-retries 2; mirror --parallel=8 '{source}' '{dest}'; quit"
     return ["lftp", "-u", f"{ftp.user},{ftp.password}", "-p", str(ftp.port), "-e", script, "127.0.0.1"]
 
 
@@ -65,14 +65,22 @@ def main() -> int:
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
         env = dict(os.environ)
         env["AIRFLOW_CONN_FILEPOOL_LEDGER"] = pg.uri().replace("postgresql://", "postgres://")
-        env["AIRFLOW_CONN_FILEPOOL_FTP"] = json.dumps({"conn_type": "ftp", "host": "127.0.0.1", "port": ftp.port,
-                                                       "login": ftp.user, "password": ftp.password})
+        env["AIRFLOW_CONN_FILEPOOL_FTP"] = json.dumps(
+            {"conn_type": "ftp", "host": "127.0.0.1", "port": ftp.port, "login": ftp.user, "password": ftp.password}
+        )
         env["AIRFLOW_CONN_FILEPOOL_LOCAL"] = json.dumps({"conn_type": "fs", "extra": {"path": str(base)}})
-        obscured = subprocess.run(["rclone", "obscure", ftp.password], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        env.update({"RCLONE_CONFIG_SRC_TYPE": "ftp", "RCLONE_CONFIG_SRC_HOST": "127.0.0.1",
-                    "RCLONE_CONFIG_SRC_PORT": str(ftp.port), "RCLONE_CONFIG_SRC_USER": ftp.user,
-                    "RCLONE_CONFIG_SRC_PASS": obscured})
+        obscured = subprocess.run(
+            ["rclone", "obscure", ftp.password], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        env.update(
+            {
+                "RCLONE_CONFIG_SRC_TYPE": "ftp",
+                "RCLONE_CONFIG_SRC_HOST": "127.0.0.1",
+                "RCLONE_CONFIG_SRC_PORT": str(ftp.port),
+                "RCLONE_CONFIG_SRC_USER": ftp.user,
+                "RCLONE_CONFIG_SRC_PASS": obscured,
+            }
+        )
         env.pop("AWS_CA_BUNDLE", None)
 
         results: dict[str, dict[str, list[float]]] = {}
@@ -88,15 +96,19 @@ def main() -> int:
                 metrics.update(files_per_s=args.small / seconds, mb_per_s=size / 1e6 / seconds)
                 for key, value in metrics.items():
                     results.setdefault(tool, {}).setdefault(key, []).append(value)
-                print(f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.small / seconds:7.1f} files/s  "
-                      f"cpu {run.cpu:5.1f}s  servers {run.server_cpu}", flush=True)
+                print(
+                    f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.small / seconds:7.1f} files/s  "
+                    f"cpu {run.cpu:5.1f}s  servers {run.server_cpu}",
+                    flush=True,
+                )
                 shutil.rmtree(dest)
         report: dict[str, object] = {tool: {k: summarize(v) for k, v in m.items()} for tool, m in results.items()}
-        report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],
-                             "rclone": subprocess.run(["rclone", "version"], capture_output=True,
-                                                      text=True).stdout.splitlines()[0],
-                             "lftp": subprocess.run(["lftp", "--version"], capture_output=True,
-                                                    text=True).stdout.splitlines()[0]}
+        report["machine"] = {
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "rclone": subprocess.run(["rclone", "version"], capture_output=True, text=True).stdout.splitlines()[0],
+            "lftp": subprocess.run(["lftp", "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+        }
         (REPO / "bench" / "results" / "ftp_to_local.json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
         return 0

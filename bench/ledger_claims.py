@@ -37,13 +37,19 @@ def fill(uri: str, rows: int) -> None:
     """`rows` DISCOVERED files of JOB and `rows` COMPLETED ones of other jobs, set-based (seconds, not minutes)."""
     conn = psycopg2.connect(uri)
     with conn, conn.cursor() as cur:
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO filepool_files (job, source_path, size, mtime, destination)
-            SELECT %s, '/data/f' || g, g, 1000, 'in/f' || g FROM generate_series(1, %s) g""", (JOB, rows))
-        cur.execute("""
+            SELECT %s, '/data/f' || g, g, 1000, 'in/f' || g FROM generate_series(1, %s) g""",
+            (JOB, rows),
+        )
+        cur.execute(
+            """
             INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, completed_at)
             SELECT 'old job ' || (g %% 100), '/old/f' || g, g, 1000, 'old/f' || g, 'COMPLETED', now()
-            FROM generate_series(1, %s) g""", (rows,))
+            FROM generate_series(1, %s) g""",
+            (rows,),
+        )
     # Vacuumed, as an old ledger is. Left to itself, autovacuum takes up a bulk insert of 2 million rows about a
     # minute later and works on it for ~8 s here: that can fall into the measurement (one run in six had its p99 at
     # 1 million rows at 18 ms instead of ~7).
@@ -59,8 +65,10 @@ def measure(rounds: dict[int, list[str]], claims: int, batch: int) -> dict[int, 
     claimed = dict.fromkeys(rounds, 0)
     busy = dict.fromkeys(rounds, 0.0)
     for r in range(len(next(iter(rounds.values())))):
-        ledgers = {size: Ledger(functools.partial(psycopg2.connect, uris[r]), f"bench:{uuid.uuid4().hex[:6]}")
-                   for size, uris in rounds.items()}
+        ledgers = {
+            size: Ledger(functools.partial(psycopg2.connect, uris[r]), f"bench:{uuid.uuid4().hex[:6]}")
+            for size, uris in rounds.items()
+        }
         for _ in range(claims):
             for size, ledger in ledgers.items():
                 t = time.perf_counter()
@@ -74,11 +82,14 @@ def measure(rounds: dict[int, list[str]], claims: int, batch: int) -> dict[int, 
     report = {}
     for size, found in latencies.items():
         found.sort()
-        report[size] = {"claims": len(found), "files_claimed": claimed[size],
-                        "claims_per_second": round(claimed[size] / sum(found), 1),
-                        "claimed_and_completed_per_second": round(claimed[size] / busy[size], 1),
-                        "latency_ms_p50": round(statistics.median(found) * 1000, 3),
-                        "latency_ms_p99": round(found[int(len(found) * 0.99) - 1] * 1000, 3)}
+        report[size] = {
+            "claims": len(found),
+            "files_claimed": claimed[size],
+            "claims_per_second": round(claimed[size] / sum(found), 1),
+            "claimed_and_completed_per_second": round(claimed[size] / busy[size], 1),
+            "latency_ms_p50": round(statistics.median(found) * 1000, 3),
+            "latency_ms_p99": round(found[int(len(found) * 0.99) - 1] * 1000, 3),
+        }
     return report
 
 

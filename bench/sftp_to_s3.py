@@ -58,17 +58,26 @@ def make_data(root: Path, small: int, big_mib: int) -> tuple[Path, Path]:
 
 
 def rclone_env(ssh: SSHServer, s3: S3Server, known_hosts: Path) -> dict[str, str]:
-    obscured = subprocess.run(["rclone", "obscure", sshd.PASSWORD], capture_output=True, text=True,
-                              check=True).stdout.strip()
+    obscured = subprocess.run(
+        ["rclone", "obscure", sshd.PASSWORD], capture_output=True, text=True, check=True
+    ).stdout.strip()
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}  # breaks rclone 1.60 here
-    env.update({
-        "RCLONE_CONFIG_SRC_TYPE": "sftp", "RCLONE_CONFIG_SRC_HOST": "127.0.0.1",
-        "RCLONE_CONFIG_SRC_PORT": str(ssh.port), "RCLONE_CONFIG_SRC_USER": sshd.USER,
-        "RCLONE_CONFIG_SRC_PASS": obscured, "RCLONE_CONFIG_SRC_KNOWN_HOSTS_FILE": str(known_hosts),
-        "RCLONE_CONFIG_DST_TYPE": "s3", "RCLONE_CONFIG_DST_PROVIDER": "Other",
-        "RCLONE_CONFIG_DST_ENDPOINT": s3.endpoint, "RCLONE_CONFIG_DST_ACCESS_KEY_ID": seaweedfs.ACCESS_KEY,
-        "RCLONE_CONFIG_DST_SECRET_ACCESS_KEY": seaweedfs.SECRET_KEY, "RCLONE_CONFIG_DST_REGION": "us-east-1",
-    })
+    env.update(
+        {
+            "RCLONE_CONFIG_SRC_TYPE": "sftp",
+            "RCLONE_CONFIG_SRC_HOST": "127.0.0.1",
+            "RCLONE_CONFIG_SRC_PORT": str(ssh.port),
+            "RCLONE_CONFIG_SRC_USER": sshd.USER,
+            "RCLONE_CONFIG_SRC_PASS": obscured,
+            "RCLONE_CONFIG_SRC_KNOWN_HOSTS_FILE": str(known_hosts),
+            "RCLONE_CONFIG_DST_TYPE": "s3",
+            "RCLONE_CONFIG_DST_PROVIDER": "Other",
+            "RCLONE_CONFIG_DST_ENDPOINT": s3.endpoint,
+            "RCLONE_CONFIG_DST_ACCESS_KEY_ID": seaweedfs.ACCESS_KEY,
+            "RCLONE_CONFIG_DST_SECRET_ACCESS_KEY": seaweedfs.SECRET_KEY,
+            "RCLONE_CONFIG_DST_REGION": "us-east-1",
+        }
+    )
     return env
 
 
@@ -91,18 +100,35 @@ def main() -> int:
         small_dir, big_dir = make_data(work / "data", args.small, args.big_mib)
         known_hosts = work / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{ssh.port} {ssh.host_key_public}\n")
-        client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id=seaweedfs.ACCESS_KEY,
-                              aws_secret_access_key=seaweedfs.SECRET_KEY, region_name="us-east-1")
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint,
+            aws_access_key_id=seaweedfs.ACCESS_KEY,
+            aws_secret_access_key=seaweedfs.SECRET_KEY,
+            region_name="us-east-1",
+        )
         client.create_bucket(Bucket="bench")
         client.put_object(Bucket="bench", Key="warm", Body=os.urandom(1 << 20))
         fp_env = dict(os.environ)
         fp_env["AIRFLOW_CONN_FILEPOOL_LEDGER"] = pg.uri().replace("postgresql://", "postgres://")
-        fp_env["AIRFLOW_CONN_FILEPOOL_SFTP"] = json.dumps({
-            "conn_type": "sftp", "host": "127.0.0.1", "port": ssh.port, "login": sshd.USER,
-            "password": sshd.PASSWORD, "extra": {"host_key": ssh.host_key_public}})
-        fp_env["AIRFLOW_CONN_FILEPOOL_MINIO"] = json.dumps({
-            "conn_type": "aws", "login": seaweedfs.ACCESS_KEY, "password": seaweedfs.SECRET_KEY,
-            "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"}})
+        fp_env["AIRFLOW_CONN_FILEPOOL_SFTP"] = json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": "127.0.0.1",
+                "port": ssh.port,
+                "login": sshd.USER,
+                "password": sshd.PASSWORD,
+                "extra": {"host_key": ssh.host_key_public},
+            }
+        )
+        fp_env["AIRFLOW_CONN_FILEPOOL_MINIO"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": seaweedfs.ACCESS_KEY,
+                "password": seaweedfs.SECRET_KEY,
+                "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
+            }
+        )
         rc_env = rclone_env(ssh, s3, known_hosts)
 
         results: dict[str, dict[str, list[float]]] = {}
@@ -110,8 +136,15 @@ def main() -> int:
         def command(tool: str, folder: Path, prefix: str) -> tuple[list[str], dict[str, str]]:
             if tool.startswith("filepool"):
                 threads = tool.partition("@")[2] or "8"
-                return [sys.executable, "bench/filepool_once.py", "sftp-s3", str(folder), "bench", prefix,
-                        threads], fp_env
+                return [
+                    sys.executable,
+                    "bench/filepool_once.py",
+                    "sftp-s3",
+                    str(folder),
+                    "bench",
+                    prefix,
+                    threads,
+                ], fp_env
             if tool == "s3-only":  # the S3 half alone: rclone from the local folder sshd serves, no SFTP
                 return ["rclone", "copy", "--transfers", "8", str(folder), f"dst:bench/{prefix}"], rc_env
             if tool.startswith("rclone"):
@@ -133,25 +166,33 @@ def main() -> int:
             metrics.update(files_per_s=count / seconds, mb_per_s=size / 1e6 / seconds)
             for key, value in metrics.items():
                 results.setdefault(f"{case}/{tool}", {}).setdefault(key, []).append(value)
-            print(f"{case:7s} {tool:12s} rep {rep}: {seconds:6.2f}s  {count / seconds:7.1f} files/s  "
-                  f"{size / 1e6 / seconds:6.1f} MB/s  cpu {run.cpu:5.1f}s  rss {run.rss_mb} MB  "
-                  f"servers {run.server_cpu}", flush=True)
+            print(
+                f"{case:7s} {tool:12s} rep {rep}: {seconds:6.2f}s  {count / seconds:7.1f} files/s  "
+                f"{size / 1e6 / seconds:6.1f} MB/s  cpu {run.cpu:5.1f}s  rss {run.rss_mb} MB  "
+                f"servers {run.server_cpu}",
+                flush=True,
+            )
 
         stock = [] if args.no_stock else ["stock"]
-        cases = [("small", small_dir, args.small, ["filepool", "rclone", "rclone@32", "s3-only", *stock]),
-                 ("big", big_dir, 1, ["filepool", "rclone", *stock]),
-                 ("threads", small_dir, args.small, [f"filepool@{n}" for n in THREAD_COUNTS])]
+        cases = [
+            ("small", small_dir, args.small, ["filepool", "rclone", "rclone@32", "s3-only", *stock]),
+            ("big", big_dir, 1, ["filepool", "rclone", *stock]),
+            ("threads", small_dir, args.small, [f"filepool@{n}" for n in THREAD_COUNTS]),
+        ]
         for case, folder, count, tools in cases:
             size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
             for rep in range(args.reps):
                 for tool in rotate(tools, rep):
                     run(case, tool, folder, count, size, rep)
-        report: dict[str, object] = {name: {k: summarize(v) for k, v in metrics.items()}
-                                     for name, metrics in results.items()}
-        report["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0],
-                             "rclone": subprocess.run(["rclone", "version"], capture_output=True,
-                                                      text=True).stdout.splitlines()[0],
-                             "apache-airflow-providers-amazon": version("apache-airflow-providers-amazon")}
+        report: dict[str, object] = {
+            name: {k: summarize(v) for k, v in metrics.items()} for name, metrics in results.items()
+        }
+        report["machine"] = {
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "rclone": subprocess.run(["rclone", "version"], capture_output=True, text=True).stdout.splitlines()[0],
+            "apache-airflow-providers-amazon": version("apache-airflow-providers-amazon"),
+        }
         out = REPO / "bench" / "results" / "sftp_to_s3.json"
         out.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))

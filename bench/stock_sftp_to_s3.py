@@ -31,15 +31,23 @@ def main(argv: list[str]) -> int:
         relative = os.path.relpath(folder, root)
         key = prefix if relative == "." else f"{prefix}{relative}/"
         SFTPToS3Operator(
-            task_id=f"stock_{relative.replace('/', '_')}", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-            sftp_path=folder, sftp_filenames="*", s3_bucket=bucket, s3_key=key,
+            task_id=f"stock_{relative.replace('/', '_')}",
+            sftp_conn_id="filepool_sftp",
+            aws_conn_id="filepool_minio",
+            sftp_path=folder,
+            sftp_filenames="*",
+            s3_bucket=bucket,
+            s3_key=key,
         ).execute({})
 
     started = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(move, [path for path, _ in folders]))
-    print(json.dumps({"seconds": time.perf_counter() - started, "folders": len(folders),
-                      "files": sum(n for _, n in folders)}))
+    print(
+        json.dumps(
+            {"seconds": time.perf_counter() - started, "folders": len(folders), "files": sum(n for _, n in folders)}
+        )
+    )
     return 0
 
 

@@ -30,14 +30,23 @@ with DAG(
     params={
         **transfer_params(),
         "folders": Param(
-            [{"ftp_conn_id": FTP_CONN_ID, "source_path": "/outgoing", "pattern": "*",
-              "local_conn_id": LOCAL_CONN_ID, "dest_path": "incoming"}],
+            [
+                {
+                    "ftp_conn_id": FTP_CONN_ID,
+                    "source_path": "/outgoing",
+                    "pattern": "*",
+                    "local_conn_id": LOCAL_CONN_ID,
+                    "dest_path": "incoming",
+                }
+            ],
             type="array",
             description="Folders swept every hour: ftp_conn_id, source_path, pattern, local_conn_id, dest_path",
         ),
-        "tasks": Param([], type="array",
-                       description="FTP task messages (src_id, src_path, dst_id, dst_path); when given, only these "
-                                   "are moved"),
+        "tasks": Param(
+            [],
+            type="array",
+            description="FTP task messages (src_id, src_path, dst_id, dst_path); when given, only these are moved",
+        ),
     },
 ) as dag:
 
@@ -52,12 +61,18 @@ with DAG(
     allowed = {"connections": [FTP_CONN_ID, LOCAL_CONN_ID, LEDGER_CONN_ID], "paths": ["/outgoing"]}
 
     FTPToLocalOperator.partial(
-        task_id="sweep", threads="{{ params.threads }}", settle_seconds="{{ params.settle_seconds }}",
-        min_age_seconds="{{ params.min_age_seconds }}", ledger_conn_id="{{ params.ledger_conn_id }}",
+        task_id="sweep",
+        threads="{{ params.threads }}",
+        settle_seconds="{{ params.settle_seconds }}",
+        min_age_seconds="{{ params.min_age_seconds }}",
+        ledger_conn_id="{{ params.ledger_conn_id }}",
         allowed=allowed,
     ).expand_kwargs(folders_to_sweep())
 
     FTPTaskMessagesOperator(
-        task_id="messages", tasks="{{ params.tasks }}", threads="{{ params.threads }}",
-        ledger_conn_id="{{ params.ledger_conn_id }}", allowed=allowed,
+        task_id="messages",
+        tasks="{{ params.tasks }}",
+        threads="{{ params.threads }}",
+        ledger_conn_id="{{ params.ledger_conn_id }}",
+        allowed=allowed,
     )

@@ -38,25 +38,34 @@ with DAG(
         "ftp_folders": Param([], type="array", description='[{"ftp_conn_id": ..., "path": ...}] to sweep'),
         "aws_conn_id": Param(S3_CONN_ID, type="string", description="Airflow aws connection"),
         "buckets": Param([], type="array", description="Buckets whose stale multipart uploads are aborted"),
-        "temp_older_than_hours": Param(6, type="number", minimum=0,
-                                       description="Temporary files older than this are orphans"),
-        "upload_older_than_hours": Param(24, type="number", minimum=0,
-                                         description="Multipart uploads older than this are stale"),
+        "temp_older_than_hours": Param(
+            6, type="number", minimum=0, description="Temporary files older than this are orphans"
+        ),
+        "upload_older_than_hours": Param(
+            24, type="number", minimum=0, description="Multipart uploads older than this are stale"
+        ),
         "retention_days": Param(90, type="number", minimum=0, description="COMPLETED rows kept this long"),
     },
 ) as dag:
     steps = [
         RequeueExpiredLeasesOperator(task_id=STEPS[0], ledger_conn_id="{{ params.ledger_conn_id }}"),
-        RemoveTempFilesOperator(task_id=STEPS[1], local_conn_ids="{{ params.local_conn_ids }}",
-                                ftp_folders="{{ params.ftp_folders }}",
-                                older_than_hours="{{ params.temp_older_than_hours }}",
-                                ledger_conn_id="{{ params.ledger_conn_id }}"),
-        AbortStaleUploadsOperator(task_id=STEPS[2], aws_conn_id="{{ params.aws_conn_id }}",
-                                  buckets="{{ params.buckets }}",
-                                  older_than_hours="{{ params.upload_older_than_hours }}",
-                                  ledger_conn_id="{{ params.ledger_conn_id }}"),
-        PruneLedgerOperator(task_id=STEPS[3], ledger_conn_id="{{ params.ledger_conn_id }}",
-                            retention_days="{{ params.retention_days }}"),
+        RemoveTempFilesOperator(
+            task_id=STEPS[1],
+            local_conn_ids="{{ params.local_conn_ids }}",
+            ftp_folders="{{ params.ftp_folders }}",
+            older_than_hours="{{ params.temp_older_than_hours }}",
+            ledger_conn_id="{{ params.ledger_conn_id }}",
+        ),
+        AbortStaleUploadsOperator(
+            task_id=STEPS[2],
+            aws_conn_id="{{ params.aws_conn_id }}",
+            buckets="{{ params.buckets }}",
+            older_than_hours="{{ params.upload_older_than_hours }}",
+            ledger_conn_id="{{ params.ledger_conn_id }}",
+        ),
+        PruneLedgerOperator(
+            task_id=STEPS[3], ledger_conn_id="{{ params.ledger_conn_id }}", retention_days="{{ params.retention_days }}"
+        ),
     ]
 
     @task(trigger_rule="all_done")

@@ -23,7 +23,8 @@ with DAG(
     max_active_runs=1,
     tags=["filepool", "producer", "kafka"],
     doc_md=__doc__,
-    params=producer_params(speed=Param(1.0, type="number", exclusiveMinimum=0,
-                                       description="Replay this many times faster than real time")),
+    params=producer_params(
+        speed=Param(1.0, type="number", exclusiveMinimum=0, description="Replay this many times faster than real time")
+    ),
 ) as dag:
     producer_tasks("realtime", speed="{{ params.speed }}")

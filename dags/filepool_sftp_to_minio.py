@@ -74,8 +74,12 @@ with DAG(
         # One value per mapped transfer task; with a single one, Airflow hands back that value, not a list.
         parts = [s for s in ([pulled] if isinstance(pulled, dict) else pulled) if s]
         for part in parts:
-            log.info("Worker %s: %d files transferred, %d failed", part.get("worker"),
-                     part.get("files_transferred", 0), part.get("files_failed", 0))
+            log.info(
+                "Worker %s: %d files transferred, %d failed",
+                part.get("worker"),
+                part.get("files_transferred", 0),
+                part.get("files_failed", 0),
+            )
         total = {
             "workers": len(parts),
             "files_transferred": sum(s.get("files_transferred", 0) for s in parts),
@@ -86,15 +90,23 @@ with DAG(
         log.info("filepool summary: %s", total)
         expected = int(params["workers"]) if params else len(parts)
         if len(parts) < expected:  # a transfer task died or failed: the run must show it, not turn green
-            raise TransferFailed(f"{expected - len(parts)} of {expected} transfer tasks did not finish; clear them "
-                                 "to move the rest (files they held go back to the queue)")
+            raise TransferFailed(
+                f"{expected - len(parts)} of {expected} transfer tasks did not finish; clear them "
+                "to move the rest (files they held go back to the queue)"
+            )
         return total
 
     discover = SFTPToMinIOOperator(
-        task_id="discover", transfer=False, settle_seconds="{{ params.settle_seconds }}",
-        min_age_seconds="{{ params.min_age_seconds }}", **ROUTE,
+        task_id="discover",
+        transfer=False,
+        settle_seconds="{{ params.settle_seconds }}",
+        min_age_seconds="{{ params.min_age_seconds }}",
+        **ROUTE,
     )
     transfer = SFTPToMinIOOperator.partial(
-        task_id="transfer", discover=False, threads="{{ params.threads }}", **ROUTE,
+        task_id="transfer",
+        discover=False,
+        threads="{{ params.threads }}",
+        **ROUTE,
     ).expand(worker_slot=worker_slots())
     discover >> transfer >> summary()

@@ -22,15 +22,17 @@ SOURCE = DEMO / "sftp" / "outgoing"
 BUCKET = "landing"
 BIG_MB = 64
 
-os.environ.update({
-    "AIRFLOW_HOME": str(DEMO / "airflow"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO / 'airflow' / 'airflow.db'}",
-    # The demo triggers the DAG with its own folder: the deployment allows it, as an operator of filepool would
-    # in airflow.cfg ([filepool] allowed_paths); the bucket is the DAG's own.
-    "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(SOURCE),
-})
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(DEMO / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO / 'airflow' / 'airflow.db'}",
+        # The demo triggers the DAG with its own folder: the deployment allows it, as an operator of filepool would
+        # in airflow.cfg ([filepool] allowed_paths); the bucket is the DAG's own.
+        "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(SOURCE),
+    }
+)
 sys.path.insert(0, str(REPO))
 
 from tests.servers import seaweedfs, sshd  # noqa: E402
@@ -94,18 +96,34 @@ def main() -> int:
     try:
         pg.start(), ssh.start(), s3.start()
         os.environ["AIRFLOW_CONN_FILEPOOL_LEDGER"] = pg.uri().replace("postgresql://", "postgres://")
-        os.environ["AIRFLOW_CONN_FILEPOOL_SFTP"] = json.dumps({
-            "conn_type": "sftp", "host": "127.0.0.1", "port": ssh.port, "login": sshd.USER,
-            "password": sshd.PASSWORD, "extra": {"host_key": ssh.host_key_public}})
-        os.environ["AIRFLOW_CONN_FILEPOOL_MINIO"] = json.dumps({
-            "conn_type": "aws", "login": seaweedfs.ACCESS_KEY, "password": seaweedfs.SECRET_KEY,
-            "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"}})
-        client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id=seaweedfs.ACCESS_KEY,
-                              aws_secret_access_key=seaweedfs.SECRET_KEY, region_name="us-east-1")
+        os.environ["AIRFLOW_CONN_FILEPOOL_SFTP"] = json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": "127.0.0.1",
+                "port": ssh.port,
+                "login": sshd.USER,
+                "password": sshd.PASSWORD,
+                "extra": {"host_key": ssh.host_key_public},
+            }
+        )
+        os.environ["AIRFLOW_CONN_FILEPOOL_MINIO"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": seaweedfs.ACCESS_KEY,
+                "password": seaweedfs.SECRET_KEY,
+                "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
+            }
+        )
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint,
+            aws_access_key_id=seaweedfs.ACCESS_KEY,
+            aws_secret_access_key=seaweedfs.SECRET_KEY,
+            region_name="us-east-1",
+        )
         if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
             client.create_bucket(Bucket=BUCKET)
-        subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                       capture_output=True)
+        subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, capture_output=True)
 
         from airflow.dag_processing.dagbag import DagBag
 
@@ -118,8 +136,10 @@ def main() -> int:
         good, total = verify(client)
         print("\n================ filepool demo ================")
         print(f"DAG run:            {run.state} in {seconds:.1f}s")
-        print(f"this run moved:     {summary.get('files_transferred', 0)} files, "
-              f"{summary.get('bytes_transferred', 0) / 1e6:.1f} MB, {summary.get('files_failed', 0)} failed")
+        print(
+            f"this run moved:     {summary.get('files_transferred', 0)} files, "
+            f"{summary.get('bytes_transferred', 0) / 1e6:.1f} MB, {summary.get('files_failed', 0)} failed"
+        )
         print(f"verified in bucket: {good}/{total} source files match by SHA-256 (s3://{BUCKET}/)")
         print(f"ledger:             {summary.get('ledger')}")
         if summary.get("files_transferred", 0) == 0:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, aws_conn, ftp_conn, sftp_conn
+
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="filepool-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -32,14 +33,12 @@ os.environ["AIRFLOW__FILEPOOL__ALLOWED_CONNECTIONS"] = "*"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_BUCKETS"] = "test-*"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_PATHS"] = "/"
 
-from tests.servers import postgres, seaweedfs, sshd  # noqa: E402
+from tests.servers import seaweedfs, sshd  # noqa: E402
 from tests.servers.dockerd import PRODUCER_IMAGE, DockerEngine  # noqa: E402
 from tests.servers.kafka import KafkaBroker  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.seaweedfs import S3Server  # noqa: E402
 from tests.servers.sshd import SSHServer  # noqa: E402
-
-SECRETS = (postgres.PASSWORD, sshd.PASSWORD, seaweedfs.SECRET_KEY)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -99,20 +98,63 @@ def docker_engines() -> Iterator[list[DockerEngine]]:
             engine.stop()
 
 
-@pytest.fixture
-def ledger_uri(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh, empty database per test, set as the `filepool_ledger` connection."""
+def _create_database(server: PostgresServer, name: str, template: str | None = None) -> None:
     import psycopg2
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(postgres_server.uri())
+    admin = psycopg2.connect(server.uri())
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
+        cur.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     admin.close()
-    uri = postgres_server.uri(name)
+
+
+def _drop_database(server: PostgresServer, name: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(server.uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:  # FORCE: a worker a test killed may still hold a connection
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server: PostgresServer) -> str:
+    """A database migrated once per session; each test's ledger is a copy of it (CREATE DATABASE ... TEMPLATE)."""
+    import psycopg2
+
+    from filepool.ledger import Ledger
+
+    name = "filepool_migrated_template"
+    _create_database(postgres_server, name)
+    ledger = Ledger(lambda: psycopg2.connect(postgres_server.uri(name)), "template")
+    ledger.migrate()
+    ledger.close()  # a template is copied only while nobody is connected to it
+    return name
+
+
+def _ledger_database(server: PostgresServer, monkeypatch: pytest.MonkeyPatch, template: str | None) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _create_database(server, name, template)
+    uri = server.uri(name)
     monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_LEDGER", uri.replace("postgresql://", "postgres://"))
-    return uri
+    yield uri
+    _drop_database(server, name)
+
+
+@pytest.fixture
+def ledger_uri(
+    postgres_server: PostgresServer, migrated_template: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A ledger database per test with every migration applied, set as the `filepool_ledger` connection; dropped
+    after the test."""
+    yield from _ledger_database(postgres_server, monkeypatch, migrated_template)
+
+
+@pytest.fixture
+def empty_ledger_uri(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty database per test (no migration applied), as the `filepool_ledger` connection; dropped after."""
+    yield from _ledger_database(postgres_server, monkeypatch, None)
 
 
 @pytest.fixture
@@ -122,23 +164,6 @@ def sftp_root() -> Iterator[Path]:
     root.chmod(0o755)
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-def sftp_conn(server: SSHServer, **overrides: object) -> str:
-    extra = {"host_key": server.host_key_public}
-    conn: dict[str, object] = {"conn_type": "sftp", "host": "127.0.0.1", "port": server.port,
-                               "login": sshd.USER, "password": sshd.PASSWORD, "extra": extra}
-    extra.update(overrides.pop("extra", {}))  # type: ignore[call-overload]
-    conn.update(overrides)
-    return json.dumps(conn)
-
-
-def aws_conn(endpoint: str, **overrides: object) -> str:
-    conn: dict[str, object] = {"conn_type": "aws", "login": seaweedfs.ACCESS_KEY,
-                               "password": seaweedfs.SECRET_KEY,
-                               "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
-    conn.update(overrides)
-    return json.dumps(conn)
 
 
 @pytest.fixture
@@ -152,8 +177,13 @@ def conns(sshd_server: SSHServer, s3_server: S3Server, ledger_uri: str, monkeypa
 def s3_client(s3_server: S3Server):  # type: ignore[no-untyped-def]
     import boto3
 
-    return boto3.client("s3", endpoint_url=s3_server.endpoint, aws_access_key_id=seaweedfs.ACCESS_KEY,
-                        aws_secret_access_key=seaweedfs.SECRET_KEY, region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=seaweedfs.ACCESS_KEY,
+        aws_secret_access_key=seaweedfs.SECRET_KEY,
+        region_name="us-east-1",
+    )
 
 
 @pytest.fixture
@@ -191,11 +221,6 @@ def ftps_server():  # type: ignore[no-untyped-def]
     server = _start(FTPServer(tls=True))
     yield server
     server.stop()
-
-
-def ftp_conn(server: Any, **extra: object) -> str:
-    return json.dumps({"conn_type": "ftp", "host": "127.0.0.1", "port": server.port, "login": server.user,
-                       "password": server.password, "extra": extra})
 
 
 @pytest.fixture

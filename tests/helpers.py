@@ -1,8 +1,10 @@
-"""Test helpers: sample trees, and checks of what arrived at the destination and in the ledger."""
+"""Test helpers: connections to the test servers, sample trees, and checks of what arrived at the destination and
+in the ledger. (Fixtures live in conftest.py; what a test imports lives here.)"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 from pathlib import Path
@@ -10,10 +12,57 @@ from typing import Any
 
 import psycopg2
 
+from tests.servers import postgres, seaweedfs, sshd
 
-def write_tree(root: Path, count: int, size: int = 4096, seed: int = 7) -> dict[str, bytes]:
+REPO = Path(__file__).resolve().parent.parent
+SECRETS = (postgres.PASSWORD, sshd.PASSWORD, seaweedfs.SECRET_KEY)  # no log may show them
+
+
+def sftp_conn(server: sshd.SSHServer, **overrides: object) -> str:
+    """An Airflow `sftp` connection (AIRFLOW_CONN_* JSON) to the test sshd; `extra=` adds to its extra."""
+    extra = {"host_key": server.host_key_public}
+    conn: dict[str, object] = {
+        "conn_type": "sftp",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "login": sshd.USER,
+        "password": sshd.PASSWORD,
+        "extra": extra,
+    }
+    extra.update(overrides.pop("extra", {}))  # type: ignore[call-overload]
+    conn.update(overrides)
+    return json.dumps(conn)
+
+
+def aws_conn(endpoint: str, **overrides: object) -> str:
+    """An Airflow `aws` connection to the test S3 server at `endpoint`."""
+    conn: dict[str, object] = {
+        "conn_type": "aws",
+        "login": seaweedfs.ACCESS_KEY,
+        "password": seaweedfs.SECRET_KEY,
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+    conn.update(overrides)
+    return json.dumps(conn)
+
+
+def ftp_conn(server: Any, **extra: object) -> str:
+    """An Airflow `ftp` connection to a test FTP server (vsftpd or pyftpdlib)."""
+    return json.dumps(
+        {
+            "conn_type": "ftp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "login": server.user,
+            "password": server.password,
+            "extra": extra,
+        }
+    )
+
+
+def write_tree(root: Path, count: int, size: int = 4096, random_seed: int = 7) -> dict[str, bytes]:
     """`count` files in nested folders, some with spaces and non-ASCII names; returns {relative path: bytes}."""
-    rnd = random.Random(seed)
+    rnd = random.Random(random_seed)
     files: dict[str, bytes] = {}
     names = ["plain", "with space", "données", "файл", "데이터"]
     for i in range(count):
@@ -72,7 +121,7 @@ def bucket_contents(client: Any, bucket: str, prefix: str = "") -> dict[str, str
             digest = hashlib.sha256()
             while chunk := body.read(1 << 20):
                 digest.update(chunk)
-            found[obj["Key"][len(prefix):]] = digest.hexdigest()
+            found[obj["Key"][len(prefix) :]] = digest.hexdigest()
     return found
 
 
@@ -100,8 +149,17 @@ def maintenance_then_rerun(sftp_root: Path, bucket: str) -> dict[str, Any]:
     from filepool.operators.maintenance import AbortStaleUploadsOperator, RequeueExpiredLeasesOperator
 
     RequeueExpiredLeasesOperator(task_id="requeue").execute({})
-    AbortStaleUploadsOperator(task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket],
-                              older_than_hours=0).execute({})
-    return SFTPToMinIOOperator(task_id="rerun", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                               source_path=str(sftp_root), bucket=bucket, key_prefix="in/", threads=8,
-                               min_age_seconds=0, settle_seconds=0).execute({})
+    AbortStaleUploadsOperator(
+        task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=0
+    ).execute({})
+    return SFTPToMinIOOperator(
+        task_id="rerun",
+        sftp_conn_id="filepool_sftp",
+        aws_conn_id="filepool_minio",
+        source_path=str(sftp_root),
+        bucket=bucket,
+        key_prefix="in/",
+        threads=8,
+        min_age_seconds=0,
+        settle_seconds=0,
+    ).execute({})

@@ -9,17 +9,25 @@ import pytest
 
 from filepool.operators import SFTPToMinIOOperator
 from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
-from tests.integration.run_worker import run_workers
+from tests.run_worker import run_workers
 
 pytestmark = pytest.mark.chaos
 
 
-def test_four_processes_ten_thousand_files(conns: None, sftp_root: Path, bucket: str, s3_client: Any,
-                                           ledger_uri: str) -> None:
+def test_four_processes_ten_thousand_files(
+    conns: None, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 10_000, size=1024)
     age(sftp_root)
-    SFTPToMinIOOperator(task_id="discover", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                        source_path=str(sftp_root), bucket=bucket, key_prefix="in/", transfer=False).execute({})
+    SFTPToMinIOOperator(
+        task_id="discover",
+        sftp_conn_id="filepool_sftp",
+        aws_conn_id="filepool_minio",
+        source_path=str(sftp_root),
+        bucket=bucket,
+        key_prefix="in/",
+        transfer=False,
+    ).execute({})
 
     summaries = run_workers(sftp_root, bucket, count=4, threads=8)
 
@@ -27,8 +35,12 @@ def test_four_processes_ten_thousand_files(conns: None, sftp_root: Path, bucket:
     assert sum(s["files_transferred"] for s in summaries) == 10_000
     assert sum(1 for s in summaries if s["files_transferred"] > 0) >= 2
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", 10_000)]
-    claims = ledger_rows(ledger_uri, "SELECT count(*), count(DISTINCT worker) FROM filepool_file_events "
-                                     "WHERE event = 'claimed' GROUP BY file_id HAVING count(*) > 1")
+        ("COMPLETED", 10_000)
+    ]
+    claims = ledger_rows(
+        ledger_uri,
+        "SELECT count(*), count(DISTINCT worker) FROM filepool_file_events "
+        "WHERE event = 'claimed' GROUP BY file_id HAVING count(*) > 1",
+    )
     assert claims == []  # no file claimed twice
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}

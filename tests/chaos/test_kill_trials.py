@@ -22,8 +22,7 @@ import pytest
 
 from filepool.ledger import Ledger
 from filepool.operators.maintenance import RequeueExpiredLeasesOperator
-from tests.conftest import REPO
-from tests.helpers import age, bucket_contents, ledger_rows, maintenance_then_rerun, sha256, write_tree
+from tests.helpers import REPO, age, bucket_contents, ledger_rows, maintenance_then_rerun, sha256, write_tree
 
 pytestmark = pytest.mark.chaos
 LEASE = 2
@@ -52,20 +51,32 @@ def kill_when(worker: subprocess.Popen[bytes], ready: Any, timeout: float = 60) 
 def slow_commits(uri: str) -> None:
     """Make each batch of completions wait 1 s inside its statement (a trigger: `pg_sleep`), so a kill can land in
     the middle of it; PostgreSQL notices the dead client within 50 ms and rolls the batch back."""
-    ledger_rows(uri, """
+    ledger_rows(
+        uri,
+        """
         CREATE FUNCTION filepool_test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF current_query() LIKE '%%bytes_transferred = done.bytes%%' THEN PERFORM pg_sleep(1); END IF;
             RETURN NULL;
-        END $$""")
-    ledger_rows(uri, "CREATE TRIGGER slow_commit AFTER UPDATE ON filepool_files FOR EACH STATEMENT "
-                     "EXECUTE FUNCTION filepool_test_slow_commit()")
+        END $$""",
+    )
+    ledger_rows(
+        uri,
+        "CREATE TRIGGER slow_commit AFTER UPDATE ON filepool_files FOR EACH STATEMENT "
+        "EXECUTE FUNCTION filepool_test_slow_commit()",
+    )
     ledger_rows(uri, f"ALTER DATABASE {uri.rsplit('/', 1)[1]} SET client_connection_check_interval = '50ms'")
 
 
-def test_twelve_kills_then_everything_exactly_once(conns: None, s3_server: Any, sftp_root: Path, bucket: str,
-                                                s3_client: Any, ledger_uri: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_twelve_kills_then_everything_exactly_once(
+    conns: None,
+    s3_server: Any,
+    sftp_root: Path,
+    bucket: str,
+    s3_client: Any,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", str(LEASE))
     monkeypatch.setenv("AIRFLOW__FILEPOOL__MULTIPART_THRESHOLD_MB", "8")
     monkeypatch.setenv("AIRFLOW__FILEPOOL__PART_SIZE_MB", "5")
@@ -78,9 +89,13 @@ def test_twelve_kills_then_everything_exactly_once(conns: None, s3_server: Any, 
     outcomes = []
 
     def start(*extra: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(sftp_root), bucket, "8",
-                                 *extra], cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.run_worker", str(sftp_root), bucket, "8", *extra],
+            cwd=REPO,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     for trial in range(12):
         if trial == 9:
@@ -88,13 +103,19 @@ def test_twelve_kills_then_everything_exactly_once(conns: None, s3_server: Any, 
         if trial < 3:  # during discovery: as soon as some, but not all, files are registered
             target = rnd.randint(1, 1200)
             worker = start("discover")
-            killed = kill_when(worker, lambda t=target: ledger_rows(
-                ledger_uri, "SELECT count(*) FROM filepool_files")[0][0] >= t)
+            killed = kill_when(
+                worker, lambda t=target: ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files")[0][0] >= t
+            )
             outcomes.append(("discovery", killed))
         elif trial >= 9:  # during a ledger commit of finished files (written, durable, not yet COMPLETED)
             worker = start()
-            killed = kill_when(worker, lambda: ledger_rows(
-                ledger_uri, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")[0][0] > 0)
+            killed = kill_when(
+                worker,
+                lambda: (
+                    ledger_rows(ledger_uri, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")[0][0]
+                    > 0
+                ),
+            )
             outcomes.append(("commit", killed))
         else:  # during transfers, after a random number of files
             done_before = completed(ledger_uri)
@@ -109,16 +130,22 @@ def test_twelve_kills_then_everything_exactly_once(conns: None, s3_server: Any, 
     final = maintenance_then_rerun(sftp_root, bucket)
 
     in_place = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE attempts > 1 AND write_seconds = 0")
-    print(f"trials: {outcomes}; the last run moved {final['files_transferred']} files; "
-          f"{in_place[0][0]} files found already written by a killed worker were recorded without a second write")
+    print(
+        f"trials: {outcomes}; the last run moved {final['files_transferred']} files; "
+        f"{in_place[0][0]} files found already written by a killed worker were recorded without a second write"
+    )
     assert sum(killed for _, killed in outcomes) >= 10, outcomes  # the kills really landed mid-run
     assert [killed for kind, killed in outcomes if kind == "commit"] == [True] * 3, outcomes
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", len(files))]
+        ("COMPLETED", len(files))
+    ]
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    once = ledger_rows(ledger_uri, "SELECT count(*) FROM (SELECT file_id FROM filepool_file_events "
-                                   "WHERE event = 'completed' GROUP BY file_id HAVING count(*) > 1) twice")
+    once = ledger_rows(
+        ledger_uri,
+        "SELECT count(*) FROM (SELECT file_id FROM filepool_file_events "
+        "WHERE event = 'completed' GROUP BY file_id HAVING count(*) > 1) twice",
+    )
     assert once == [(0,)]
     # Counted by the S3 server itself: no object was stored twice, not even one whose write landed just before
     # its worker was killed (the next worker finds it in place, compares it, and does not write it again).

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
-from tests.helpers import age, bucket_contents, ledger_rows, maintenance_then_rerun, sha256, write_tree
+from tests.helpers import REPO, age, bucket_contents, ledger_rows, maintenance_then_rerun, sha256, write_tree
 
 pytestmark = pytest.mark.chaos
 DOWN_SECONDS = 10
@@ -27,10 +26,18 @@ LEASE = 3
 
 
 @pytest.mark.parametrize("server", ["sftp", "s3", "postgres"])
-def test_a_server_down_for_ten_seconds_mid_run(server: str, conns: None, request: pytest.FixtureRequest,
-                                               s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any,
-                                               ledger_uri: str, monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_a_server_down_for_ten_seconds_mid_run(
+    server: str,
+    conns: None,
+    request: pytest.FixtureRequest,
+    s3_server: Any,
+    sftp_root: Path,
+    bucket: str,
+    s3_client: Any,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", str(LEASE))
     monkeypatch.setenv("AIRFLOW__FILEPOOL__RETRY_BACKOFF_SECONDS", "0")
     monkeypatch.setenv("AIRFLOW__FILEPOOL__MULTIPART_THRESHOLD_MB", "8")
@@ -51,8 +58,13 @@ def test_a_server_down_for_ten_seconds_mid_run(server: str, conns: None, request
 
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(sftp_root), bucket, "8",
-                                   "both"], cwd=REPO, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.run_worker", str(sftp_root), bucket, "8", "both"],
+            cwd=REPO,
+            env=dict(os.environ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while worker.poll() is None and time.monotonic() < deadline:
@@ -73,11 +85,14 @@ def test_a_server_down_for_ten_seconds_mid_run(server: str, conns: None, request
     # What Airflow's retry of the task does: the maintenance step, then the task again.
     time.sleep(LEASE + 0.2)
     final = maintenance_then_rerun(sftp_root, bucket)
-    print(f"{server} down {DOWN_SECONDS}s: the worker exited with {worker.returncode} after {during} files; "
-          f"the retry moved {final['files_transferred']}\n{log.read_text(errors='replace')[-3000:]}")
+    print(
+        f"{server} down {DOWN_SECONDS}s: the worker exited with {worker.returncode} after {during} files; "
+        f"the retry moved {final['files_transferred']}\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", len(files))]
+        ("COMPLETED", len(files))
+    ]
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     writes = {key: n for key, n in s3_server.object_writes(bucket).items() if key.startswith("in/")}

@@ -22,9 +22,16 @@ pytestmark = pytest.mark.integration
 
 
 def move_files(root: Path, bucket: str, **kwargs: Any) -> dict[str, Any]:
-    return SFTPToMinIOOperator(task_id="t", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                               source_path=str(root), bucket=bucket, key_prefix="in/", threads=4,
-                               **kwargs).execute({})
+    return SFTPToMinIOOperator(
+        task_id="t",
+        sftp_conn_id="filepool_sftp",
+        aws_conn_id="filepool_minio",
+        source_path=str(root),
+        bucket=bucket,
+        key_prefix="in/",
+        threads=4,
+        **kwargs,
+    ).execute({})
 
 
 def owned_by_the_sftp_user(root: Path) -> None:
@@ -44,8 +51,9 @@ def events(uri: str, event: str) -> int:
     return ledger_rows(uri, "SELECT count(*) FROM filepool_file_events WHERE event = %s", (event,))[0][0]
 
 
-def test_delete_after_transfer(conns: None, s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any,
-                               ledger_uri: str) -> None:
+def test_delete_after_transfer(
+    conns: None, s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 25, size=3000)
     age(sftp_root)
     owned_by_the_sftp_user(sftp_root)
@@ -60,7 +68,8 @@ def test_delete_after_transfer(conns: None, s3_server: Any, sftp_root: Path, buc
 
 
 def test_move_after_transfer_keeps_the_relative_path_and_is_not_discovered_again(
-        conns: None, sftp_root: Path, bucket: str, ledger_uri: str) -> None:
+    conns: None, sftp_root: Path, bucket: str, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root / "out", 10, size=1000)
     archive = sftp_root / "archive"
     age(sftp_root)
@@ -75,7 +84,8 @@ def test_move_after_transfer_keeps_the_relative_path_and_is_not_discovered_again
 
 
 def test_a_kill_between_completed_and_the_delete_is_finished_by_the_next_run(
-        conns: None, s3_server: Any, sftp_root: Path, bucket: str, ledger_uri: str) -> None:
+    conns: None, s3_server: Any, sftp_root: Path, bucket: str, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 12, size=2000)
     age(sftp_root)
     owned_by_the_sftp_user(sftp_root)
@@ -89,8 +99,7 @@ def test_a_kill_between_completed_and_the_delete_is_finished_by_the_next_run(
     assert writes == {f"in/{rel}": 1 for rel in files}  # cleaned up without a second transfer
 
 
-def test_a_source_read_by_two_rows_waits_for_both_and_a_replaced_file_is_kept(ledger_uri: str,
-                                                                              tmp_path: Path) -> None:
+def test_a_source_read_by_two_rows_waits_for_both_and_a_replaced_file_is_kept(ledger_uri: str, tmp_path: Path) -> None:
     job = "fs://src -> fs://dst/"
     (tmp_path / "shared.bin").write_bytes(b"one source, two destinations")
     (tmp_path / "replaced.bin").write_bytes(b"first version")
@@ -98,9 +107,14 @@ def test_a_source_read_by_two_rows_waits_for_both_and_a_replaced_file_is_kept(le
     ledger = Ledger(lambda: psycopg2.connect(ledger_uri), "w")
     ledger.migrate()
     path, other = str(tmp_path / "shared.bin"), str(tmp_path / "replaced.bin")
-    ledger.register(job, [DiscoveredFile(path, st.st_size, st.st_mtime, "a.bin"),
-                          DiscoveredFile(path, st.st_size, st.st_mtime, "b.bin"),
-                          DiscoveredFile(other, st2.st_size, st2.st_mtime, "c.bin")])
+    ledger.register(
+        job,
+        [
+            DiscoveredFile(path, st.st_size, st.st_mtime, "a.bin"),
+            DiscoveredFile(path, st.st_size, st.st_mtime, "b.bin"),
+            DiscoveredFile(other, st2.st_size, st2.st_mtime, "c.bin"),
+        ],
+    )
     first, second, third = ledger.claim(job, 3, 60)
 
     def done(f: Any) -> Completion:

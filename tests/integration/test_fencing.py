@@ -66,8 +66,9 @@ def run_worker(uri: str, src: Path, dst: Path, delay: float, heartbeat_reaches_l
         reaches = made < 4 or heartbeat_reaches_ledger
         return Ledger(lambda: psycopg2.connect(uri) if reaches else refused(), "w", retry_seconds=0.2)
 
-    config = WorkerConfig(job=JOB, threads=2, claim_batch=8, lease_seconds=LEASE, max_attempts=5,
-                          retry_backoff=0, progress_interval=60)
+    config = WorkerConfig(
+        job=JOB, threads=2, claim_batch=8, lease_seconds=LEASE, max_attempts=5, retry_backoff=0, progress_interval=60
+    )
     source = SlowSource(LocalConfig("src", str(src)), delay)
     return Worker(config, connect, source, LocalDestination(LocalConfig("dst", str(dst)))).run()
 
@@ -98,8 +99,9 @@ def test_no_commit_past_the_last_renewed_deadline(ledger_uri: str, two_files: tu
     assert rows == [("FAILED", LeaseLost.code, True)] * 2
 
 
-def test_the_same_slow_files_are_written_while_the_heartbeat_gets_through(ledger_uri: str,
-                                                                         two_files: tuple[Path, Path]) -> None:
+def test_the_same_slow_files_are_written_while_the_heartbeat_gets_through(
+    ledger_uri: str, two_files: tuple[Path, Path]
+) -> None:
     src, dst = two_files
     summary = run_worker(ledger_uri, src, dst, delay=LEASE * 1.5, heartbeat_reaches_ledger=True)
     assert summary["files_transferred"] == 2 and summary["lost_leases"] == 0

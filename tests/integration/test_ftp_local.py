@@ -14,22 +14,29 @@ import pytest
 from filepool.endpoints.ftp import FTPSession
 from filepool.endpoints.local import LocalWriter
 from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
-from tests.conftest import ftp_conn
-from tests.helpers import age, deep_tree, ledger_rows, make_readable, not_utf8_name, sha256, write_tree
+from tests.helpers import age, deep_tree, ftp_conn, ledger_rows, make_readable, not_utf8_name, sha256, write_tree
 from tests.servers.pyftpd import serving_as_filepool_ftp
 
 pytestmark = pytest.mark.integration
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def download(source: Path, **kwargs: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {"task_id": "down", "ftp_conn_id": "filepool_ftp", "local_conn_id": "filepool_local",
-                            "source_path": str(source), "dest_path": "incoming", "threads": 8,
-                            "settle_seconds": 1, "min_age_seconds": 60}
+    args: dict[str, Any] = {
+        "task_id": "down",
+        "ftp_conn_id": "filepool_ftp",
+        "local_conn_id": "filepool_local",
+        "source_path": str(source),
+        "dest_path": "incoming",
+        "threads": 8,
+        "settle_seconds": 1,
+        "min_age_seconds": 60,
+    }
     args.update(kwargs)
     return FTPToLocalOperator(**args).execute({})
 
@@ -40,8 +47,9 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.INFO)
 
 
-def test_ftp_to_local_verified_then_nothing_again(ftp_conns: None, sftp_root: Path, local_base: Path,
-                                                  ledger_uri: str) -> None:
+def test_ftp_to_local_verified_then_nothing_again(
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 150, size=2500)
     (sftp_root / "empty").write_bytes(b"")
     files["empty"] = b""
@@ -64,8 +72,9 @@ def test_ftp_to_local_verified_then_nothing_again(ftp_conns: None, sftp_root: Pa
     assert second["discovery"]["registered"] == 0 and second["files_transferred"] == 0
 
 
-def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, ftp_server: Any, sftp_root: Path,
-                                                   local_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_are_copied_while_the_listing_goes_on(
+    ftp_conns: None, ftp_server: Any, sftp_root: Path, local_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Once a folder with files is listed, every other folder's listing is held until a file has been copied:
     a run that listed everything before copying anything would wait out each hold (and fail here). vsftpd lists
     in UTC; the connection says so, or files an hour old would wait for the settle check like young ones."""
@@ -100,15 +109,22 @@ def test_files_are_copied_while_the_listing_goes_on(ftp_conns: None, ftp_server:
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
 
 
-def test_local_to_ftp_verified_then_nothing_again(ftp_conns: None, local_base: Path, ftp_upload_root: Path,
-                                                  ledger_uri: str) -> None:
+def test_local_to_ftp_verified_then_nothing_again(
+    ftp_conns: None, local_base: Path, ftp_upload_root: Path, ledger_uri: str
+) -> None:
     files = write_tree(local_base / "outgoing", 80, size=1500)
     age(local_base)
 
     def upload() -> dict[str, Any]:
-        return LocalToFTPOperator(task_id="up", ftp_conn_id="filepool_ftp", local_conn_id="filepool_local",
-                                  source_path="outgoing", dest_path=str(ftp_upload_root / "in"), threads=8,
-                                  settle_seconds=1).execute({})
+        return LocalToFTPOperator(
+            task_id="up",
+            ftp_conn_id="filepool_ftp",
+            local_conn_id="filepool_local",
+            source_path="outgoing",
+            dest_path=str(ftp_upload_root / "in"),
+            threads=8,
+            settle_seconds=1,
+        ).execute({})
 
     first = upload()
     assert first["files_transferred"] == 80
@@ -117,8 +133,9 @@ def test_local_to_ftp_verified_then_nothing_again(ftp_conns: None, local_base: P
     assert upload()["files_transferred"] == 0
 
 
-def test_ftps_download(ftps_server: Any, sftp_root: Path, local_base: Path, ledger_uri: str,
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ftps_download(
+    ftps_server: Any, sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(ftps_server, tls=True, ca_file=str(ftps_server.cert_path)))
     files = write_tree(sftp_root, 20)
     age(sftp_root)
@@ -126,8 +143,9 @@ def test_ftps_download(ftps_server: Any, sftp_root: Path, local_base: Path, ledg
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
 
 
-def test_sixteen_threads_never_open_more_than_four_sessions(sftp_root: Path, local_base: Path, ledger_uri: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sixteen_threads_never_open_more_than_four_sessions(
+    sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = write_tree(sftp_root, 300, size=20_000)
     age(sftp_root)
     with serving_as_filepool_ftp(sftp_root, monkeypatch) as server:
@@ -140,9 +158,9 @@ def test_sixteen_threads_never_open_more_than_four_sessions(sftp_root: Path, loc
     assert peak >= 2  # it really ran in parallel
 
 
-
-def test_a_hostile_listing_costs_only_its_bad_entries(sftp_root: Path, local_base: Path, ledger_uri: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hostile_listing_costs_only_its_bad_entries(
+    sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A real FTP server (pyftpdlib) whose LIST output carries garbage, an impossible date, a name with a slash
     and one with a NUL, over a tree 70 folders deep: every good file is moved, each bad entry and the folders
     past the depth limit get a FAILED row with its code, and the control connection stays usable."""
@@ -154,8 +172,9 @@ def test_a_hostile_listing_costs_only_its_bad_entries(sftp_root: Path, local_bas
         summary = download(sftp_root, source_path="/", fail_on_file_errors=False)
     assert summary["files_transferred"] == 20 and summary["discovery"]["rejected"] == 5
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
-    rows = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files WHERE status = 'FAILED' "
-                                   "ORDER BY 1, 2")
+    rows = ledger_rows(
+        ledger_uri, "SELECT error_code, source_path FROM filepool_files WHERE status = 'FAILED' ORDER BY 1, 2"
+    )
     codes = [code for code, _ in rows]
     assert codes == ["INVALID_NAME", "INVALID_NAME", "LISTING_ERROR", "LISTING_ERROR", "LISTING_ERROR"], rows
     assert any(path.endswith("/l63") for code, path in rows if code == "LISTING_ERROR")  # 65 deep
@@ -164,8 +183,9 @@ def test_a_hostile_listing_costs_only_its_bad_entries(sftp_root: Path, local_bas
     assert events == [(5,)]
 
 
-def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(ftp_conns: None, sftp_root: Path,
-                                                                          local_base: Path, ledger_uri: str) -> None:
+def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
+) -> None:
     """vsftpd sends the name's bytes as they are: the file is read by those bytes and written locally as
     caf%E9.csv (a UTF-8 name), once."""
     files = write_tree(sftp_root, 30, size=700)
@@ -182,7 +202,8 @@ def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(ftp_con
 
 
 def test_a_listing_that_breaks_half_read_costs_its_folder_and_the_session_is_not_reused(
-        ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A listing cut in the middle (here: a line the reader cannot take) leaves a reply pending on the control
     connection: that folder is recorded as LISTING_ERROR, its session is closed, not pooled, and the rest moves."""
     files = write_tree(sftp_root, 30, size=700)
@@ -202,6 +223,7 @@ def test_a_listing_that_breaks_half_read_costs_its_folder_and_the_session_is_not
     summary = download(sftp_root, min_age_seconds=0, settle_seconds=0)
     assert summary["files_transferred"] == 30 and summary["discovery"]["rejected"] == 1
     assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
-    [(code, path)] = ledger_rows(ledger_uri, "SELECT error_code, source_path FROM filepool_files "
-                                             "WHERE status = 'FAILED'")
+    [(code, path)] = ledger_rows(
+        ledger_uri, "SELECT error_code, source_path FROM filepool_files WHERE status = 'FAILED'"
+    )
     assert code == "LISTING_ERROR" and path.endswith("/breaks")

@@ -29,12 +29,12 @@ def done(file_id: int, attempt: int = 1) -> Completion:
     return Completion(file_id, attempt, 1, "ab", "sha256", None, 0.1, 0.1, 0.2)
 
 
-def test_concurrent_migrations_apply_once(ledger_uri: str) -> None:
+def test_concurrent_migrations_apply_once(empty_ledger_uri: str) -> None:
     applied: list[list[str]] = []
     barrier = threading.Barrier(6)
 
     def start() -> None:
-        ledger = make(ledger_uri)
+        ledger = make(empty_ledger_uri)
         barrier.wait()
         applied.append(ledger.migrate())
         ledger.close()
@@ -46,7 +46,7 @@ def test_concurrent_migrations_apply_once(ledger_uri: str) -> None:
         t.join()
     every = [version for version, _, _ in migrations()]
     assert sorted(len(a) for a in applied) == [0, 0, 0, 0, 0, len(every)]  # one start applied every migration
-    assert ledger_rows(ledger_uri, "SELECT version FROM filepool_migrations ORDER BY 1") == [(v,) for v in every]
+    assert ledger_rows(empty_ledger_uri, "SELECT version FROM filepool_migrations ORDER BY 1") == [(v,) for v in every]
 
 
 def test_registration_is_idempotent_and_a_new_version_is_a_new_row(ledger_uri: str) -> None:
@@ -80,8 +80,9 @@ def test_claims_from_concurrent_workers_never_overlap(ledger_uri: str) -> None:
     claimed = [i for ids in seen.values() for i in ids]
     assert len(claimed) == 3000 and len(set(claimed)) == 3000
     assert sum(1 for ids in seen.values() if ids) >= 2
-    assert ledger_rows(ledger_uri, "SELECT count(DISTINCT claimed_by) FROM filepool_files") == [(
-        sum(1 for ids in seen.values() if ids),)]
+    assert ledger_rows(ledger_uri, "SELECT count(DISTINCT claimed_by) FROM filepool_files") == [
+        (sum(1 for ids in seen.values() if ids),)
+    ]
 
 
 def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(ledger_uri: str) -> None:
@@ -101,7 +102,7 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(ledger_uri:
 
 
 def test_a_worker_that_claims_its_own_lapsed_file_again_fences_off_its_earlier_attempt(ledger_uri: str) -> None:
-    """"Alive" is one rule for every worker, the claiming one too: its file claimed anew is a new attempt, and
+    """ "Alive" is one rule for every worker, the claiming one too: its file claimed anew is a new attempt, and
     what the earlier attempt still had in flight can neither complete nor fail the row."""
     ledger = make(ledger_uri, "w")
     ledger.migrate()
@@ -136,8 +137,9 @@ def test_failure_backoff_and_final_failure(ledger_uri: str) -> None:
     ledger.fail([Failure(a.id, 1, "IO_ERROR", "reset", retry_in=0.0), Failure(b.id, 1, "FILE_NOT_FOUND", "gone", None)])
     again = ledger.claim(JOB, 10, 60)
     assert [f.id for f in again] == [a.id] and again[0].attempts == 2
-    rows = ledger_rows(ledger_uri, "SELECT status, error_code, next_attempt_at FROM filepool_files WHERE id = %s",
-                       (b.id,))
+    rows = ledger_rows(
+        ledger_uri, "SELECT status, error_code, next_attempt_at FROM filepool_files WHERE id = %s", (b.id,)
+    )
     assert rows == [("FAILED", "FILE_NOT_FOUND", None)]
 
 
@@ -157,8 +159,7 @@ def test_requeue_expired_puts_stale_locks_back_with_an_event(ledger_uri: str) ->
     ledger.claim(JOB, 5, lease_seconds=0.01)
     time.sleep(0.05)
     assert make(ledger_uri, "janitor").requeue_expired() == (5, 0)
-    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [
-        (5,)]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [(5,)]
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status FROM filepool_files") == [("DISCOVERED",)]
 
 
@@ -194,11 +195,16 @@ def test_files_of_dead_workers_on_this_host_go_back_at_once(ledger_uri: str) -> 
     janitor = make(ledger_uri, "starting")
     assert sorted(janitor.mark_gone_on_host(me, process_start)) == ["dead", "pid reused by another process"]
     assert janitor.requeue_expired() == (4, 0)
-    held = ledger_rows(ledger_uri, "SELECT claimed_by, count(*) FROM filepool_files WHERE status = 'IN_PROGRESS' "
-                                   "GROUP BY claimed_by ORDER BY 1")
+    held = ledger_rows(
+        ledger_uri,
+        "SELECT claimed_by, count(*) FROM filepool_files WHERE status = 'IN_PROGRESS' GROUP BY claimed_by ORDER BY 1",
+    )
     assert held == sorted((name, 2) for name in workers if name not in ("dead", "pid reused by another process"))
-    events = ledger_rows(ledger_uri, "SELECT details->>'previous_worker', count(*) FROM filepool_file_events "
-                                     "WHERE event = 'worker_gone' GROUP BY 1 ORDER BY 1")
+    events = ledger_rows(
+        ledger_uri,
+        "SELECT details->>'previous_worker', count(*) FROM filepool_file_events "
+        "WHERE event = 'worker_gone' GROUP BY 1 ORDER BY 1",
+    )
     assert events == [("dead", 2), ("pid reused by another process", 2)]
 
 
@@ -228,8 +234,9 @@ def test_registration_racing_retention_never_brings_a_version_back(ledger_uri: s
     ledger.register(JOB, files(2000))
     ledger.complete([done(f.id, f.attempts) for f in ledger.claim(JOB, 2000, 60)])
     registered: list[int] = []
-    registering = threading.Thread(target=lambda: registered.extend(
-        make(ledger_uri, "r").register(JOB, files(2000), batch=100) for _ in range(5)))
+    registering = threading.Thread(
+        target=lambda: registered.extend(make(ledger_uri, "r").register(JOB, files(2000), batch=100) for _ in range(5))
+    )
     registering.start()
     assert ledger.prune_completed(0, batch=50) == 2000
     registering.join()
@@ -251,8 +258,11 @@ def test_a_file_whose_worker_dies_on_every_attempt_ends_with_worker_lost(ledger_
     assert claim.files == [] and [f.source_path for f in claim.lost] == ["/data/f1"]
     rows = ledger_rows(ledger_uri, "SELECT status, error_code, attempts, next_attempt_at FROM filepool_files")
     assert rows == [("FAILED", "WORKER_LOST", 3, None)] * 2
-    events = ledger_rows(ledger_uri, "SELECT details->>'error_code', details->>'previous_worker' "
-                                     "FROM filepool_file_events WHERE event = 'failed' ORDER BY file_id")
+    events = ledger_rows(
+        ledger_uri,
+        "SELECT details->>'error_code', details->>'previous_worker' "
+        "FROM filepool_file_events WHERE event = 'failed' ORDER BY file_id",
+    )
     assert events == [("WORKER_LOST", "killed-3")] * 2
     assert make(ledger_uri, "later").claim(JOB, 10, 60, max_attempts=3) == []
 

@@ -45,10 +45,14 @@ def test_expired_leases_go_back_with_an_event(ledger_uri: str) -> None:
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [(3,)]
 
 
-def test_old_temporary_files_are_removed_and_nothing_else(local_base: Path, ftp_conns: None,
-                                                          ftp_upload_root: Path) -> None:
-    old, young, data = local_base / "a" / ".x.bin.1.filepool.tmp", local_base / ".y.bin.2.filepool.tmp", \
-        local_base / "a" / "x.bin"
+def test_old_temporary_files_are_removed_and_nothing_else(
+    local_base: Path, ftp_conns: None, ftp_upload_root: Path
+) -> None:
+    old, young, data = (
+        local_base / "a" / ".x.bin.1.filepool.tmp",
+        local_base / ".y.bin.2.filepool.tmp",
+        local_base / "a" / "x.bin",
+    )
     old.parent.mkdir()
     for p in (old, young, data):
         p.write_bytes(b"1")
@@ -62,17 +66,21 @@ def test_old_temporary_files_are_removed_and_nothing_else(local_base: Path, ftp_
     os.chown(ftp_old.parent, ftp_upload_root.stat().st_uid, -1)
     backdate(ftp_old, DAY)
 
-    result = RemoveTempFilesOperator(task_id="t", local_conn_ids=["filepool_local"],
-                                     ftp_folders=[{"ftp_conn_id": "filepool_ftp", "path": str(ftp_upload_root)}],
-                                     older_than_hours=6).execute({})
+    result = RemoveTempFilesOperator(
+        task_id="t",
+        local_conn_ids=["filepool_local"],
+        ftp_folders=[{"ftp_conn_id": "filepool_ftp", "path": str(ftp_upload_root)}],
+        older_than_hours=6,
+    ).execute({})
 
     assert sorted(result["removed"]) == sorted([str(old), str(ftp_old)])
     assert not old.exists() and not ftp_old.exists()
     assert young.exists() and data.exists() and ftp_young.exists()
 
 
-def test_stale_uploads_are_aborted_unless_a_live_row_owns_them(conns: None, bucket: str, s3_client: Any,
-                                                               ledger_uri: str) -> None:
+def test_stale_uploads_are_aborted_unless_a_live_row_owns_them(
+    conns: None, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     owned = s3_client.create_multipart_upload(Bucket=bucket, Key="owned.bin")["UploadId"]
     stale = s3_client.create_multipart_upload(Bucket=bucket, Key="stale.bin")["UploadId"]
     lg = ledger(ledger_uri)
@@ -83,8 +91,9 @@ def test_stale_uploads_are_aborted_unless_a_live_row_owns_them(conns: None, buck
     conn.close()
     time.sleep(1.1)
 
-    result = AbortStaleUploadsOperator(task_id="a", aws_conn_id="filepool_minio", buckets=[bucket],
-                                       older_than_hours=0).execute({})
+    result = AbortStaleUploadsOperator(
+        task_id="a", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=0
+    ).execute({})
 
     assert [u["upload_id"] for u in result["aborted"]] == [stale]
     left = {u["UploadId"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
@@ -96,20 +105,27 @@ def test_retention_prunes_old_completed_rows_only(ledger_uri: str) -> None:
     lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}") for i in range(4)])
     conn = psycopg2.connect(ledger_uri)
     with conn, conn.cursor() as cur:
-        cur.execute("UPDATE filepool_files SET status = 'COMPLETED', completed_at = now() - interval '100 days' "
-                    "WHERE source_path IN ('/f0', '/f1')")
+        cur.execute(
+            "UPDATE filepool_files SET status = 'COMPLETED', completed_at = now() - interval '100 days' "
+            "WHERE source_path IN ('/f0', '/f1')"
+        )
         cur.execute("UPDATE filepool_files SET status = 'COMPLETED', completed_at = now() WHERE source_path = '/f2'")
     conn.close()
     assert PruneLedgerOperator(task_id="p", retention_days=90).execute({}) == {"pruned": 2}
     assert ledger_rows(ledger_uri, "SELECT source_path, status FROM filepool_files ORDER BY source_path") == [
-        ("/f2", "COMPLETED"), ("/f3", "DISCOVERED")]
+        ("/f2", "COMPLETED"),
+        ("/f3", "DISCOVERED"),
+    ]
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_moved") == [(2,)]
-    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events e LEFT JOIN filepool_files f "
-                                   "ON f.id = e.file_id WHERE f.id IS NULL") == [(0,)]
+    assert ledger_rows(
+        ledger_uri,
+        "SELECT count(*) FROM filepool_file_events e LEFT JOIN filepool_files f ON f.id = e.file_id WHERE f.id IS NULL",
+    ) == [(0,)]
 
 
-def test_retention_then_the_hourly_run_moves_nothing_again(conns: None, s3_server: Any, sftp_root: Path,
-                                                           bucket: str, s3_client: Any, ledger_uri: str) -> None:
+def test_retention_then_the_hourly_run_moves_nothing_again(
+    conns: None, s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     """Retention at 0 days, then the transfer again with every source file still there: nothing is registered,
     claimed or written a second time (writes counted in SeaweedFS's own log); a file replaced since is moved."""
     from filepool.operators import SFTPToMinIOOperator
@@ -118,8 +134,15 @@ def test_retention_then_the_hourly_run_moves_nothing_again(conns: None, s3_serve
     age(sftp_root)
 
     def hourly() -> dict[str, Any]:
-        return SFTPToMinIOOperator(task_id="t", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                                   source_path=str(sftp_root), bucket=bucket, key_prefix="in/", threads=4).execute({})
+        return SFTPToMinIOOperator(
+            task_id="t",
+            sftp_conn_id="filepool_sftp",
+            aws_conn_id="filepool_minio",
+            source_path=str(sftp_root),
+            bucket=bucket,
+            key_prefix="in/",
+            threads=4,
+        ).execute({})
 
     assert hourly()["files_transferred"] == 30
     assert PruneLedgerOperator(task_id="p", retention_days=0).execute({}) == {"pruned": 30}
@@ -139,8 +162,9 @@ def test_a_temporary_file_of_a_live_claim_is_kept_however_old(local_base: Path, 
     lg = ledger(ledger_uri)
     lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}.bin") for i in range(2)])
     live, dead = lg.claim("job", 2, lease_seconds=600)
-    ledger_rows(ledger_uri, "UPDATE filepool_files SET lease_until = now() - interval '1 second' WHERE id = %s",
-                (dead.id,))
+    ledger_rows(
+        ledger_uri, "UPDATE filepool_files SET lease_until = now() - interval '1 second' WHERE id = %s", (dead.id,)
+    )
     kept = local_base / f".f0.bin.{live.id}-{live.attempts}.0a1b2c.filepool.tmp"  # still being written
     gone = local_base / f".f1.bin.{dead.id}-{dead.attempts}.0a1b2c.filepool.tmp"  # its worker is gone
     earlier = local_base / f".f0.bin.{live.id}-{live.attempts - 1}.0a1b2c.filepool.tmp"  # an earlier attempt's

@@ -22,8 +22,11 @@ MIB = 1024 * 1024
 def lose_completions(uri: str) -> None:
     """What a kill between the destination write and the ledger commit leaves: rows still IN_PROGRESS with an
     expired lease, then put back in the queue by the clean-up every worker runs at its start."""
-    ledger_rows(uri, "UPDATE filepool_files SET status = 'IN_PROGRESS', lease_until = now() - interval '1 second', "
-                     "claimed_by = 'killed'")
+    ledger_rows(
+        uri,
+        "UPDATE filepool_files SET status = 'IN_PROGRESS', lease_until = now() - interval '1 second', "
+        "claimed_by = 'killed'",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -33,9 +36,15 @@ def small_parts(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.INFO)
 
 
-def test_objects_already_stored_are_not_put_again(conns: None, s3_server: Any, sftp_root: Path, bucket: str,
-                                                  s3_client: Any, ledger_uri: str,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_objects_already_stored_are_not_put_again(
+    conns: None,
+    s3_server: Any,
+    sftp_root: Path,
+    bucket: str,
+    s3_client: Any,
+    ledger_uri: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     files = write_tree(sftp_root, 40, size=5000)
     files["large.bin"] = os.urandom(12 * MIB)  # 3 parts: a multipart upload
     (sftp_root / "large.bin").write_bytes(files["large.bin"])
@@ -43,8 +52,15 @@ def test_objects_already_stored_are_not_put_again(conns: None, s3_server: Any, s
     age(sftp_root)
 
     def run() -> dict[str, Any]:
-        return SFTPToMinIOOperator(task_id="t", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                                   source_path=str(sftp_root), bucket=bucket, key_prefix="in/", threads=4).execute({})
+        return SFTPToMinIOOperator(
+            task_id="t",
+            sftp_conn_id="filepool_sftp",
+            aws_conn_id="filepool_minio",
+            source_path=str(sftp_root),
+            bucket=bucket,
+            key_prefix="in/",
+            threads=4,
+        ).execute({})
 
     assert run()["files_transferred"] == len(files)
     lose_completions(ledger_uri)
@@ -55,23 +71,32 @@ def test_objects_already_stored_are_not_put_again(conns: None, s3_server: Any, s
     assert again["files_transferred"] == len(files) and again["files_failed"] == 0
     writes = {key: n for key, n in s3_server.object_writes(bucket).items() if key.startswith("in/")}
     assert writes["in/d0/plain 00000.bin"] == 3  # ours, the tampering, ours again
-    assert {key: n for key, n in writes.items() if key != "in/d0/plain 00000.bin"} == {f"in/{rel}": 1 for rel in files
-                                                                                 if rel != "d0/plain 00000.bin"}
+    assert {key: n for key, n in writes.items() if key != "in/d0/plain 00000.bin"} == {
+        f"in/{rel}": 1 for rel in files if rel != "d0/plain 00000.bin"
+    }
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}
     assert ledger_rows(ledger_uri, "SELECT status, count(*), min(attempts) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", len(files), 2)]
+        ("COMPLETED", len(files), 2)
+    ]
     assert sum("recorded without writing it again" in r.getMessage() for r in caplog.records) == len(files) - 1
 
 
-def test_local_files_already_in_place_are_not_written_again(ftp_conns: None, sftp_root: Path, local_base: Path,
-                                                            ledger_uri: str) -> None:
+def test_local_files_already_in_place_are_not_written_again(
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 30, size=3000)
     make_readable(sftp_root)
     age(sftp_root)
 
     def run() -> dict[str, Any]:
-        return FTPToLocalOperator(task_id="t", ftp_conn_id="filepool_ftp", local_conn_id="filepool_local",
-                                  source_path=str(sftp_root), dest_path="in", threads=4).execute({})
+        return FTPToLocalOperator(
+            task_id="t",
+            ftp_conn_id="filepool_ftp",
+            local_conn_id="filepool_local",
+            source_path=str(sftp_root),
+            dest_path="in",
+            threads=4,
+        ).execute({})
 
     assert run()["files_transferred"] == len(files)
     inodes = {p: p.stat().st_ino for p in (local_base / "in").rglob("*") if p.is_file()}
@@ -83,4 +108,5 @@ def test_local_files_already_in_place_are_not_written_again(ftp_conns: None, sft
     now = {p: p.stat().st_ino for p in (local_base / "in").rglob("*") if p.is_file()}
     assert {p for p in now if now[p] != inodes[p]} == {changed}
     assert {str(p.relative_to(local_base / "in")): sha256(p.read_bytes()) for p in now} == {
-        rel: sha256(data) for rel, data in files.items()}
+        rel: sha256(data) for rel, data in files.items()
+    }

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from filepool.operators import SFTPToMinIOOperator
-from tests.conftest import REPO
-from tests.helpers import age, bucket_contents, ledger_rows, make_readable
+from tests.helpers import REPO, age, bucket_contents, ledger_rows, make_readable
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -26,8 +25,15 @@ PARTS = 32  # of 16 MiB, the default part size: 512 MiB
 
 
 def test_killed_mid_upload_resumes_and_resends_at_most_two_parts(
-        conns: None, s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    conns: None,
+    s3_server: Any,
+    sftp_root: Path,
+    bucket: str,
+    s3_client: Any,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", "2")
     digest = hashlib.sha256()
     with (sftp_root / "big.bin").open("wb") as big:
@@ -37,12 +43,23 @@ def test_killed_mid_upload_resumes_and_resends_at_most_two_parts(
             big.write(block)
     make_readable(sftp_root)
     age(sftp_root)
-    args = {"task_id": "t", "sftp_conn_id": "filepool_sftp", "aws_conn_id": "filepool_minio",
-            "source_path": str(sftp_root), "bucket": bucket, "key_prefix": "in/"}
+    args = {
+        "task_id": "t",
+        "sftp_conn_id": "filepool_sftp",
+        "aws_conn_id": "filepool_minio",
+        "source_path": str(sftp_root),
+        "bucket": bucket,
+        "key_prefix": "in/",
+    }
     SFTPToMinIOOperator(transfer=False, **args).execute({})
 
-    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(sftp_root), bucket, "4"],
-                              cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.run_worker", str(sftp_root), bucket, "4"],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     stored = 0
     deadline = time.monotonic() + 120
     try:
@@ -69,8 +86,10 @@ def test_killed_mid_upload_resumes_and_resends_at_most_two_parts(
     assert bucket_contents(s3_client, bucket, "in/") == {"big.bin": digest.hexdigest()}
     sent, reused = (int(n) for n in re.search(r"(\d+) parts sent, (\d+) reused", caplog.text).groups())
     resent = stored - reused  # parts stored before the kill that went up again
-    print(f"killed with {stored} of {PARTS} parts stored; the rerun sent {sent}, reused {reused}; the server stored "
-          f"{s3_server.part_writes(bucket, 'in/big.bin')} parts in all")
+    print(
+        f"killed with {stored} of {PARTS} parts stored; the rerun sent {sent}, reused {reused}; the server stored "
+        f"{s3_server.part_writes(bucket, 'in/big.bin')} parts in all"
+    )
     assert sent + reused == PARTS and resent <= 2, (sent, reused, stored)
     # The server's count: every part it stored for this key, over both workers.
     assert PARTS <= s3_server.part_writes(bucket, "in/big.bin") <= PARTS + 2

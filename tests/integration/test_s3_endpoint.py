@@ -10,7 +10,7 @@ import pytest
 
 from filepool.endpoints.s3 import S3Destination
 from filepool.exceptions import FilepoolError
-from tests.conftest import aws_conn
+from tests.helpers import aws_conn
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -58,12 +58,13 @@ def test_multipart_upload_is_visible_only_when_complete(conns: None, bucket: str
         assert not exists(s3_client, bucket, "multi.bin")
     result = writer.commit(hashlib.sha256(whole).digest())
     assert result.etag is not None and result.etag.endswith("-3")
-    assert hashlib.sha256(s3_client.get_object(Bucket=bucket, Key="multi.bin")["Body"].read()).digest() == \
-        hashlib.sha256(whole).digest()
+    assert (
+        hashlib.sha256(s3_client.get_object(Bucket=bucket, Key="multi.bin")["Body"].read()).digest()
+        == hashlib.sha256(whole).digest()
+    )
 
 
-def test_wrong_secret_is_auth_failed(conns: None, bucket: str, s3_server: Any,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_secret_is_auth_failed(conns: None, bucket: str, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_MINIO", aws_conn(s3_server.endpoint, password="wrong-secret"))
     dest = S3Destination.from_airflow("filepool_minio", bucket, 4, 8 * MIB, 5 * MIB)
     writer = dest.open_writer("x.bin", 3)

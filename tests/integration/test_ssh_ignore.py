@@ -12,8 +12,7 @@ from asyncssh.constants import MSG_IGNORE
 
 from filepool.endpoints.sftp import SFTPConfig, SFTPSession
 from filepool.endpoints.ssh_ignore import protects
-from tests.conftest import sftp_conn
-from tests.helpers import make_readable, sha256
+from tests.helpers import make_readable, sftp_conn, sha256
 from tests.servers.sshd import SSHServer
 
 pytestmark = pytest.mark.integration

@@ -9,25 +9,37 @@ import pytest
 
 from filepool.operators import SFTPToMinIOOperator
 from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
-from tests.integration.run_worker import run_workers
+from tests.run_worker import run_workers
 
 pytestmark = pytest.mark.integration
 
 
-def test_two_processes_share_one_queue(conns: None, sftp_root: Path, bucket: str, s3_client: Any,
-                                       ledger_uri: str) -> None:
+def test_two_processes_share_one_queue(
+    conns: None, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 2000, size=2048)
     age(sftp_root)
-    SFTPToMinIOOperator(task_id="discover", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                        source_path=str(sftp_root), bucket=bucket, key_prefix="in/", transfer=False).execute({})
+    SFTPToMinIOOperator(
+        task_id="discover",
+        sftp_conn_id="filepool_sftp",
+        aws_conn_id="filepool_minio",
+        source_path=str(sftp_root),
+        bucket=bucket,
+        key_prefix="in/",
+        transfer=False,
+    ).execute({})
 
     summaries = run_workers(sftp_root, bucket, count=2, threads=8)
 
     assert sum(s["files_transferred"] for s in summaries) == 2000
     assert all(s["files_transferred"] > 0 for s in summaries), summaries  # both really worked
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", 2000)]
-    claims = ledger_rows(ledger_uri, "SELECT file_id, count(*), count(DISTINCT worker) FROM filepool_file_events "
-                                     "WHERE event IN ('claimed', 'reclaimed_after_lease_expired') GROUP BY file_id")
+        ("COMPLETED", 2000)
+    ]
+    claims = ledger_rows(
+        ledger_uri,
+        "SELECT file_id, count(*), count(DISTINCT worker) FROM filepool_file_events "
+        "WHERE event IN ('claimed', 'reclaimed_after_lease_expired') GROUP BY file_id",
+    )
     assert len(claims) == 2000 and {(n, w) for _, n, w in claims} == {(1, 1)}
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}

@@ -48,19 +48,29 @@ class AirflowCluster:
             cur.execute(f"CREATE DATABASE {database}")
         admin.close()
         self.env = {
-            **self.env, "AIRFLOW_HOME": str(self.home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            **self.env,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.uri(database).replace(
-                "postgresql://", "postgresql+psycopg2://"),
+                "postgresql://", "postgresql+psycopg2://"
+            ),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex, "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         }
         self.cli("db", "migrate")
-        for name, args in (("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
-                           ("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"])):
+        for name, args in (
+            ("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
+            ("scheduler", ["scheduler"]),
+            ("dag-processor", ["dag-processor"]),
+        ):
             proc = spawn([AIRFLOW, *args], self.home / f"{name}.log", env=self.env)
             self.pids.append(proc.pid)
             if name == "api-server":
@@ -76,9 +86,11 @@ class AirflowCluster:
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A call to the REST API the UI uses (all users are admins in this deployment)."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v2/{path}", method=method,
+            f"http://127.0.0.1:{self.port}/api/v2/{path}",
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"})
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"},
+        )
         with urllib.request.urlopen(request, timeout=60) as reply:
             return json.loads(reply.read() or b"null")
 

@@ -28,15 +28,53 @@ def make_certificates(folder: Path) -> None:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=filepool-test-ca")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=filepool-test-ca",
+    )
     (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
     for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=filepool-client")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
-            "-subj", subject)
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-            "-out", f"{name}-cert.pem", "-days", "2", "-extfile", f"{name}.ext")
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}-key.pem",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            subject,
+        )
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            f"{name}-cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
 
 
 def base_rootfs() -> Path:
@@ -50,8 +88,11 @@ def base_rootfs() -> Path:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="filepool-rootfs-") as work:
             root = Path(work) / "root"
-            subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(root)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(root)],
+                check=True,
+                capture_output=True,
+            )
             partial = cache.with_suffix(".partial")
             subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)
             partial.rename(cache)
@@ -87,21 +128,36 @@ class DockerEngine:
         if not dockerd:
             raise FileNotFoundError("dockerd not found: install Debian's `docker.io` package")
         make_certificates(self.certs)
-        proc = spawn([
-            dockerd, "-H", self.url, "--tlsverify", f"--tlscacert={self.certs / 'ca.pem'}",
-            f"--tlscert={self.certs / 'server-cert.pem'}", f"--tlskey={self.certs / 'server-key.pem'}",
-            f"--data-root={self.root / 'data'}", f"--exec-root={self.root / 'exec'}",
-            f"--pidfile={self.root / 'docker.pid'}", "--bridge=none", "--iptables=false", "--ip6tables=false",
-            "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
-        ], self.root / "dockerd.log")
+        proc = spawn(
+            [
+                dockerd,
+                "-H",
+                self.url,
+                "--tlsverify",
+                f"--tlscacert={self.certs / 'ca.pem'}",
+                f"--tlscert={self.certs / 'server-cert.pem'}",
+                f"--tlskey={self.certs / 'server-key.pem'}",
+                f"--data-root={self.root / 'data'}",
+                f"--exec-root={self.root / 'exec'}",
+                f"--pidfile={self.root / 'docker.pid'}",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+            ],
+            self.root / "dockerd.log",
+        )
         self.pid = proc.pid
         wait_for_port(self.port, proc, self.root / "dockerd.log", timeout=60)
         return self
 
     def docker(self, *args: str, stdin: Path | None = None) -> str:
         with open(stdin, "rb") if stdin else open(os.devnull, "rb") as source:
-            done = subprocess.run(["docker", *args], env=self.client_env(), stdin=source, capture_output=True,
-                                  text=False, timeout=600)
+            done = subprocess.run(
+                ["docker", *args], env=self.client_env(), stdin=source, capture_output=True, text=False, timeout=600
+            )
         if done.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.decode(errors='replace')[-2000:]}")
         return done.stdout.decode(errors="replace")
@@ -110,8 +166,13 @@ class DockerEngine:
         """The base image from the debootstrap'ed tree, then the producer image through its build script."""
         self.docker("import", "-", BASE_IMAGE, stdin=base_rootfs())
         env = {**self.client_env(), "UV": str(Path(sys.executable).parent / "uv")}
-        done = subprocess.run(["bash", str(REPO / "include" / "producer" / "build.sh"), PRODUCER_IMAGE, BASE_IMAGE],
-                              env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            ["bash", str(REPO / "include" / "producer" / "build.sh"), PRODUCER_IMAGE, BASE_IMAGE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"building {PRODUCER_IMAGE} failed: {done.stdout[-1500:]}{done.stderr[-1500:]}")
         return PRODUCER_IMAGE

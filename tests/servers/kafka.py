@@ -34,8 +34,19 @@ class KafkaBroker:
 
     def start(self) -> KafkaBroker:
         url = f"tcp://127.0.0.1:{self.port}"
-        proc = spawn([tansu(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                      "--storage-engine", "memory://tansu/"], self.root / "tansu.log")
+        proc = spawn(
+            [
+                tansu(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            self.root / "tansu.log",
+        )
         self.pid = proc.pid
         wait_for_port(self.port, proc, self.root / "tansu.log")
         return self
@@ -54,8 +65,14 @@ class KafkaBroker:
 
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"test-{uuid.uuid4().hex[:8]}",
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"test-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         # Partitions assigned directly: a consumer group's join takes ~20 s on Tansu.
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])

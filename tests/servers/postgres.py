@@ -57,10 +57,27 @@ class PostgresServer:
         if not (data / "PG_VERSION").exists():
             self._initdb(bindir, data)
         proc = spawn(
-            [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(sock),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=300"],
-            log, user=self.run_as,
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(sock),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+            ],
+            log,
+            user=self.run_as,
         )
         self.pid = proc.pid
         wait_for_port(self.port, proc, log)
@@ -95,9 +112,23 @@ class PostgresServer:
         if self.run_as:
             os.chown(pwfile, pwd.getpwnam(self.run_as).pw_uid, -1)
         subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile),
-             "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, user=self.run_as,
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                "--pwfile",
+                str(pwfile),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            user=self.run_as,
         )
         pwfile.unlink()
 

@@ -32,8 +32,9 @@ HOSTILE_LINES = (
 )
 
 
-def serve(port: int, root: str, user: str, password: str, counts: str, drop_once: str = "",
-          hostile: bool = False) -> None:
+def serve(
+    port: int, root: str, user: str, password: str, counts: str, drop_once: str = "", hostile: bool = False
+) -> None:
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.filesystems import AbstractedFS
     from pyftpdlib.handlers import FTPHandler
@@ -130,9 +131,21 @@ class CountingFTPServer:
         return current, peak, total
 
     def start(self) -> CountingFTPServer:
-        proc = spawn([sys.executable, "-m", "tests.servers.pyftpd", str(self.port), str(self.root), self.user,
-                      self.password, str(self.counts_path), self.drop_once, *(["hostile"] if self.hostile else [])],
-                     self.work / "log")
+        proc = spawn(
+            [
+                sys.executable,
+                "-m",
+                "tests.servers.pyftpd",
+                str(self.port),
+                str(self.root),
+                self.user,
+                self.password,
+                str(self.counts_path),
+                self.drop_once,
+                *(["hostile"] if self.hostile else []),
+            ],
+            self.work / "log",
+        )
         self.pid = proc.pid
         wait_for_port(self.port, proc, self.work / "log")
         return self
@@ -155,9 +168,19 @@ def serving_as_filepool_ftp(root: Path, monkeypatch: Any, **options: Any) -> Ite
     monkeypatch.chdir(REPO)  # the server runs as `python -m tests.servers.pyftpd`
     server = CountingFTPServer(root=root, **options).start()
     try:
-        monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", json.dumps({
-            "conn_type": "ftp", "host": "127.0.0.1", "port": server.port, "login": server.user,
-            "password": server.password, "extra": {"timezone": "UTC"}}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_FILEPOOL_FTP",
+            json.dumps(
+                {
+                    "conn_type": "ftp",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "login": server.user,
+                    "password": server.password,
+                    "extra": {"timezone": "UTC"},
+                }
+            ),
+        )
         yield server
     finally:
         server.stop()

@@ -47,22 +47,49 @@ class S3Server:
     def start(self) -> S3Server:
         self.root.mkdir(parents=True, exist_ok=True)
         identities = self.root / "identities.json"
-        identities.write_text(json.dumps({"identities": [{
-            "name": "filepool",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}))
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "filepool",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
-        ports = {name: free_port() for name in (
-            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-            "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc",
-        )}
+        ports = {
+            name: free_port()
+            for name in (
+                "master.port",
+                "master.port.grpc",
+                "volume.port",
+                "volume.port.grpc",
+                "filer.port",
+                "filer.port.grpc",
+                "s3.port.grpc",
+                "admin.port",
+                "admin.port.grpc",
+            )
+        }
         args = [
-            _weed(), f"-logdir={self.root / 'logs'}", *(["-v=2"] if self.verbose else []), "mini",
+            _weed(),
+            f"-logdir={self.root / 'logs'}",
+            *(["-v=2"] if self.verbose else []),
+            "mini",
             f"-dir={self.root / 'data'}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={self.port}", f"-s3.config={identities}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={self.port}",
+            f"-s3.config={identities}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
         self._args = args

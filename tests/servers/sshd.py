@@ -51,30 +51,30 @@ class SSHServer:
             raise FileNotFoundError("sshd not found: install Debian's `openssh-server` package")
         ensure_user()
         self.root.chmod(0o755)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)], check=True
-        )
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)], check=True)
         config = self.root / "sshd_config"
         config.write_text(
-            "\n".join([
-                "ListenAddress 127.0.0.1",
-                f"Port {self.port}",
-                f"HostKey {self.host_key_path}",
-                f"PidFile {self.root / 'sshd.pid'}",
-                "UsePAM no",
-                "StrictModes no",
-                "PasswordAuthentication yes",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin no",
-                f"AllowUsers {USER}",
-                "Subsystem sftp internal-sftp -l INFO",
-                "LogLevel VERBOSE",
-                "MaxStartups 256",
-                "MaxSessions 256",
-                "MaxAuthTries 3",
-                "",
-            ])
+            "\n".join(
+                [
+                    "ListenAddress 127.0.0.1",
+                    f"Port {self.port}",
+                    f"HostKey {self.host_key_path}",
+                    f"PidFile {self.root / 'sshd.pid'}",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PasswordAuthentication yes",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin no",
+                    f"AllowUsers {USER}",
+                    "Subsystem sftp internal-sftp -l INFO",
+                    "LogLevel VERBOSE",
+                    "MaxStartups 256",
+                    "MaxSessions 256",
+                    "MaxAuthTries 3",
+                    "",
+                ]
+            )
         )
         os.makedirs("/run/sshd", exist_ok=True)
         self._run(sshd, config)

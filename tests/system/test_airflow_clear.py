@@ -28,30 +28,44 @@ def wait(what: str, check: Any, cluster: AirflowCluster, timeout: float = 300) -
     raise TimeoutError(f"{what} did not happen within {timeout}s\n{cluster.logs()}")
 
 
-def test_a_killed_task_cleared_in_airflow_finishes_the_job(conns: None, postgres_server: Any, s3_server: Any,
-                                                           sftp_root: Path, bucket: str, s3_client: Any,
-                                                           ledger_uri: str) -> None:
+def test_a_killed_task_cleared_in_airflow_finishes_the_job(
+    conns: None, postgres_server: Any, s3_server: Any, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 2500, size=20_000)
     age(sftp_root)
     cluster = AirflowCluster(postgres_server, dict(os.environ)).start()
     try:
         cluster.wait_for_dag(DAG)
         cluster.api("PATCH", f"dags/{DAG}", {"is_paused": False})
-        conf = {"source_path": str(sftp_root), "bucket": bucket, "key_prefix": "in/", "workers": 1, "threads": 4,
-                "settle_seconds": 0, "min_age_seconds": 0}
-        run = cluster.api("POST", f"dags/{DAG}/dagRuns", {"dag_run_id": "killed_then_cleared", "conf": conf,
-                                                           "logical_date": None})["dag_run_id"]
+        conf = {
+            "source_path": str(sftp_root),
+            "bucket": bucket,
+            "key_prefix": "in/",
+            "workers": 1,
+            "threads": 4,
+            "settle_seconds": 0,
+            "min_age_seconds": 0,
+        }
+        run = cluster.api(
+            "POST", f"dags/{DAG}/dagRuns", {"dag_run_id": "killed_then_cleared", "conf": conf, "logical_date": None}
+        )["dag_run_id"]
 
         def completed() -> int:
             try:
-                return int(ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files "
-                                                   "WHERE status = 'COMPLETED'")[0][0])
+                return int(
+                    ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")[0][0]
+                )
             except Exception:  # not migrated yet
                 return 0
 
         wait("200 files moved", lambda: completed() >= 200, cluster)
-        holder = wait("a file in flight", lambda: ledger_rows(
-            ledger_uri, "SELECT claimed_by FROM filepool_files WHERE status = 'IN_PROGRESS' LIMIT 1"), cluster)[0][0]
+        holder = wait(
+            "a file in flight",
+            lambda: ledger_rows(
+                ledger_uri, "SELECT claimed_by FROM filepool_files WHERE status = 'IN_PROGRESS' LIMIT 1"
+            ),
+            cluster,
+        )[0][0]
         os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # worker names are host:pid:task:...
         before = completed()
 
@@ -59,18 +73,33 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(conns: None, postgres
             tis = cluster.api("GET", f"dags/{DAG}/dagRuns/{run}/taskInstances")["task_instances"]
             return [str(ti["state"]) for ti in tis if ti["task_id"] == "transfer"]
 
-        wait("the killed task failed", lambda: transfer_states() and all(s == "failed" for s in transfer_states()),
-             cluster)
+        wait(
+            "the killed task failed",
+            lambda: transfer_states() and all(s == "failed" for s in transfer_states()),
+            cluster,
+        )
         # As a user sees it in the UI: the run has failed; then they clear the failed task and what follows it.
         wait("the run failed", lambda: cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"] == "failed", cluster)
         assert completed() < len(files), "the task ended before it was killed"
-        cleared = cluster.api("POST", f"dags/{DAG}/clearTaskInstances", {
-            "dry_run": False, "dag_run_id": run, "task_ids": ["transfer"], "include_downstream": True,
-            "only_failed": False, "reset_dag_runs": True})
+        cleared = cluster.api(
+            "POST",
+            f"dags/{DAG}/clearTaskInstances",
+            {
+                "dry_run": False,
+                "dag_run_id": run,
+                "task_ids": ["transfer"],
+                "include_downstream": True,
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
+        )
         print("cleared:", [(ti["task_id"], ti.get("map_index"), ti["state"]) for ti in cleared["task_instances"]])
         wait("the transfer task ran again", lambda: any(s == "success" for s in transfer_states()), cluster)
-        state = wait("the run ended", lambda: (s := cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"])
-                     in {"success", "failed"} and s, cluster)
+        state = wait(
+            "the run ended",
+            lambda: (s := cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"]) in {"success", "failed"} and s,
+            cluster,
+        )
         print(f"killed after {before} of {len(files)} files; the cleared task finished the rest; run: {state}")
         tis = cluster.api("GET", f"dags/{DAG}/dagRuns/{run}/taskInstances")["task_instances"]
         if state != "success":
@@ -80,10 +109,14 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(conns: None, postgres
         cluster.stop()
 
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", len(files))]
+        ("COMPLETED", len(files))
+    ]
     assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(data) for rel, data in files.items()}
-    twice = ledger_rows(ledger_uri, "SELECT count(*) FROM (SELECT file_id FROM filepool_file_events "
-                                    "WHERE event = 'completed' GROUP BY file_id HAVING count(*) > 1) twice")
+    twice = ledger_rows(
+        ledger_uri,
+        "SELECT count(*) FROM (SELECT file_id FROM filepool_file_events "
+        "WHERE event = 'completed' GROUP BY file_id HAVING count(*) > 1) twice",
+    )
     assert twice == [(0,)]
     gone = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'worker_gone'")[0][0]
     assert gone > 0  # the cleared task took the killed one's files back at once, not after their lease

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, SECRETS
-from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.helpers import REPO, SECRETS, age, bucket_contents, ledger_rows, sha256, write_tree
 
 pytestmark = pytest.mark.system
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
@@ -26,8 +25,12 @@ def test_dag_file_imports_without_errors_or_deprecations(path: Path) -> None:
         bag = DagBag(dag_folder=str(path))
     assert bag.import_errors == {}
     assert bag.dags, f"{path.name} defines no DAG"
-    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning)
-                    and "filepool" in str(w.filename) + str(w.message)]
+    deprecations = [
+        w
+        for w in caught
+        if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning)
+        and "filepool" in str(w.filename) + str(w.message)
+    ]
     assert deprecations == []
 
 
@@ -38,20 +41,34 @@ def load(dag_id: str) -> Any:
     return bag.get_dag(dag_id)
 
 
-def test_sftp_to_minio_dag_end_to_end(airflow_db: None, conns: None, sftp_root: Path, bucket: str,
-                                      s3_client: Any, ledger_uri: str, capfd: pytest.CaptureFixture[str],
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_sftp_to_minio_dag_end_to_end(
+    airflow_db: None,
+    conns: None,
+    sftp_root: Path,
+    bucket: str,
+    s3_client: Any,
+    ledger_uri: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     files = write_tree(sftp_root, 150, size=5000)
     age(sftp_root)
     dag = load("filepool_sftp_to_minio")
-    conf = {"source_path": str(sftp_root), "bucket": bucket, "key_prefix": "dag/", "workers": 3, "threads": 4,
-            "settle_seconds": 1}
+    conf = {
+        "source_path": str(sftp_root),
+        "bucket": bucket,
+        "key_prefix": "dag/",
+        "workers": 3,
+        "threads": 4,
+        "settle_seconds": 1,
+    }
 
     run = dag.test(logical_date=datetime(2026, 11, 1, tzinfo=UTC), run_conf=conf)
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}
     assert bucket_contents(s3_client, bucket, "dag/") == {rel: sha256(d) for rel, d in files.items()}
     assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [
-        ("COMPLETED", 150)]
+        ("COMPLETED", 150)
+    ]
     # dag.test() runs the mapped slots one after another, so the first may drain the queue: what it must show is
     # every slot's summary, adding up to the files moved, each slot its own worker in the ledger.
     first = capfd.readouterr()
@@ -71,9 +88,9 @@ def test_sftp_to_minio_dag_end_to_end(airflow_db: None, conns: None, sftp_root: 
         assert secret not in logs
 
 
-def test_ftp_to_local_dag_sweeps_then_runs_task_messages(airflow_db: None, ftp_conns: None, sftp_root: Path,
-                                                          local_base: Path, ftp_upload_root: Path,
-                                                          ledger_uri: str) -> None:
+def test_ftp_to_local_dag_sweeps_then_runs_task_messages(
+    airflow_db: None, ftp_conns: None, sftp_root: Path, local_base: Path, ftp_upload_root: Path, ledger_uri: str
+) -> None:
     import hashlib
 
     files = write_tree(sftp_root, 499, size=3000)
@@ -81,18 +98,39 @@ def test_ftp_to_local_dag_sweeps_then_runs_task_messages(airflow_db: None, ftp_c
     files["d0/empty file"] = b""
     age(sftp_root)
     dag = load("filepool_ftp_to_local")
-    sweep = {"folders": [{"ftp_conn_id": "filepool_ftp", "source_path": str(sftp_root), "pattern": "*",
-                          "local_conn_id": "filepool_local", "dest_path": "incoming"}], "threads": 8}
+    sweep = {
+        "folders": [
+            {
+                "ftp_conn_id": "filepool_ftp",
+                "source_path": str(sftp_root),
+                "pattern": "*",
+                "local_conn_id": "filepool_local",
+                "dest_path": "incoming",
+            }
+        ],
+        "threads": 8,
+    }
 
     run = dag.test(logical_date=datetime(2026, 11, 2, tzinfo=UTC), run_conf=sweep)
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}
-    landed = {str(p.relative_to(local_base / "incoming")): hashlib.sha256(p.read_bytes()).hexdigest()
-              for p in (local_base / "incoming").rglob("*") if p.is_file()}
+    landed = {
+        str(p.relative_to(local_base / "incoming")): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (local_base / "incoming").rglob("*")
+        if p.is_file()
+    }
     assert landed == {rel: sha256(data) for rel, data in files.items()}
 
     uploads = sorted(files)[:200]
-    tasks = [{"task_id": f"up-{i}", "src_id": "filepool_local", "src_path": f"incoming/{rel}",
-              "dst_id": "filepool_ftp", "dst_path": f"{ftp_upload_root}/{rel}"} for i, rel in enumerate(uploads)]
+    tasks = [
+        {
+            "task_id": f"up-{i}",
+            "src_id": "filepool_local",
+            "src_path": f"incoming/{rel}",
+            "dst_id": "filepool_ftp",
+            "dst_path": f"{ftp_upload_root}/{rel}",
+        }
+        for i, rel in enumerate(uploads)
+    ]
     run = dag.test(logical_date=datetime(2026, 11, 2, 1, tzinfo=UTC), run_conf={"tasks": tasks})
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}
     results = run.get_task_instance("messages").xcom_pull(task_ids="messages")
@@ -104,12 +142,16 @@ def test_ftp_to_local_dag_sweeps_then_runs_task_messages(airflow_db: None, ftp_c
     completed = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'")
     dag.test(logical_date=datetime(2026, 11, 2, 2, tzinfo=UTC), run_conf=sweep)
     dag.test(logical_date=datetime(2026, 11, 2, 3, tzinfo=UTC), run_conf={"tasks": tasks})
-    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'") == \
-        completed == [(700,)]
+    assert (
+        ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'")
+        == completed
+        == [(700,)]
+    )
 
 
-def test_maintenance_dag_reports_what_it_did(airflow_db: None, conns: None, local_base: Path, bucket: str,
-                                             s3_client: Any, ledger_uri: str) -> None:
+def test_maintenance_dag_reports_what_it_did(
+    airflow_db: None, conns: None, local_base: Path, bucket: str, s3_client: Any, ledger_uri: str
+) -> None:
     orphan = local_base / ".lost.bin.0.filepool.tmp"
     orphan.write_bytes(b"x")
     import os
@@ -117,8 +159,9 @@ def test_maintenance_dag_reports_what_it_did(airflow_db: None, conns: None, loca
     os.utime(orphan, (1, 1))
     s3_client.create_multipart_upload(Bucket=bucket, Key="lost.bin")
     dag = load("filepool_maintenance")
-    run = dag.test(logical_date=datetime(2026, 11, 3, tzinfo=UTC),
-                   run_conf={"buckets": [bucket], "upload_older_than_hours": 0})
+    run = dag.test(
+        logical_date=datetime(2026, 11, 3, tzinfo=UTC), run_conf={"buckets": [bucket], "upload_older_than_hours": 0}
+    )
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}
     report = run.get_task_instance("report").xcom_pull(task_ids="report")
     assert report["remove_temp_files"]["removed"] == [str(orphan)]
@@ -129,15 +172,19 @@ def test_maintenance_dag_reports_what_it_did(airflow_db: None, conns: None, loca
 
 
 def test_retention_at_zero_then_the_hourly_dag_moves_and_writes_nothing_again(
-        airflow_db: None, conns: None, s3_server: Any, sftp_root: Path, bucket: str, ledger_uri: str) -> None:
+    airflow_db: None, conns: None, s3_server: Any, sftp_root: Path, bucket: str, ledger_uri: str
+) -> None:
     files = write_tree(sftp_root, 40, size=1500)
     age(sftp_root)
     hourly, maintenance = load("filepool_sftp_to_minio"), load("filepool_maintenance")
     conf = {"source_path": str(sftp_root), "bucket": bucket, "key_prefix": "r/", "workers": 2, "threads": 4}
     assert str(hourly.test(logical_date=datetime(2026, 11, 4, tzinfo=UTC), run_conf=conf).state) in {
-        "success", "DagRunState.SUCCESS"}
-    run = maintenance.test(logical_date=datetime(2026, 11, 4, 0, 15, tzinfo=UTC),
-                           run_conf={"retention_days": 0, "local_conn_ids": []})
+        "success",
+        "DagRunState.SUCCESS",
+    }
+    run = maintenance.test(
+        logical_date=datetime(2026, 11, 4, 0, 15, tzinfo=UTC), run_conf={"retention_days": 0, "local_conn_ids": []}
+    )
     assert run.get_task_instance("report").xcom_pull(task_ids="report")["prune_ledger"] == {"pruned": 40}
     again = hourly.test(logical_date=datetime(2026, 11, 4, 1, tzinfo=UTC), run_conf=conf)
     assert str(again.state) in {"success", "DagRunState.SUCCESS"}

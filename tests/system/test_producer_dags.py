@@ -13,8 +13,7 @@ import pytest
 import xxhash
 
 from filepool.exceptions import InvalidConfig
-from tests.conftest import REPO
-from tests.helpers import make_readable
+from tests.helpers import REPO, make_readable
 from tests.servers.dockerd import DockerEngine
 from tests.servers.kafka import KafkaBroker
 
@@ -22,14 +21,14 @@ pytestmark = pytest.mark.system
 sys_path = str(REPO / "include" / "producer")
 
 
-def sample_days(folder: Path, start: date, days: int, events: int, seed: int, malformed: int = 0) -> list[Path]:
+def sample_days(folder: Path, start: date, days: int, events: int, random_seed: int, malformed: int = 0) -> list[Path]:
     import sys
 
     if sys_path not in sys.path:
         sys.path.insert(0, sys_path)
     from producer import sample
 
-    return sample.write(folder, start, days, events, seed=seed, malformed=malformed)
+    return sample.write(folder, start, days, events, random_seed=random_seed, malformed=malformed)
 
 
 def docker_connection(engine: DockerEngine, data_path: Path, tls: bool = True) -> str:
@@ -38,9 +37,11 @@ def docker_connection(engine: DockerEngine, data_path: Path, tls: bool = True) -
     os.chmod(logs, 0o777)  # the image runs as uid 10001
     extra: dict[str, str] = {"data_path": str(data_path), "logs_path": str(logs)}
     if tls:
-        extra |= {"tls_ca_cert": (engine.certs / "ca.pem").read_text(),
-                  "tls_client_cert": (engine.certs / "client-cert.pem").read_text(),
-                  "tls_client_key": (engine.certs / "client-key.pem").read_text()}
+        extra |= {
+            "tls_ca_cert": (engine.certs / "ca.pem").read_text(),
+            "tls_client_cert": (engine.certs / "client-cert.pem").read_text(),
+            "tls_client_key": (engine.certs / "client-key.pem").read_text(),
+        }
     return json.dumps({"conn_type": "docker", "host": engine.url, "extra": extra})
 
 
@@ -55,14 +56,15 @@ def keys_of(paths: list[Path]) -> set[str]:
 
 
 @pytest.fixture
-def two_hosts(docker_engines: list[DockerEngine], kafka_broker: KafkaBroker, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def two_hosts(
+    docker_engines: list[DockerEngine], kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     """Each engine gets its own data folder (3 days of events, one malformed line per day on server1) and its
     docker connection; KAFKA_BROKERS is an Airflow Variable."""
     days: dict[str, list[Path]] = {}
     for n, engine in enumerate(docker_engines):
         folder = tmp_path / f"server{n}"
-        days[f"server{n}"] = sample_days(folder, date(2026, 1, 1), 3, 400 + 100 * n, seed=n, malformed=n)
+        days[f"server{n}"] = sample_days(folder, date(2026, 1, 1), 3, 400 + 100 * n, random_seed=n, malformed=n)
         monkeypatch.setenv(f"AIRFLOW_CONN_DOCKER_SERVER{n}", docker_connection(engine, folder))
     make_readable(tmp_path)
     os.chmod(tmp_path, 0o755)
@@ -73,9 +75,13 @@ def two_hosts(docker_engines: list[DockerEngine], kafka_broker: KafkaBroker, tmp
     return days
 
 
-def test_batch_dag_sends_one_date_from_both_hosts(airflow_db: None, two_hosts: dict[str, list[Path]],
-                                                 kafka_broker: KafkaBroker, docker_engines: list[DockerEngine],
-                                                 capfd: pytest.CaptureFixture[str]) -> None:
+def test_batch_dag_sends_one_date_from_both_hosts(
+    airflow_db: None,
+    two_hosts: dict[str, list[Path]],
+    kafka_broker: KafkaBroker,
+    docker_engines: list[DockerEngine],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     kafka_broker.create_topic("dag_batch")
@@ -100,23 +106,26 @@ def test_batch_dag_sends_one_date_from_both_hosts(airflow_db: None, two_hosts: d
         assert engine.docker("ps", "-aq").strip() == ""
 
 
-def test_a_connection_without_tls_material_gets_a_clear_error(docker_engines: list[DockerEngine],
-                                                              monkeypatch: pytest.MonkeyPatch,
-                                                              tmp_path: Path) -> None:
+def test_a_connection_without_tls_material_gets_a_clear_error(
+    docker_engines: list[DockerEngine], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from filepool.operators.producer import ProducerOperator
 
     monkeypatch.setenv("AIRFLOW_CONN_PLAIN_DOCKER", docker_connection(docker_engines[0], tmp_path, tls=False))
-    op = ProducerOperator(task_id="p", docker_host_conn_id="plain_docker", file="/app/data/x.json",
-                          brokers="127.0.0.1:1")
+    op = ProducerOperator(
+        task_id="p", docker_host_conn_id="plain_docker", file="/app/data/x.json", brokers="127.0.0.1:1"
+    )
     with pytest.raises(InvalidConfig) as caught:
         op.execute({})
     assert caught.value.code == "INVALID_CONFIG"
     assert f"the Docker engine at {docker_engines[0].url} (connection 'plain_docker') accepts TLS only" in str(
-        caught.value)
+        caught.value
+    )
 
 
-def test_backfill_of_three_days_with_a_scheduler(two_hosts: dict[str, list[Path]], kafka_broker: KafkaBroker,
-                                                 postgres_server: Any) -> None:
+def test_backfill_of_three_days_with_a_scheduler(
+    two_hosts: dict[str, list[Path]], kafka_broker: KafkaBroker, postgres_server: Any
+) -> None:
     """`airflow backfill create` as a user types it, with a scheduler running: three runs, three days sent."""
     import time
 
@@ -148,4 +157,5 @@ def test_backfill_of_three_days_with_a_scheduler(two_hosts: dict[str, list[Path]
         cluster.stop()
     got = kafka_broker.consume("tripclick_raw_logs", 3 * 900)
     assert len(got) == 2700 and {m.key().decode() for m in got} == keys_of(
-        [path for paths in two_hosts.values() for path in paths])
+        [path for paths in two_hosts.values() for path in paths]
+    )

@@ -12,23 +12,37 @@ from filepool.exceptions import InvalidConfig
 
 
 def _ftp(monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP_FORM", json.dumps(
-        {"conn_type": "ftp", "host": "ftp.example", "port": 2121, "login": "u", "password": "p", "extra": extra}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FILEPOOL_FTP_FORM",
+        json.dumps(
+            {"conn_type": "ftp", "host": "ftp.example", "port": 2121, "login": "u", "password": "p", "extra": extra}
+        ),
+    )
 
 
 def test_extras_typed_as_text_become_flags_and_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     _ftp(monkeypatch, tls="True", passive="false", timeout="12.5")
     config = FTPConfig.from_airflow("filepool_ftp_form")
     assert (config.host, config.port, config.tls, config.passive, config.verify, config.timeout) == (
-        "ftp.example", 2121, True, False, True, 12.5)
+        "ftp.example",
+        2121,
+        True,
+        False,
+        True,
+        12.5,
+    )
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"tls": "maybe"}, "extra 'tls' must be true or false, got 'maybe'"),
-    ({"timeout": "soon"}, "extra 'timeout' must be a number, got 'soon'"),
-])
-def test_an_extra_that_means_nothing_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, extra: dict[str, str],
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"tls": "maybe"}, "extra 'tls' must be true or false, got 'maybe'"),
+        ({"timeout": "soon"}, "extra 'timeout' must be a number, got 'soon'"),
+    ],
+)
+def test_an_extra_that_means_nothing_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, str], message: str
+) -> None:
     _ftp(monkeypatch, **extra)
     with pytest.raises(InvalidConfig, match=f"connection 'filepool_ftp_form': {message}"):
         FTPConfig.from_airflow("filepool_ftp_form")

@@ -8,12 +8,22 @@ from filepool.ledger.queries import migrations, queries
 
 
 def test_every_error_has_its_own_code() -> None:
-    classes = [c for _, c in inspect.getmembers(exceptions, inspect.isclass)
-               if issubclass(c, exceptions.FilepoolError) and c is not exceptions.FilepoolError]
+    classes = [
+        c
+        for _, c in inspect.getmembers(exceptions, inspect.isclass)
+        if issubclass(c, exceptions.FilepoolError) and c is not exceptions.FilepoolError
+    ]
     codes = [c.code for c in classes]
     assert len(codes) == len(set(codes)), codes
-    assert {"INVALID_CONFIG", "FILE_NOT_FOUND", "CONNECTION_ERROR", "IO_ERROR", "CHECKSUM_MISMATCH",
-            "AUTH_FAILED", "HOST_KEY_UNKNOWN"} <= set(codes)
+    assert {
+        "INVALID_CONFIG",
+        "FILE_NOT_FOUND",
+        "CONNECTION_ERROR",
+        "IO_ERROR",
+        "CHECKSUM_MISMATCH",
+        "AUTH_FAILED",
+        "HOST_KEY_UNKNOWN",
+    } <= set(codes)
 
 
 def test_named_queries_and_migrations_load() -> None:

@@ -11,9 +11,12 @@ NOW = 10_000.0
 RULE = Selection(settle=5, min_age=60)
 
 
-def taken(listed: list[RemoteFile], restat: Callable[[list[str]], dict[str, RemoteFile]],
-          rule: Selection = RULE, sleep: Callable[[float], None] = lambda s: None) -> tuple[list[RemoteFile],
-                                                                                       list[RemoteFile]]:
+def taken(
+    listed: list[RemoteFile],
+    restat: Callable[[list[str]], dict[str, RemoteFile]],
+    rule: Selection = RULE,
+    sleep: Callable[[float], None] = lambda s: None,
+) -> tuple[list[RemoteFile], list[RemoteFile]]:
     """(taken, still changing), as discover() splits a listing."""
     old = [f for f in listed if rule.old_enough(f, NOW)]
     steady, moving = rule.settled([f for f in listed if not rule.old_enough(f, NOW)], restat, sleep)

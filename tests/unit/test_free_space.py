@@ -22,7 +22,7 @@ def test_reservations_between_readings_add_up(tmp_path: Path) -> None:
     space = FreeSpace()
     space._FRESH_SECONDS = 3600.0  # one reading for the whole test
     space.reserve(str(tmp_path), 1, str(tmp_path / "a"))
-    (free, _), = space._readings.values()
+    ((free, _),) = space._readings.values()
     space.reserve(str(tmp_path), free // 2 - 10, str(tmp_path / "b"))  # still within the first reading
     assert list(space._reserved.values()) == [free // 2 - 9]
     sub = tmp_path / "sub"

@@ -57,8 +57,10 @@ def test_an_unknown_timezone_is_invalid_config(monkeypatch: pytest.MonkeyPatch) 
     from filepool.endpoints.ftp import FTPConfig
     from filepool.exceptions import InvalidConfig
 
-    monkeypatch.setenv("AIRFLOW_CONN_BAD_TZ", json.dumps({"conn_type": "ftp", "host": "127.0.0.1",
-                                                          "extra": {"timezone": "Mars/Olympus_Mons"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BAD_TZ",
+        json.dumps({"conn_type": "ftp", "host": "127.0.0.1", "extra": {"timezone": "Mars/Olympus_Mons"}}),
+    )
     with pytest.raises(InvalidConfig, match="unknown timezone"):
         FTPConfig.from_airflow("bad_tz")
 
@@ -78,9 +80,11 @@ def test_a_bad_line_costs_only_itself() -> None:
 
 def test_unreadable_mlsd_facts_cost_only_their_entry() -> None:
     problems: list[tuple[str, str]] = []
-    facts = [("ok", {"type": "file", "size": "1", "modify": "20251123120000"}),
-             ("bad-size", {"type": "file", "size": "many"}),
-             ("bad-time", {"type": "file", "size": "1", "modify": "2025-11-23"})]
+    facts = [
+        ("ok", {"type": "file", "size": "1", "modify": "20251123120000"}),
+        ("bad-size", {"type": "file", "size": "many"}),
+        ("bad-time", {"type": "file", "size": "1", "modify": "2025-11-23"}),
+    ]
     assert [name for name, *_ in mlsd_entries(facts, problems)] == ["ok"]
     assert [what for what, _ in problems] == ["bad-size", "bad-time"]
 

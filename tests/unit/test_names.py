@@ -9,12 +9,15 @@ import pytest
 from filepool.names import NAME_MAX, TEMP_SUFFIX, storable, temp_claim, temp_name
 
 
-@pytest.mark.parametrize(("name", "stored"), [
-    ("plain.csv", "plain.csv"),
-    ("données 데이터.csv", "données 데이터.csv"),
-    ("a\x00b", "a%00b"),
-    (os.fsdecode(b"latin1-\xe9t\xe9.csv"), "latin1-%E9t%E9.csv"),
-])
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("plain.csv", "plain.csv"),
+        ("données 데이터.csv", "données 데이터.csv"),
+        ("a\x00b", "a%00b"),
+        (os.fsdecode(b"latin1-\xe9t\xe9.csv"), "latin1-%E9t%E9.csv"),
+    ],
+)
 def test_storable_escapes_only_what_postgresql_refuses(name: str, stored: str) -> None:
     assert storable(name) == stored
     stored.encode("utf-8")  # valid UTF-8, no NUL: PostgreSQL text and jsonb take it

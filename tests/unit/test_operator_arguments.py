@@ -8,13 +8,16 @@ from filepool.exceptions import InvalidConfig
 from filepool.operators.arguments import as_list
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (["a", "b"], ["a", "b"]),
-    ("a, b", ["a", "b"]),
-    ('[{"ftp_conn_id": "x", "path": "/in"}]', [{"ftp_conn_id": "x", "path": "/in"}]),
-    ("", []),
-    (None, []),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (["a", "b"], ["a", "b"]),
+        ("a, b", ["a", "b"]),
+        ('[{"ftp_conn_id": "x", "path": "/in"}]', [{"ftp_conn_id": "x", "path": "/in"}]),
+        ("", []),
+        (None, []),
+    ],
+)
 def test_lists_from_any_rendering(value: object, expected: list[object]) -> None:
     assert as_list("buckets", value) == expected
 

@@ -29,8 +29,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", help=f"Kafka topic (default: kafka.topic in the config, or {config.DEFAULT_TOPIC})")
     parser.add_argument("--mode", choices=("batch", "realtime"), default="batch")
     parser.add_argument("--speed", type=float, default=1.0, help="realtime: replay this many times faster")
-    parser.add_argument("--max-gap", type=float, default=60.0,
-                        help="realtime: never wait longer than this many seconds between two events")
+    parser.add_argument(
+        "--max-gap",
+        type=float,
+        default=60.0,
+        help="realtime: never wait longer than this many seconds between two events",
+    )
     parser.add_argument("--brokers", help="host:port,... (default: KAFKA_BROKERS, then the config)")
     parser.add_argument("--config", help=f"YAML config (default: {config.DEFAULT_CONFIG})")
     parser.add_argument("--log-file", default="logs/tripclick_producer.log", help="rotating log, 50 MB x 5")
@@ -54,8 +58,9 @@ def setup_logging(log_file: str) -> None:
     root.addHandler(console)
     try:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=50 * 1024 * 1024, backupCount=5,
-                                                       encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=50 * 1024 * 1024, backupCount=5, encoding="utf-8"
+        )
     except OSError as exc:
         log.warning("Cannot write the log file %s (%s): logging to the console only", log_file, exc)
         return
@@ -82,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokersUnreachable as exc:
         log.error("%s", exc)
         return 3
-    reject_path = Path(args.reject_file) if args.reject_file else Path(args.log_file).parent / (
-        f"rejected-{path.parent.name}-{path.stem}.jsonl")
+    reject_path = (
+        Path(args.reject_file)
+        if args.reject_file
+        else Path(args.log_file).parent / (f"rejected-{path.parent.name}-{path.stem}.jsonl")
+    )
     try:  # before anything is sent: a reject file that cannot be written is bad settings, not a traceback later
         reject_path.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(reject_path.parent, os.W_OK):
@@ -104,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         undelivered = sender.close()
     progress.tick(force=True)
     seconds = time.monotonic() - tally.started
-    summary = {"file": str(path), "topic": topic, "mode": args.mode, "lines": tally.lines,
-               "sent": sender.produced, "delivered": sender.delivered, "undelivered": undelivered,
-               "rejected": tally.rejected, "reject_file": str(reject_path.resolve()) if tally.rejected else None,
-               "log_file": str(Path(args.log_file).resolve()), "gaps_cut": tally.gaps_cut,
-               "seconds": round(seconds, 3), "events_per_second": round(sender.produced / max(seconds, 1e-9), 1),
-               "errors": sender.errors}
+    summary = {
+        "file": str(path),
+        "topic": topic,
+        "mode": args.mode,
+        "lines": tally.lines,
+        "sent": sender.produced,
+        "delivered": sender.delivered,
+        "undelivered": undelivered,
+        "rejected": tally.rejected,
+        "reject_file": str(reject_path.resolve()) if tally.rejected else None,
+        "log_file": str(Path(args.log_file).resolve()),
+        "gaps_cut": tally.gaps_cut,
+        "seconds": round(seconds, 3),
+        "events_per_second": round(sender.produced / max(seconds, 1e-9), 1),
+        "errors": sender.errors,
+    }
     log.info("Summary: %s", summary)
     if tally.rejected:
         log.warning("%d malformed lines skipped; see %s", tally.rejected, reject_path)

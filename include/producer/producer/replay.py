@@ -54,8 +54,12 @@ class Progress:
             return
         self._next = now + self._every
         rate = self._sender.produced / max(now - self._tally.started, 1e-9)
-        print(f"progress: {self._sender.produced:,} sent, {self._sender.delivered:,} delivered, "
-              f"{self._tally.rejected:,} rejected, {rate:,.0f} events/s", file=sys.stderr, flush=True)
+        print(
+            f"progress: {self._sender.produced:,} sent, {self._sender.delivered:,} delivered, "
+            f"{self._tally.rejected:,} rejected, {rate:,.0f} events/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _events(path: Path, tally: Tally, rejects: Rejects, max_bytes: int) -> Iterator[Event]:
@@ -70,8 +74,10 @@ def _events(path: Path, tally: Tally, rejects: Rejects, max_bytes: int) -> Itera
             try:
                 event = parse(text)
                 if len(event.value) + len(event.key) > max_bytes:
-                    raise Malformed(f"{len(event.value):,} bytes: more than the {max_bytes:,} a message may have "
-                                    "(message.max.bytes)")
+                    raise Malformed(
+                        f"{len(event.value):,} bytes: more than the {max_bytes:,} a message may have "
+                        "(message.max.bytes)"
+                    )
             except Malformed as exc:
                 tally.rejected += 1
                 shown = text if len(text) <= 1024 else text[:1024] + b"..."

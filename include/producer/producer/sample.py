@@ -1,6 +1,6 @@
 """TripClick-like sample events in the TripClick logs' schema and layout: DIR/date=YYYY-MM-DD/events.json (JSON lines).
 
-python -m producer.sample --out DIR --start 2026-01-01 --days 3 --events 1000 [--seed 4] [--malformed 0]
+python -m producer.sample --out DIR --start 2026-01-01 --days 3 --events 1000 [--random-seed 4] [--malformed 0]
 Each day's events fall between 15:00 and 16:00 UTC, as in the TripClick logs.
 """
 
@@ -25,20 +25,27 @@ def events_for(day: date, count: int, rnd: random.Random) -> list[dict[str, obje
     for offset in offsets:
         at = start + timedelta(seconds=offset)
         document = rnd.randint(100_000, 2_000_000)
-        found.append({
-            "DateCreated": f"/Date({int(at.timestamp() * 1000) - rnd.randint(0, 10**10)})/",
-            "SessionId": rnd.choice(sessions), "DocumentId": document,
-            "Url": f"http://www.tripdatabase.com/doc/{document}", "Title": f"Document {document}", "DOI": "",
-            "ClinicalAreas": "," + ",".join(rnd.sample(AREAS, rnd.randint(1, 2))),
-            "Keywords": rnd.choice(KEYWORDS), "Documents": [],
-            "event_ts": at.isoformat(), "event_date": day.isoformat(),
-        })
+        found.append(
+            {
+                "DateCreated": f"/Date({int(at.timestamp() * 1000) - rnd.randint(0, 10**10)})/",
+                "SessionId": rnd.choice(sessions),
+                "DocumentId": document,
+                "Url": f"http://www.tripdatabase.com/doc/{document}",
+                "Title": f"Document {document}",
+                "DOI": "",
+                "ClinicalAreas": "," + ",".join(rnd.sample(AREAS, rnd.randint(1, 2))),
+                "Keywords": rnd.choice(KEYWORDS),
+                "Documents": [],
+                "event_ts": at.isoformat(),
+                "event_date": day.isoformat(),
+            }
+        )
     return found
 
 
-def write(out: Path, start: date, days: int, per_day: int, seed: int = 4, malformed: int = 0) -> list[Path]:
+def write(out: Path, start: date, days: int, per_day: int, random_seed: int = 4, malformed: int = 0) -> list[Path]:
     """Write the files; `malformed` broken lines are mixed into each day. Returns the files written."""
-    rnd = random.Random(seed)
+    rnd = random.Random(random_seed)
     written = []
     for n in range(days):
         day = start + timedelta(days=n)
@@ -58,10 +65,10 @@ def main() -> None:
     parser.add_argument("--start", default="2026-01-01", type=date.fromisoformat)
     parser.add_argument("--days", default=1, type=int)
     parser.add_argument("--events", default=1000, type=int, help="per day")
-    parser.add_argument("--seed", default=4, type=int)
+    parser.add_argument("--random-seed", default=4, type=int, help="random seed of the sample events")
     parser.add_argument("--malformed", default=0, type=int, help="broken lines mixed into each day")
     args = parser.parse_args()
-    for path in write(args.out, args.start, args.days, args.events, args.seed, args.malformed):
+    for path in write(args.out, args.start, args.days, args.events, args.random_seed, args.malformed):
         print(path)
 
 

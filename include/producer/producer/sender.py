@@ -35,8 +35,15 @@ class Sender:
         self.errors: dict[str, int] = {}
         # Only failed deliveries call back: counting each success in Python cost ~0.7 us an event. Delivered is
         # then what was produced, minus the failures, minus what was still queued when flush gave up.
-        self._producer = Producer({**DEFAULTS, **options, "bootstrap.servers": brokers,
-                                   "delivery.report.only.error": True, "on_delivery": self._delivered})
+        self._producer = Producer(
+            {
+                **DEFAULTS,
+                **options,
+                "bootstrap.servers": brokers,
+                "delivery.report.only.error": True,
+                "on_delivery": self._delivered,
+            }
+        )
         self._left = 0
         self._closed = False
 
@@ -47,8 +54,10 @@ class Sender:
         try:
             self._producer.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise BrokersUnreachable(f"no Kafka broker reachable at {self.brokers} within {timeout:.0f}s: "
-                                     f"{exc.args[0].str() if exc.args else exc}") from exc
+            raise BrokersUnreachable(
+                f"no Kafka broker reachable at {self.brokers} within {timeout:.0f}s: "
+                f"{exc.args[0].str() if exc.args else exc}"
+            ) from exc
 
     @property
     def delivered(self) -> int:

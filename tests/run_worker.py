@@ -1,6 +1,6 @@
 """Run one SFTPToMinIOOperator transfer as its own process (for the multi-process tests).
 
-Usage: python -m tests.integration.run_worker SOURCE_ROOT BUCKET THREADS [discover|both]; prints the summary as JSON.
+Usage: python -m tests.run_worker SOURCE_ROOT BUCKET THREADS [discover|both]; prints the summary as JSON.
 With `discover`, the process only lists and registers files; with `both`, it lists and then transfers (by
 default it only transfers). Logs go to stderr.
 """
@@ -17,14 +17,21 @@ from typing import Any
 
 from filepool.operators import SFTPToMinIOOperator
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run_workers(root: Path, bucket: str, count: int, threads: int = 8) -> list[dict[str, Any]]:
     """Start `count` worker processes on one route at once, wait for them, return their summaries."""
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.integration.run_worker", str(root), bucket,
-                                 str(threads)], cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
-               for _ in range(count)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.run_worker", str(root), bucket, str(threads)],
+            cwd=REPO,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
     summaries = []
     for worker in workers:
         out, _ = worker.communicate(timeout=600)
@@ -37,10 +44,20 @@ def main(argv: list[str]) -> int:
     root, bucket, threads = argv[0], argv[1], int(argv[2])
     mode = argv[3] if len(argv) > 3 else "transfer"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(message)s")
-    op = SFTPToMinIOOperator(task_id="worker", sftp_conn_id="filepool_sftp", aws_conn_id="filepool_minio",
-                             source_path=root, bucket=bucket, key_prefix="in/", threads=threads,
-                             discover=mode != "transfer", transfer=mode != "discover", min_age_seconds=0,
-                             settle_seconds=0, fail_on_file_errors=False)
+    op = SFTPToMinIOOperator(
+        task_id="worker",
+        sftp_conn_id="filepool_sftp",
+        aws_conn_id="filepool_minio",
+        source_path=root,
+        bucket=bucket,
+        key_prefix="in/",
+        threads=threads,
+        discover=mode != "transfer",
+        transfer=mode != "discover",
+        min_age_seconds=0,
+        settle_seconds=0,
+        fail_on_file_errors=False,
+    )
     print(json.dumps(op.execute({})))
     return 0
 
