@@ -19,7 +19,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["filepool", "filepool.*"]),
-    package_data={"filepool.ledger": ["sql/*.sql", "sql/migrations/*.sql"]},
+    package_data={"filepool.ledger": ["sql/*.sql", "sql/migrations/*.sql"], "filepool.plugin": ["static/*"]},
     # What the code imports, and the providers of the connection types the README has users create (sftp, ftp,
     # fs from standard, aws, postgres, docker); requirements.txt pins the same list.
     install_requires=[
@@ -34,10 +34,12 @@ setup(
         "boto3>=1.44",
         "botocore>=1.44",
         "docker>=7.1",
+        "fastapi>=0.115",
         "psycopg2-binary>=2.9",
         "urllib3>=2.0",
     ],
     entry_points={
         "apache_airflow_provider": ["provider_info=filepool.get_provider_info:get_provider_info"],
+        "airflow.plugins": ["filepool=filepool.plugin:FilepoolPlugin"],
     },
 )

@@ -147,6 +147,14 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "False",
                         "version_added": "0.3.0",
                     },
+                    "ledger_conn_id": {
+                        "description": "The Airflow postgres connection of the ledger that the File transfers "
+                        "page and its API read.",
+                        "type": "string",
+                        "example": None,
+                        "default": "filepool_ledger",
+                        "version_added": "0.4.0",
+                    },
                     "progress_interval_seconds": {
                         "description": "How often a transfer task logs its progress.",
                         "type": "integer",

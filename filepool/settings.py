@@ -68,6 +68,7 @@ class Settings:
     multipart_threshold: int
     part_size: int
     progress_interval: float
+    ledger_conn_id: str  # the ledger the File transfers page reads
     # what a trigger form, --conf or a task message may name (see filepool.allow)
     allowed_connections: tuple[str, ...]
     allowed_buckets: tuple[str, ...]
@@ -93,6 +94,7 @@ class Settings:
             multipart_threshold=_int("multipart_threshold_mb") * _MIB,
             part_size=_int("part_size_mb") * _MIB,
             progress_interval=float(_int("progress_interval_seconds")),
+            ledger_conn_id=setting("ledger_conn_id"),
             allowed_connections=_list("allowed_connections"),
             allowed_buckets=_list("allowed_buckets"),
             allowed_paths=_list("allowed_paths"),

@@ -1,4 +1,5 @@
-"""Load the named SQL blocks of sql/queries.sql and the numbered migrations, once."""
+"""Load the named SQL blocks of sql/queries.sql (the engine's) and sql/overview.sql (the File transfers page's),
+and the numbered migrations, once."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 @functools.cache
 def queries() -> dict[str, str]:
-    text = resources.files("filepool.ledger").joinpath("sql/queries.sql").read_text()
-    parts = _NAME.split(text)
-    # parts = [preamble, name1, body1, name2, body2, ...]
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    found: dict[str, str] = {}
+    for file in ("queries.sql", "overview.sql"):
+        parts = _NAME.split(resources.files("filepool.ledger").joinpath(f"sql/{file}").read_text())
+        # parts = [preamble, name1, body1, name2, body2, ...]
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            assert name not in found, f"query {name} is named twice"
+            found[name] = body.strip()
+    return found
 
 
 @functools.cache

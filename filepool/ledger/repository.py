@@ -95,6 +95,20 @@ class WorkerIdentity:
 
 
 @dataclass(frozen=True)
+class TaskRef:
+    """The Airflow task try a worker runs in."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1
+
+
+NO_TASK = {"dag_id": None, "run_id": None, "task_id": None, "map_index": None, "try_number": None}
+
+
+@dataclass(frozen=True)
 class DiscoveredFile:
     source_path: str
     size: int
@@ -176,6 +190,10 @@ class Ledger:
     def _query(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         return self._run(queries()[name], params)
 
+    def rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows of the named query `name` (sql/*.sql), for readers outside the engine (the UI plugin)."""
+        return self._query(name, **params)
+
     # -- schema ---------------------------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
@@ -237,10 +255,12 @@ class Ledger:
         rows = self._query("register", job=job, worker=self.worker, files=json.dumps(chunk), prune_lock=_PRUNE_LOCK)
         return int(rows[0][0])
 
-    def register_worker(self, identity: WorkerIdentity, lease_seconds: float) -> None:
+    def register_worker(self, identity: WorkerIdentity, lease_seconds: float, task: TaskRef | None = None) -> None:
+        """Say this worker is alive, who its process is and which task try it runs in; the files it registers and
+        claims from now on belong to that task's DAG."""
         self._run(
             queries()["register_worker"],
-            {"worker": self.worker, "lease": lease_seconds, **vars(identity)},
+            {"worker": self.worker, "lease": lease_seconds, **vars(identity), **(vars(task) if task else NO_TASK)},
             fetch=False,
         )
 
@@ -308,9 +328,9 @@ class Ledger:
             self._run(queries()["mark_workers_gone"], {"names": gone}, fetch=False)
         return gone
 
-    def forget_workers(self) -> None:
-        """Delete the rows of workers dead for a day that hold nothing."""
-        self._run(queries()["forget_workers"], fetch=False)
+    def forget_workers(self, retention_seconds: float = 86400) -> None:
+        """Delete the rows of workers dead for longer than `retention_seconds` (a day at least) that hold nothing."""
+        self._run(queries()["forget_workers"], {"retention": retention_seconds}, fetch=False)
 
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,

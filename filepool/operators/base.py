@@ -16,7 +16,7 @@ from filepool.airflow_connections import as_bool
 from filepool.allow import Guarded
 from filepool.exceptions import InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
-from filepool.operators.task_instance import finish, worker_name
+from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.discovery import Selection
@@ -138,6 +138,7 @@ class FileTransferOperator(Guarded, BaseOperator):
                 selection,
                 self.max_files,
                 AfterTransfer.parse(self.after_transfer, self.archive_path, route.source_root),
+                task_ref(context),
             )
             if self.transfer:
                 with closing(self.open_destination(settings, threads, sessions)) as destination:

@@ -174,6 +174,6 @@ class PruneLedgerOperator(Guarded, BaseOperator):
         retention = seconds("retention_days", self.retention_days) * 24 * HOUR
         with _ledger(self.ledger_conn_id, context) as ledger:
             n = ledger.prune_completed(retention)
-            ledger.forget_workers()
+            ledger.forget_workers(retention)
         self.log.info("COMPLETED rows older than %s days pruned to their version key: %d", self.retention_days, n)
         return {"pruned": n}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from filepool.exceptions import TransferFailed
+from filepool.ledger.repository import TaskRef
 from filepool.transfer import process
 
 
@@ -14,6 +15,15 @@ def worker_name(context: Any, slot: int | None = None) -> str:
     ti = context.get("ti") if context else None
     task = f"{ti.dag_id}.{ti.task_id}" if ti is not None else "standalone"
     return process.worker_name(task if slot is None else f"{task}[{slot}]")
+
+
+def task_ref(context: Any) -> TaskRef | None:
+    """The task try this operator runs in, for the ledger (None outside Airflow)."""
+    ti = context.get("ti") if context else None
+    if ti is None or not getattr(ti, "run_id", None):
+        return None
+    map_index = getattr(ti, "map_index", -1)
+    return TaskRef(ti.dag_id, ti.run_id, ti.task_id, -1 if map_index is None else int(map_index), int(ti.try_number))
 
 
 def finish(context: Any, summary: dict[str, Any], failure: str | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from filepool.exceptions import FileNotFound, FilepoolError, error_code
 from filepool.ledger.repository import DiscoveredFile, Ledger, Version
 from filepool.names import storable
 from filepool.operators.arguments import positive_int
-from filepool.operators.task_instance import finish, worker_name
+from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.messages import TaskMessage, kinds, result
@@ -82,7 +82,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         out = _Outcomes(list(self.tasks or []))
         settings = Settings.load()
         worker = worker_name(context)
-        ledger = open_ledger(self.ledger_conn_id, worker, settings)
+        ledger = open_ledger(self.ledger_conn_id, worker, settings, task_ref(context))
         try:
             groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
             for index, raw in enumerate(out.raws):

@@ -6,6 +6,7 @@ import logging
 
 from filepool.exceptions import LedgerError
 from filepool.ledger import Ledger
+from filepool.ledger.repository import TaskRef
 from filepool.settings import Settings
 from filepool.transfer import process
 
@@ -16,10 +17,10 @@ log = logging.getLogger(__name__)
 LEDGER_CONNECTIONS_PER_TASK = 6
 
 
-def open_ledger(conn_id: str, worker: str, settings: Settings) -> Ledger:
+def open_ledger(conn_id: str, worker: str, settings: Settings, task: TaskRef | None = None) -> Ledger:
     """Connect, check that PostgreSQL has room for this task's connections, apply pending migrations, say this
-    worker is alive, mark gone the workers of this host whose process is gone, and put back the files of workers
-    no longer alive (the stale-lock clean-up at start)."""
+    worker is alive (in the Airflow task try `task`), mark gone the workers of this host whose process is gone,
+    and put back the files of workers no longer alive (the stale-lock clean-up at start)."""
     ledger = Ledger.from_airflow(conn_id, worker)
     room = ledger.connection_room()
     if room < LEDGER_CONNECTIONS_PER_TASK - 1:  # this one is open already
@@ -31,7 +32,7 @@ def open_ledger(conn_id: str, worker: str, settings: Settings) -> Ledger:
         )
     ledger.migrate()
     me = process.identity()
-    ledger.register_worker(me, settings.lease_seconds)
+    ledger.register_worker(me, settings.lease_seconds, task)
     gone = ledger.mark_gone_on_host(me, process.process_start)
     if gone:
         log.info("Workers of this host whose process is gone: %s", ", ".join(gone))

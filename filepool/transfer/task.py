@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filepool.ledger import Ledger
+from filepool.ledger.repository import TaskRef
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import Discovery, Selection, discover
@@ -33,10 +34,11 @@ class TransferTask:
     selection: Selection | None
     max_files: int | None = None
     after_transfer: AfterTransfer = KEEP
+    task: TaskRef | None = None  # the Airflow task try, recorded with the worker
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
-        ledger = open_ledger(self.ledger_conn_id, self.worker, self.settings)
+        ledger = open_ledger(self.ledger_conn_id, self.worker, self.settings, self.task)
         summary: dict[str, Any] = {"job": self.route.job, "worker": self.worker}
         discovery = None
         try:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ class AirflowCluster:
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-airflow-")))
     port: int = field(default_factory=free_port)
     pids: list[int] = field(default_factory=list)
+    components: tuple[str, ...] = ("api-server", "scheduler", "dag-processor")
+    # {name: role} of Airflow's simple auth manager, each with the password "pw-<name>"; empty: everyone is admin
+    users: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> AirflowCluster:
         import psycopg2
@@ -61,16 +65,21 @@ class AirflowCluster:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(not self.users),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in self.users.items()),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         }
+        (self.home / "passwords.json").write_text(json.dumps({n: f"pw-{n}" for n in self.users}))
         self.cli("db", "migrate")
         for name, args in (
             ("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
             ("scheduler", ["scheduler"]),
             ("dag-processor", ["dag-processor"]),
         ):
+            if name not in self.components:
+                continue
             proc = spawn([AIRFLOW, *args], self.home / f"{name}.log", env=self.env)
             self.pids.append(proc.pid)
             if name == "api-server":
@@ -84,7 +93,7 @@ class AirflowCluster:
         return done.stdout
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        """A call to the REST API the UI uses (all users are admins in this deployment)."""
+        """A call to the REST API the UI uses, as an admin."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/api/v2/{path}",
             method=method,
@@ -95,9 +104,36 @@ class AirflowCluster:
             return json.loads(reply.read() or b"null")
 
     def _token(self) -> str:
+        if self.users:  # a deployment with users: the first admin's
+            return self.token(next(name for name, role in self.users.items() if role == "admin"))
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/token", method="GET")
         with urllib.request.urlopen(request, timeout=60) as reply:
             return str(json.loads(reply.read())["access_token"])
+
+    def token(self, user: str) -> str:
+        """A JWT for one of `users`, as the UI's login gets it."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/auth/token",
+            method="POST",
+            data=json.dumps({"username": user, "password": f"pw-{user}"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return str(json.loads(reply.read())["access_token"])
+
+    def call(self, method: str, path: str, token: str | None = None) -> tuple[int, Any]:
+        """(status, JSON or text) of a request to `path` on the api-server, with `token` as bearer if given."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                status, body = reply.status, reply.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body.decode(errors="replace")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

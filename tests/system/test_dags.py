@@ -77,6 +77,17 @@ def test_sftp_to_minio_dag_end_to_end(
     assert sum(int(n) for _, n in slots) == 150
     claimers = ledger_rows(ledger_uri, "SELECT DISTINCT worker FROM filepool_file_events WHERE event = 'claimed'")
     assert {w for (w,) in claimers} <= {w for w, _ in slots}
+    # each worker is the task try it ran in (the File transfers page links to its log), each file its DAG's
+    tries = ledger_rows(
+        ledger_uri,
+        "SELECT dag_id, run_id, task_id, map_index, try_number FROM filepool_workers ORDER BY task_id, map_index",
+    )
+    assert [(t[0], t[2], t[3], t[4]) for t in tries] == [
+        ("filepool_sftp_to_minio", "discover", -1, 1),
+        *[("filepool_sftp_to_minio", "transfer", slot, 1) for slot in range(3)],
+    ]
+    assert {t[1] for t in tries} == {run.run_id}
+    assert ledger_rows(ledger_uri, "SELECT DISTINCT dag_id FROM filepool_files") == [("filepool_sftp_to_minio",)]
 
     again = dag.test(logical_date=datetime(2026, 11, 1, 1, tzinfo=UTC), run_conf=conf)
     assert str(again.state) in {"success", "DagRunState.SUCCESS"}

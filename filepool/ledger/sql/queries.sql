@@ -13,9 +13,9 @@ WITH incoming AS (
         AS r(source_path text, source_bytes text, size bigint, mtime double precision, destination text,
              metadata jsonb)
 ), inserted AS (
-    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata)
+    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id)
     SELECT %(job)s, source_path, decode(source_bytes, 'base64'), size, mtime, destination,
-           coalesce(metadata, '{}'::jsonb)
+           coalesce(metadata, '{}'::jsonb), (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s)
     FROM incoming i
     WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = i.version_key)
     ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
@@ -27,13 +27,18 @@ WITH incoming AS (
 SELECT count(*) FROM inserted;
 
 -- name: register_worker
--- A worker starts: who it is (to tell at once on its own host when its process is gone) and that it is alive.
-INSERT INTO filepool_workers (name, host, pid_namespace, pid, process_start, alive_until)
+-- A worker starts: who it is (to tell at once on its own host when its process is gone), the Airflow task try it
+-- runs in (if any), and that it is alive.
+INSERT INTO filepool_workers (name, host, pid_namespace, pid, process_start, alive_until,
+                              dag_id, run_id, task_id, map_index, try_number)
 VALUES (%(worker)s, %(host)s, %(pid_namespace)s, %(pid)s, %(process_start)s,
-        now() + make_interval(secs => %(lease)s))
+        now() + make_interval(secs => %(lease)s), %(dag_id)s, %(run_id)s, %(task_id)s, %(map_index)s,
+        %(try_number)s)
 ON CONFLICT (name) DO UPDATE
     SET host = EXCLUDED.host, pid_namespace = EXCLUDED.pid_namespace, pid = EXCLUDED.pid,
-        process_start = EXCLUDED.process_start, alive_until = EXCLUDED.alive_until;
+        process_start = EXCLUDED.process_start, alive_until = EXCLUDED.alive_until, dag_id = EXCLUDED.dag_id,
+        run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id, map_index = EXCLUDED.map_index,
+        try_number = EXCLUDED.try_number;
 
 -- name: claim
 -- Claim up to `limit` files of a job: new ones, files whose lease lapsed (their worker's heartbeat stopped, or
@@ -56,7 +61,8 @@ WITH picked AS (
 ), claimed AS (
     UPDATE filepool_files f
     SET status = 'IN_PROGRESS', claimed_by = %(worker)s, lease_until = now() + make_interval(secs => %(lease)s),
-        attempts = f.attempts + 1, started_at = now(), updated_at = now()
+        attempts = f.attempts + 1, started_at = now(), updated_at = now(),
+        dag_id = coalesce((SELECT w.dag_id FROM filepool_workers w WHERE w.name = %(worker)s), f.dag_id)
     FROM picked
     WHERE f.id = picked.id AND NOT picked.lost
     RETURNING f.id, f.source_path, f.size, f.mtime, f.destination, f.attempts, f.upload_id, f.source_bytes,
@@ -236,9 +242,10 @@ WITH gone AS (
 UPDATE filepool_files f SET lease_until = '-infinity' FROM theirs WHERE f.id = theirs.id;
 
 -- name: forget_workers
--- Rows of workers dead for a day that hold nothing.
+-- Rows of workers dead for longer than the retention (a day at least) that hold nothing: the events kept until
+-- then name them, and the File transfers page links those to their task instance. A row is one task try: tiny.
 DELETE FROM filepool_workers w
-WHERE alive_until < now() - interval '1 day'
+WHERE alive_until < now() - make_interval(secs => greatest(%(retention)s, 86400))
   AND NOT EXISTS (SELECT 1 FROM filepool_files f WHERE f.claimed_by = w.name AND f.status = 'IN_PROGRESS');
 
 -- name: connection_room

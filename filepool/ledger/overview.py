@@ -1,0 +1,173 @@
+"""What the File transfers page reads from the ledger, and its two actions, scoped to the DAGs a user may see.
+
+A file belongs to the DAG of the worker that registered or last claimed it (`dag_id`); a file without one (moved
+outside Airflow) is shown only to users with rights on every DAG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from filepool.ledger.repository import Ledger
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The DAGs a user may read (or edit): `every` DAG, or those in `dag_ids`."""
+
+    every: bool
+    dag_ids: frozenset[str] = frozenset()
+
+    def allows(self, dag_id: str | None) -> bool:
+        return self.every or (dag_id is not None and dag_id in self.dag_ids)
+
+    def params(self) -> dict[str, Any]:
+        return {"all": self.every, "dag_ids": sorted(self.dag_ids)}
+
+
+# The columns of the queries search_files and file (sql/overview.sql), in order.
+_FILE = (
+    "id", "route", "source_path", "size", "mtime", "destination", "status", "attempts", "error_code", "error_message",
+    "dag_id", "claimed_by", "lease_until", "updated_at", "completed_at",
+)  # fmt: skip
+_FILE_DETAIL = (
+    *_FILE,
+    "next_attempt_at",
+    "bytes_transferred",
+    "checksum",
+    "checksum_algo",
+    "total_seconds",
+    "created_at",
+)
+
+
+def route_slug(job: str) -> str:
+    """A short stable name for a route that reveals no path or connection (metrics labels, URLs)."""
+    return "r" + hashlib.sha256(job.encode()).hexdigest()[:10]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Overview:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def routes(self, scope: Scope) -> list[dict[str, Any]]:
+        """Per route: files and bytes by status, backlog, age of the oldest waiting file, its DAGs."""
+        routes: dict[str, dict[str, Any]] = {}
+        now = time.time()
+        for job, status, files, size, oldest, dag_ids, without_dag in self.ledger.rows("route_status"):
+            route = routes.setdefault(
+                job, {"route": job, "slug": route_slug(job), "status": {}, "bytes": {}, "dag_ids": set(), "_bare": 0}
+            )
+            route["status"][status] = files
+            route["bytes"][status] = int(size)
+            route["dag_ids"].update(dag_ids or [])
+            route["_bare"] += without_dag
+            if oldest is not None:
+                age = now - oldest.timestamp()
+                route["oldest_waiting_seconds"] = max(route.get("oldest_waiting_seconds", 0.0), round(age, 1))
+        shown = []
+        for route in routes.values():
+            if not (scope.every or (route["dag_ids"] and route["dag_ids"] <= scope.dag_ids and not route["_bare"])):
+                continue
+            del route["_bare"]
+            route["dag_ids"] = sorted(route["dag_ids"])
+            status = route["status"]
+            route["backlog"] = status.get("DISCOVERED", 0) + status.get("IN_PROGRESS", 0)
+            route.setdefault("oldest_waiting_seconds", None)
+            shown.append(route)
+        return shown
+
+    def throughput(self, scope: Scope, hours: int = 6, bucket_seconds: int = 300) -> list[dict[str, Any]]:
+        rows = self.ledger.rows("throughput", hours=hours, bucket=bucket_seconds, **scope.params())
+        return [
+            {
+                "route": job,
+                "at": _iso(at),
+                "files_per_second": n / bucket_seconds,
+                "mb_per_second": int(b) / 1e6 / bucket_seconds,  # sum(bigint) is numeric
+            }
+            for job, at, n, b in rows
+        ]
+
+    def failures(self, scope: Scope) -> list[dict[str, Any]]:
+        keys = ("route", "error_code", "files", "latest_message", "max_attempts", "latest_at")
+        return [
+            dict(zip(keys, (*row[:5], _iso(row[5])), strict=True))
+            for row in self.ledger.rows("failures", **scope.params())
+        ]
+
+    def workers(self, scope: Scope) -> list[dict[str, Any]]:
+        keys = (
+            "name",
+            "host",
+            "dag_id",
+            "run_id",
+            "task_id",
+            "map_index",
+            "try_number",
+            "started_at",
+            "alive_until",
+            "alive",
+            "files_held",
+            "earliest_lease",
+            "latest_lease",
+        )
+        out = []
+        for row in self.ledger.rows("workers", **scope.params()):
+            worker = dict(zip(keys, row, strict=True))
+            for k in ("started_at", "alive_until", "earliest_lease", "latest_lease"):
+                worker[k] = _iso(worker[k])
+            out.append(worker)
+        return out
+
+    def search(
+        self, scope: Scope, text: str, server: str = "", before: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        rows = self.ledger.rows("search_files", text=text, server=server, before=before, limit=limit, **scope.params())
+        return [_dates(dict(zip(_FILE, row, strict=True))) for row in rows]
+
+    def file(self, file_id: int) -> dict[str, Any] | None:
+        rows = self.ledger.rows("file", id=file_id)
+        if not rows:
+            return None
+        found = _dates(dict(zip(_FILE_DETAIL, rows[0], strict=True)))
+        found["events"] = [
+            {
+                "at": _iso(at),
+                "event": event,
+                "worker": worker,
+                "details": details,
+                "task_instance": {
+                    "dag_id": dag,
+                    "run_id": run,
+                    "task_id": task,
+                    "map_index": index,
+                    "try_number": tried,
+                }
+                if dag
+                else None,
+            }
+            for at, event, worker, details, dag, run, task, index, tried in self.ledger.rows("file_events", id=file_id)
+        ]
+        return found
+
+    def retry_now(self, file_id: int, user: str) -> bool:
+        """A FAILED file is due again now; False when it is not FAILED."""
+        return bool(self.ledger.rows("retry_now", id=file_id, user=user)[0][0])
+
+    def requeue_stuck(self, file_id: int, user: str) -> bool:
+        """An IN_PROGRESS file whose holder's lease lapsed goes back to the queue; False when its holder is alive
+        (or it is not IN_PROGRESS)."""
+        return bool(self.ledger.rows("requeue_stuck", id=file_id, user=user)[0][0])
+
+
+def _dates(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()}

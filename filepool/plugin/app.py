@@ -1,0 +1,128 @@
+"""The File transfers page and its JSON API, mounted by the api-server under /filepool.
+
+/health answers without a token and tells only whether the ledger answers and how much waits (no file name,
+path or connection, as Airflow's own /api/v2/monitor/health). Everything else needs an Airflow user
+(see access.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, status
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from filepool.exceptions import FilepoolError
+from filepool.ledger.overview import Overview, Scope
+from filepool.ledger.repository import Ledger
+from filepool.plugin.access import GetUserDep, ReadableScope, may_edit, user_name
+from filepool.settings import Settings
+
+
+@contextmanager
+def _overview() -> Iterator[Overview]:
+    ledger = Ledger.from_airflow(Settings.load().ledger_conn_id, "filepool-ui")
+    ledger.retry_seconds = 5  # a page waits seconds, not a minute, for a ledger that does not answer
+    try:
+        yield Overview(ledger)
+    except FilepoolError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"[{exc.code}] {exc.message}") from exc
+    finally:
+        ledger.close()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="filepool: File transfers", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            with _overview() as overview:
+                routes = overview.routes(Scope(every=True))
+        except HTTPException:
+            return JSONResponse({"ledger": "unreachable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        ages = [r["oldest_waiting_seconds"] for r in routes if r["oldest_waiting_seconds"] is not None]
+        return JSONResponse(
+            {
+                "ledger": "ok",
+                "routes": len(routes),
+                "backlog": sum(r["backlog"] for r in routes),
+                "failed": sum(r["status"].get("FAILED", 0) for r in routes),
+                "oldest_waiting_seconds": max(ages, default=None),
+            }
+        )
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(scope: ReadableScope) -> HTMLResponse:
+        return HTMLResponse(resources.files("filepool.plugin").joinpath("static/index.html").read_text())
+
+    @app.get("/stats")
+    @app.get("/api/routes")
+    def routes(scope: ReadableScope) -> dict[str, Any]:
+        with _overview() as overview:
+            return {"routes": overview.routes(scope)}
+
+    @app.get("/api/throughput")
+    def throughput(scope: ReadableScope, hours: int = Query(6, ge=1, le=168)) -> dict[str, Any]:
+        with _overview() as overview:
+            return {"hours": hours, "points": overview.throughput(scope, hours)}
+
+    @app.get("/api/failures")
+    def failures(scope: ReadableScope) -> dict[str, Any]:
+        with _overview() as overview:
+            return {"failures": overview.failures(scope)}
+
+    @app.get("/api/workers")
+    def workers(scope: ReadableScope) -> dict[str, Any]:
+        with _overview() as overview:
+            return {"workers": overview.workers(scope)}
+
+    @app.get("/api/files")
+    def search(
+        scope: ReadableScope,
+        path: str = Query("", max_length=1000),
+        server: str = Query("", max_length=200),
+        before: int | None = None,
+        limit: int = Query(50, ge=1, le=500),
+    ) -> dict[str, Any]:
+        with _overview() as overview:
+            files = overview.search(scope, path, server, before, limit)
+        return {"files": files, "next_before": files[-1]["id"] if len(files) == limit else None}
+
+    @app.get("/api/files/{file_id}")
+    def file(file_id: int, scope: ReadableScope) -> dict[str, Any]:
+        with _overview() as overview:
+            found = overview.file(file_id)
+        if found is None or not scope.allows(found["dag_id"]):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {file_id} that this user may see")
+        return found
+
+    def _act(file_id: int, user: Any, action: str) -> dict[str, Any]:
+        with _overview() as overview:
+            found = overview.file(file_id)
+            if found is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {file_id}")
+            may_edit(user, found["dag_id"])
+            done = getattr(overview, action)(file_id, user_name(user))
+        if not done:
+            why = (
+                "only a FAILED file can be retried"
+                if action == "retry_now"
+                else "only an IN_PROGRESS file whose worker stopped renewing its lease can be requeued; its holder "
+                "is alive"
+            )
+            raise HTTPException(status.HTTP_409_CONFLICT, f"file {file_id} is {found['status']}: {why}")
+        return {"id": file_id, "done": action}
+
+    @app.post("/api/files/{file_id}/retry")
+    def retry(file_id: int, user: GetUserDep) -> dict[str, Any]:
+        return _act(file_id, user, "retry_now")
+
+    @app.post("/api/files/{file_id}/requeue")
+    def requeue(file_id: int, user: GetUserDep) -> dict[str, Any]:
+        return _act(file_id, user, "requeue_stuck")
+
+    return app
