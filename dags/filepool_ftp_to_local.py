@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
-from filepool.params import transfer_params
+from filepool.params import task_message_params, transfer_params
 from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
 
 with DAG(
@@ -27,27 +27,7 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["filepool", "ftp", "local"],
     doc_md=__doc__,
-    params={
-        **transfer_params(),
-        "folders": Param(
-            [
-                {
-                    "ftp_conn_id": FTP_CONN_ID,
-                    "source_path": "/outgoing",
-                    "pattern": "*",
-                    "local_conn_id": LOCAL_CONN_ID,
-                    "dest_path": "incoming",
-                }
-            ],
-            type="array",
-            description="Folders swept every hour: ftp_conn_id, source_path, pattern, local_conn_id, dest_path",
-        ),
-        "tasks": Param(
-            [],
-            type="array",
-            description="FTP task messages (src_id, src_path, dst_id, dst_path); when given, only these are moved",
-        ),
-    },
+    params={**task_message_params(), **transfer_params()},
 ) as dag:
 
     @task

@@ -16,7 +16,7 @@ from airflow.sdk import DAG, Param, task
 
 from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
-from filepool.params import transfer_params
+from filepool.params import CONNECTIONS, TUNING, WHAT, transfer_params
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,72 @@ with DAG(
     tags=["filepool", "sftp", "s3"],
     doc_md=__doc__,
     params={
+        "source_path": Param(
+            "/data/outgoing",
+            type="string",
+            minLength=1,
+            pattern="^/",
+            title="Source folder",
+            description="Absolute folder on the SFTP server",
+            section=WHAT,
+        ),
+        "pattern": Param(
+            "*",
+            type="string",
+            minLength=1,
+            title="File name pattern",
+            description="Glob on file names, e.g. *.csv",
+            section=WHAT,
+        ),
+        "recursive": Param(
+            True,
+            type="boolean",
+            title="Include sub-folders",
+            description="Also take files in sub-folders",
+            section=WHAT,
+        ),
+        "bucket": Param(
+            "landing",
+            type="string",
+            minLength=3,
+            maxLength=63,
+            title="Bucket",
+            description="Destination bucket",
+            section=WHAT,
+        ),
+        "key_prefix": Param(
+            "",
+            type="string",
+            title="Key prefix",
+            description="Prefix of every object key, e.g. incoming/",
+            section=WHAT,
+        ),
+        "workers": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            title="Transfer tasks",
+            description="Parallel transfer tasks, each with its threads",
+            section=TUNING,
+        ),
         **transfer_params(),
-        "source_path": Param("/data/outgoing", type="string", description="Absolute folder on the SFTP server"),
-        "pattern": Param("*", type="string", description="Glob on file names, e.g. *.csv"),
-        "recursive": Param(True, type="boolean", description="Also take files in sub-folders"),
-        "bucket": Param("landing", type="string", description="Destination bucket"),
-        "key_prefix": Param("", type="string", description="Prefix of every object key, e.g. incoming/"),
-        "workers": Param(4, type="integer", minimum=1, maximum=64, description="Parallel transfer tasks"),
-        "sftp_conn_id": Param(SFTP_CONN_ID, type="string", description="Airflow sftp connection"),
-        "aws_conn_id": Param(S3_CONN_ID, type="string", description="Airflow aws connection"),
+        "sftp_conn_id": Param(
+            SFTP_CONN_ID,
+            type="string",
+            minLength=1,
+            title="SFTP connection",
+            description="Airflow sftp connection of the source server",
+            section=CONNECTIONS,
+        ),
+        "aws_conn_id": Param(
+            S3_CONN_ID,
+            type="string",
+            minLength=1,
+            title="S3 connection",
+            description="Airflow aws connection of the bucket",
+            section=CONNECTIONS,
+        ),
     },
 ) as dag:
 

@@ -1,4 +1,5 @@
-"""Params the filepool DAGs share, so every trigger form says the same thing about the same setting."""
+"""Params the filepool DAGs share, so every trigger form says the same thing about the same setting: each with a
+title, a description and a section, the ones that say what to move first, the tuning after."""
 
 from __future__ import annotations
 
@@ -6,22 +7,112 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from filepool.settings import LEDGER_CONN_ID
+from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
+
+WHAT = "What to move"
+TUNING = "Tuning"
+CONNECTIONS = "Connections"
+
+_CONN_ID: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9_.-]+$"}
+_ABSOLUTE: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": "^/"}
 
 
 def ledger_param() -> dict[str, Any]:
-    return {"ledger_conn_id": Param(LEDGER_CONN_ID, type="string", description="Airflow postgres connection")}
+    return {
+        "ledger_conn_id": Param(
+            LEDGER_CONN_ID,
+            type="string",
+            minLength=1,
+            pattern=_CONN_ID["pattern"],
+            title="Ledger connection",
+            description="Airflow postgres connection of the ledger database",
+            section=CONNECTIONS,
+        )
+    }
 
 
 def transfer_params() -> dict[str, Any]:
     """Transfers per task, the stability check of discovery, and the ledger connection."""
     return {
-        "threads": Param(8, type="integer", minimum=1, maximum=128, description="Transfers per task"),
+        "threads": Param(
+            8, type="integer", minimum=1, maximum=128, title="Threads", description="Transfers per task",
+            section=TUNING,
+        ),
         "settle_seconds": Param(
-            5, type="number", minimum=0, description="A young file must stay unchanged this long to be taken"
+            5, type="number", minimum=0, maximum=3600, title="Settle (seconds)",
+            description="A young file must stay unchanged this long to be taken", section=TUNING,
         ),
         "min_age_seconds": Param(
-            60, type="number", minimum=0, description="Files older than this are taken without waiting"
+            60, type="number", minimum=0, title="Minimum age (seconds)",
+            description="Files older than this are taken without waiting", section=TUNING,
         ),
         **ledger_param(),
+    }  # fmt: skip
+
+
+# One FTP task message: the fields of today's format (see filepool.transfer.messages).
+TASK_MESSAGE = {
+    "type": "object",
+    "properties": {
+        "task_id": {"type": "string", "description": "your id for this message; its result carries it"},
+        "src_id": {**_CONN_ID, "description": "ftp or fs connection to read from"},
+        "src_path": {"type": "string", "minLength": 1},
+        "dst_id": {**_CONN_ID, "description": "ftp or fs connection to write to"},
+        "dst_path": {"type": "string", "minLength": 1},
+        "metadata": {"type": "object"},
+    },
+    "required": ["src_id", "src_path", "dst_id", "dst_path"],
+    "additionalProperties": False,
+}
+
+# One folder the hourly FTP sweep takes files from.
+SWEPT_FOLDER = {
+    "type": "object",
+    "properties": {
+        "ftp_conn_id": _CONN_ID,
+        "source_path": _ABSOLUTE,
+        "pattern": {"type": "string", "minLength": 1},
+        "local_conn_id": _CONN_ID,
+        "dest_path": {"type": "string"},
+    },
+    "required": ["ftp_conn_id", "source_path", "local_conn_id"],
+    "additionalProperties": False,
+}
+
+
+def task_message_params() -> dict[str, Any]:
+    """The FTP -> local DAG's form: the task messages to run (first: what a user types), the folders swept."""
+    return {
+        "tasks": Param(
+            [],
+            type="array",
+            items=TASK_MESSAGE,
+            title="FTP task messages",
+            description_md=(
+                "Move exactly these files, then stop (the folders below are not swept). One JSON object per "
+                'message: `{"task_id": "t1", "src_id": "filepool_ftp", "src_path": "/outgoing/a.csv", '
+                '"dst_id": "filepool_local", "dst_path": "incoming/a.csv"}`; `task_id` and `metadata` are optional. '
+                "Each message gets a result record in the messages task's XCom."
+            ),
+            section=WHAT,
+        ),
+        "folders": Param(
+            [
+                {
+                    "ftp_conn_id": FTP_CONN_ID,
+                    "source_path": "/outgoing",
+                    "pattern": "*",
+                    "local_conn_id": LOCAL_CONN_ID,
+                    "dest_path": "incoming",
+                }
+            ],
+            type="array",
+            items=SWEPT_FOLDER,
+            title="Folders swept every hour",
+            description_md=(
+                "One JSON object per folder: `ftp_conn_id`, `source_path` (absolute), `pattern` (a glob, `*` by "
+                "default), `local_conn_id` and `dest_path` (under that connection's base path)."
+            ),
+            section=WHAT,
+        ),
     }

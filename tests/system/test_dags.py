@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import warnings
 from datetime import UTC, datetime
@@ -204,3 +206,45 @@ def test_retention_at_zero_then_the_hourly_dag_moves_and_writes_nothing_again(
     writes = {k: n for k, n in s3_server.object_writes(bucket).items() if k.startswith("r/")}
     assert writes == {f"r/{rel}": 1 for rel in files}  # each object written once, the sources kept
     assert len([p for p in sftp_root.rglob("*") if p.is_file()]) == 40
+
+
+@pytest.mark.parametrize(
+    ("tasks", "refused"),
+    [
+        ([{"src_id": "filepool_ftp"}], "'src_path' is a required property"),
+        (["a JSON string, not an object"], "is not of type 'object'"),
+        (
+            [{"src_id": "f", "src_path": "/a", "dst_id": "l", "dst_path": "a", "dts_path": "typo"}],
+            "'dts_path' was unexpected",
+        ),
+        ([{"src_id": "not a conn id", "src_path": "/a", "dst_id": "l", "dst_path": "a"}], "does not match"),
+    ],
+)
+def test_the_task_message_form_takes_json_objects_and_refuses_what_makes_no_sense(
+    airflow_db: None, tasks: list[Any], refused: str
+) -> None:
+    """The trigger form renders `tasks` and `folders` as JSON arrays of objects (items of type object), and its
+    schema refuses a message that cannot run before any run starts."""
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    dag = load("filepool_ftp_to_local")
+    good = copy.deepcopy(dag.params)
+    message = {
+        "task_id": "t1",
+        "src_id": "filepool_ftp",
+        "src_path": "/outgoing/a.csv",
+        "dst_id": "filepool_local",
+        "dst_path": "incoming/a.csv",
+        "metadata": {"k": 1},
+    }
+    good.update({"tasks": [message]})
+    assert good.validate()["tasks"] == [message]
+    bad = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError, match=refused):  # checked as the value is set, and again at the run
+        bad.update({"tasks": tasks})
+        bad.validate()
+    params = dag.params.dump()
+    assert list(params)[:2] == ["tasks", "folders"]  # what to move comes first in the form
+    schema = dag.params.get_param("tasks").schema
+    assert schema["items"]["type"] == "object" and schema["title"] == "FTP task messages"
+    assert "seed" not in json.dumps(schema).lower()
