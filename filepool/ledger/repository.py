@@ -328,6 +328,10 @@ class Ledger:
             self._run(queries()["mark_workers_gone"], {"names": gone}, fetch=False)
         return gone
 
+    def retire_worker(self) -> None:
+        """This worker ends cleanly (its files are recorded or given back): no longer alive from now on."""
+        self._run(queries()["retire_worker"], {"worker": self.worker}, fetch=False)
+
     def forget_workers(self, retention_seconds: float = 86400) -> None:
         """Delete the rows of workers dead for longer than `retention_seconds` (a day at least) that hold nothing."""
         self._run(queries()["forget_workers"], {"retention": retention_seconds}, fetch=False)

@@ -105,6 +105,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
                     ledger, worker, (src_id, src_kind, dst_id, dst_kind), members, out, threads, settings, sessions
                 )
             ledger.reject(out.rejects)
+            ledger.retire_worker()
         finally:
             ledger.close()
         return self._finish(out, context)

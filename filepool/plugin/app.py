@@ -24,14 +24,17 @@ from filepool.settings import Settings
 
 @contextmanager
 def _overview() -> Iterator[Overview]:
-    ledger = Ledger.from_airflow(Settings.load().ledger_conn_id, "filepool-ui")
-    ledger.retry_seconds = 5  # a page waits seconds, not a minute, for a ledger that does not answer
+    """The ledger, or 503 with its error code and message (an undefined connection, a database down)."""
+    ledger = None
     try:
+        ledger = Ledger.from_airflow(Settings.load().ledger_conn_id, "filepool-ui")
+        ledger.retry_seconds = 5  # a page waits seconds, not a minute, for a ledger that does not answer
         yield Overview(ledger)
     except FilepoolError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"[{exc.code}] {exc.message}") from exc
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
 
 
 def create_app() -> FastAPI:

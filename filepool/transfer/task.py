@@ -66,6 +66,7 @@ class TransferTask:
                 summary["discovery"] = discovery.outcome()
             counts = ledger.job_counts(self.route.job)
             summary["ledger"] = {status: n for status, (n, _) in sorted(counts.items())}
+            ledger.retire_worker()
         finally:
             if discovery is not None:
                 discovery.join()  # it lists over the source's sessions: done before they close

@@ -90,6 +90,8 @@ def test_sftp_to_minio_dag_end_to_end(
     ]
     assert {t[1] for t in tries} == {run.run_id}
     assert ledger_rows(ledger_uri, "SELECT DISTINCT dag_id FROM filepool_files") == [("filepool_sftp_to_minio",)]
+    # workers that ended cleanly say so: none is listed as alive once the run is over
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_workers WHERE alive_until > now()") == [(0,)]
 
     again = dag.test(logical_date=datetime(2026, 11, 1, 1, tzinfo=UTC), run_conf=conf)
     assert str(again.state) in {"success", "DagRunState.SUCCESS"}

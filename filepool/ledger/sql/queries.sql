@@ -241,6 +241,10 @@ WITH gone AS (
 )
 UPDATE filepool_files f SET lease_until = '-infinity' FROM theirs WHERE f.id = theirs.id;
 
+-- name: retire_worker
+-- A worker that ends cleanly says so: it holds nothing any more, and the File transfers page stops listing it.
+UPDATE filepool_workers SET alive_until = least(alive_until, now()) WHERE name = %(worker)s;
+
 -- name: forget_workers
 -- Rows of workers dead for longer than the retention (a day at least) that hold nothing: the events kept until
 -- then name them, and the File transfers page links those to their task instance. A row is one task try: tiny.
