@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,17 @@ class AirflowCluster:
             except Exception:
                 time.sleep(1)
         raise TimeoutError(f"{dag_id} was not parsed within {timeout}s:\n{self.logs()}")
+
+    def until(self, what: str, check: Callable[[], Any], timeout: float = 300, every: float = 0.2) -> Any:
+        """The first true value of `check()`, asked every `every` seconds; after `timeout`, TimeoutError with
+        the deployment's logs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(every)
+        raise TimeoutError(f"{what} did not happen within {timeout}s\n{self.logs()}")
 
     def logs(self) -> str:
         """The tail of each component's log and of every task log, for a failing test's message."""

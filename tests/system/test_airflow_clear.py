@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,6 @@ from tests.servers.airflow import AirflowCluster
 
 pytestmark = pytest.mark.system
 DAG = "filepool_sftp_to_minio"
-
-
-def wait(what: str, check: Any, cluster: AirflowCluster, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} did not happen within {timeout}s\n{cluster.logs()}")
 
 
 def test_a_killed_task_cleared_in_airflow_finishes_the_job(
@@ -58,13 +47,12 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
             except Exception:  # not migrated yet
                 return 0
 
-        wait("200 files moved", lambda: completed() >= 200, cluster)
-        holder = wait(
+        cluster.until("200 files moved", lambda: completed() >= 200)
+        holder = cluster.until(
             "a file in flight",
             lambda: ledger_rows(
                 ledger_uri, "SELECT claimed_by FROM filepool_files WHERE status = 'IN_PROGRESS' LIMIT 1"
             ),
-            cluster,
         )[0][0]
         os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # worker names are host:pid:task:...
         before = completed()
@@ -73,13 +61,12 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
             tis = cluster.api("GET", f"dags/{DAG}/dagRuns/{run}/taskInstances")["task_instances"]
             return [str(ti["state"]) for ti in tis if ti["task_id"] == "transfer"]
 
-        wait(
+        cluster.until(
             "the killed task failed",
             lambda: transfer_states() and all(s == "failed" for s in transfer_states()),
-            cluster,
         )
         # As a user sees it in the UI: the run has failed; then they clear the failed task and what follows it.
-        wait("the run failed", lambda: cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"] == "failed", cluster)
+        cluster.until("the run failed", lambda: cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"] == "failed")
         assert completed() < len(files), "the task ended before it was killed"
         cleared = cluster.api(
             "POST",
@@ -94,11 +81,10 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
             },
         )
         print("cleared:", [(ti["task_id"], ti.get("map_index"), ti["state"]) for ti in cleared["task_instances"]])
-        wait("the transfer task ran again", lambda: any(s == "success" for s in transfer_states()), cluster)
-        state = wait(
+        cluster.until("the transfer task ran again", lambda: any(s == "success" for s in transfer_states()))
+        state = cluster.until(
             "the run ended",
             lambda: (s := cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"]) in {"success", "failed"} and s,
-            cluster,
         )
         print(f"killed after {before} of {len(files)} files; the cleared task finished the rest; run: {state}")
         tis = cluster.api("GET", f"dags/{DAG}/dagRuns/{run}/taskInstances")["task_instances"]

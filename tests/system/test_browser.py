@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +23,6 @@ pytestmark = pytest.mark.system
 DAG = "filepool_ftp_to_local"
 SHOTS = REPO / "test-output" / "browser"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def until(what: str, check: Callable[[], Any], cluster: AirflowCluster, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(1)
-    raise TimeoutError(f"{what} did not happen within {timeout}s\n{cluster.logs()}")
 
 
 def finished_run(cluster: AirflowCluster, run_id: str) -> str | None:
@@ -108,8 +96,8 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
         page.keyboard.insert_text(json.dumps([message("a.csv"), message("b.csv")]))
         page.screenshot(path=SHOTS / "02-trigger-form-with-two-task-messages.png")
         dialog.get_by_role("button", name="Trigger").click()
-        run_id = until("a manual run", lambda: (manual_runs(cluster) or [None])[0], cluster)
-        assert until("the run to finish", lambda: finished_run(cluster, run_id), cluster) == "success"
+        run_id = cluster.until("a manual run", lambda: (manual_runs(cluster) or [None])[0])
+        assert cluster.until("the run to finish", lambda: finished_run(cluster, run_id)) == "success"
         assert cluster.api("GET", f"dags/{DAG}/dagRuns/{run_id}")["conf"]["tasks"] == [
             message("a.csv"),
             message("b.csv"),
@@ -137,10 +125,10 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
 
         # a file that fails: its run fails, the page shows why; the user fixes it and retries it from the page
         cluster.api("POST", f"dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"tasks": [message("c.csv")]}})
-        failed_run = until(
-            "a second manual run", lambda: next((r for r in manual_runs(cluster) if r != run_id), None), cluster
+        failed_run = cluster.until(
+            "a second manual run", lambda: next((r for r in manual_runs(cluster) if r != run_id), None)
         )
-        assert until("it to finish", lambda: finished_run(cluster, failed_run), cluster) == "failed"
+        assert cluster.until("it to finish", lambda: finished_run(cluster, failed_run)) == "failed"
         [(file_id, code)] = ledger_rows(
             ledger_uri,
             "SELECT id, error_code FROM filepool_files WHERE source_path = %s AND status = 'FAILED'",
@@ -164,12 +152,11 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
 
         # the next run takes it (the run a user or the hourly schedule starts), and the page shows it completed
         cluster.api("POST", f"dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"tasks": [message("c.csv")]}})
-        third = until(
+        third = cluster.until(
             "a third manual run",
             lambda: next((r for r in manual_runs(cluster) if r not in {run_id, failed_run}), None),
-            cluster,
         )
-        assert until("it to finish", lambda: finished_run(cluster, third), cluster) == "success"
+        assert cluster.until("it to finish", lambda: finished_run(cluster, third)) == "success"
         assert sha256((local_base / "inbox" / "c.csv").read_bytes()) == sha256(sources["c.csv"])
         page.reload()
         frame = page.frame_locator("iframe")
