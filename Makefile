@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo airflow test lint bench system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py
 	bash scripts/system-deps.sh
@@ -19,6 +19,10 @@ system-deps:
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+# A real local Airflow (UI, scheduler, dag-processor, triggerer) on the demo's servers, until Ctrl-C.
+airflow: $(STAMP)
+	$(PY) scripts/local_airflow.py
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

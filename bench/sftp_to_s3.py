@@ -90,8 +90,6 @@ def main() -> int:
     parser.add_argument("--no-stock", action="store_true", help="leave out the stock SFTPToS3Operator")
     args = parser.parse_args()
 
-    import boto3
-
     work = Path(tempfile.mkdtemp(prefix="filepool-bench-"))
     work.chmod(0o755)
     pg, ssh, s3 = PostgresServer(), SSHServer(), S3Server()
@@ -100,13 +98,7 @@ def main() -> int:
         small_dir, big_dir = make_data(work / "data", args.small, args.big_mib)
         known_hosts = work / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{ssh.port} {ssh.host_key_public}\n")
-        client = boto3.client(
-            "s3",
-            endpoint_url=s3.endpoint,
-            aws_access_key_id=seaweedfs.ACCESS_KEY,
-            aws_secret_access_key=seaweedfs.SECRET_KEY,
-            region_name="us-east-1",
-        )
+        client = s3.client()
         client.create_bucket(Bucket="bench")
         client.put_object(Bucket="bench", Key="warm", Body=os.urandom(1 << 20))
         fp_env = dict(os.environ)

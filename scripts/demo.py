@@ -15,24 +15,24 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / ".demo"
+DEMO = Path(os.environ.get("FILEPOOL_DEMO_DIR") or REPO / ".demo")  # the tests use a folder of their own
 SOURCE = DEMO / "sftp" / "outgoing"
 BUCKET = "landing"
 BIG_MB = 64
 
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(DEMO / "airflow"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO / 'airflow' / 'airflow.db'}",
-        # The demo triggers the DAG with its own folder: the deployment allows it, as an operator of filepool would
-        # in airflow.cfg ([filepool] allowed_paths); the bucket is the DAG's own.
-        "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(SOURCE),
-    }
-)
+# What `make demo` runs in: its own Airflow home and SQLite metadata, dag.test() in this process.
+DEMO_ENVIRONMENT = {
+    "AIRFLOW_HOME": str(DEMO / "airflow"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO / 'airflow' / 'airflow.db'}",
+    # The demo triggers the DAG with its own folder: the deployment allows it, as an operator of filepool would
+    # in airflow.cfg ([filepool] allowed_paths); the bucket is the DAG's own.
+    "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(SOURCE),
+}
 sys.path.insert(0, str(REPO))
 
 from tests.servers import seaweedfs, sshd  # noqa: E402
@@ -86,17 +86,11 @@ def verify(client: object) -> tuple[int, int]:
     return good, len(sources)
 
 
-def main() -> int:
-    import boto3
-
-    DEMO.mkdir(exist_ok=True)
-    DEMO.chmod(0o755)
-    make_samples()
-    pg, ssh, s3 = PostgresServer(root=DEMO / "postgres", keep=True), SSHServer(), S3Server(root=DEMO / "s3", keep=True)
-    try:
-        pg.start(), ssh.start(), s3.start()
-        os.environ["AIRFLOW_CONN_FILEPOOL_LEDGER"] = pg.uri().replace("postgresql://", "postgres://")
-        os.environ["AIRFLOW_CONN_FILEPOOL_SFTP"] = json.dumps(
+def connections(pg: PostgresServer, ssh: SSHServer, s3: S3Server) -> dict[str, str]:
+    """AIRFLOW_CONN_* for the ledger, the SFTP server and the S3 store the demo started."""
+    return {
+        "AIRFLOW_CONN_FILEPOOL_LEDGER": pg.uri().replace("postgresql://", "postgres://"),
+        "AIRFLOW_CONN_FILEPOOL_SFTP": json.dumps(
             {
                 "conn_type": "sftp",
                 "host": "127.0.0.1",
@@ -105,24 +99,36 @@ def main() -> int:
                 "password": sshd.PASSWORD,
                 "extra": {"host_key": ssh.host_key_public},
             }
-        )
-        os.environ["AIRFLOW_CONN_FILEPOOL_MINIO"] = json.dumps(
+        ),
+        "AIRFLOW_CONN_FILEPOOL_MINIO": json.dumps(
             {
                 "conn_type": "aws",
                 "login": seaweedfs.ACCESS_KEY,
                 "password": seaweedfs.SECRET_KEY,
                 "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
             }
-        )
-        client = boto3.client(
-            "s3",
-            endpoint_url=s3.endpoint,
-            aws_access_key_id=seaweedfs.ACCESS_KEY,
-            aws_secret_access_key=seaweedfs.SECRET_KEY,
-            region_name="us-east-1",
-        )
-        if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
-            client.create_bucket(Bucket=BUCKET)
+        ),
+    }
+
+
+def bucket_client(s3: S3Server) -> Any:
+    """A boto3 client of the demo's S3 store, with the `landing` bucket made."""
+    client = s3.client()
+    if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def main() -> int:
+    os.environ.update(DEMO_ENVIRONMENT)
+    DEMO.mkdir(exist_ok=True)
+    DEMO.chmod(0o755)
+    make_samples()
+    pg, ssh, s3 = PostgresServer(root=DEMO / "postgres", keep=True), SSHServer(), S3Server(root=DEMO / "s3", keep=True)
+    try:
+        pg.start(), ssh.start(), s3.start()
+        os.environ.update(connections(pg, ssh, s3))
+        client = bucket_client(s3)
         subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, capture_output=True)
 
         from airflow.dag_processing.dagbag import DagBag

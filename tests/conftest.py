@@ -33,7 +33,7 @@ os.environ["AIRFLOW__FILEPOOL__ALLOWED_CONNECTIONS"] = "*"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_BUCKETS"] = "test-*"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_PATHS"] = "/"
 
-from tests.servers import seaweedfs, sshd  # noqa: E402
+from tests.servers import sshd  # noqa: E402
 from tests.servers.dockerd import PRODUCER_IMAGE, DockerEngine  # noqa: E402
 from tests.servers.kafka import KafkaBroker  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
@@ -174,16 +174,8 @@ def conns(sshd_server: SSHServer, s3_server: S3Server, ledger_uri: str, monkeypa
 
 
 @pytest.fixture
-def s3_client(s3_server: S3Server):  # type: ignore[no-untyped-def]
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint,
-        aws_access_key_id=seaweedfs.ACCESS_KEY,
-        aws_secret_access_key=seaweedfs.SECRET_KEY,
-        region_name="us-east-1",
-    )
+def s3_client(s3_server: S3Server) -> Any:
+    return s3_server.client()
 
 
 @pytest.fixture

@@ -1,0 +1,115 @@
+"""`make airflow` (scripts/local_airflow.py): a local Airflow on the demo's servers comes up, its DAGs move the demo's
+files, the File transfers page reads their ledger, and Ctrl-C stops everything it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO
+from tests.servers.process import free_port
+
+pytestmark = pytest.mark.system
+
+
+def call(port: int, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        return json.loads(reply.read() or b"null")
+
+
+def until(what: str, check: Any, log: Path, timeout: float = 240) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in log.glob("*.log"))
+    raise TimeoutError(f"{what} did not happen within {timeout}s\n{logs}")
+
+
+def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on_ctrl_c() -> None:
+    demo = Path(tempfile.mkdtemp(prefix="filepool-make-airflow-"))
+    demo.chmod(0o755)
+    port = free_port()
+    env = {**os.environ, "FILEPOOL_DEMO_DIR": str(demo), "FILEPOOL_AIRFLOW_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "local_airflow.py")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    home = demo / "airflow-local"
+    try:
+        assert proc.stdout is not None
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        text = "".join(printed)
+        password = re.search(r"login: admin / (\S+)\)", text).group(1)  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}/plugin/file-transfers" in text
+        token = call(port, "POST", "/auth/token", body={"username": "admin", "password": password})["access_token"]
+        dags = until(
+            "the DAGs to be parsed",
+            lambda: (
+                {d["dag_id"] for d in call(port, "GET", "/api/v2/dags", token)["dags"]}
+                >= {
+                    "filepool_sftp_to_minio",
+                    "filepool_ftp_to_local",
+                    "filepool_maintenance",
+                    "filepool_producer_batch",
+                    "filepool_producer_realtime",
+                }
+            ),
+            home,
+        )
+        assert dags
+
+        runs = {
+            "filepool_ftp_to_local": {},  # the hourly sweep of the FTP server's /outgoing, as scheduled
+            "filepool_sftp_to_minio": {"source_path": str(demo / "sftp" / "outgoing"), "workers": 2},
+        }
+        for dag_id, conf in runs.items():
+            call(port, "PATCH", f"/api/v2/dags/{dag_id}", token, {"is_paused": False})
+            run = call(port, "POST", f"/api/v2/dags/{dag_id}/dagRuns", token, {"logical_date": None, "conf": conf})
+            state = until(
+                f"{dag_id} to finish",
+                lambda d=dag_id, r=run["dag_run_id"]: (
+                    (s := call(port, "GET", f"/api/v2/dags/{d}/dagRuns/{r}", token)["state"]) in {"success", "failed"}
+                    and s
+                ),
+                home,
+            )
+            assert state == "success", dag_id
+        assert len(list((demo / "local" / "incoming").rglob("*.json"))) == 60  # the FTP samples, moved
+
+        routes = call(port, "GET", "/filepool/api/routes", token)["routes"]
+        completed = sorted(r["status"].get("COMPLETED", 0) for r in routes)
+        assert completed == [60, 302]
+        assert call(port, "GET", "/filepool/health")["ledger"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        code = proc.wait(timeout=120)
+        shutil.rmtree(demo, ignore_errors=True)
+    assert code == 0
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the api-server is gone
