@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from filepool.exceptions import TransferFailed
-from filepool.ledger.repository import TaskRef
+from filepool.ledger import TaskRef
 from filepool.transfer import process
 
 

@@ -18,7 +18,7 @@ from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.exceptions import FileNotFound, FilepoolError, error_code
-from filepool.ledger.repository import DiscoveredFile, Ledger, Version
+from filepool.ledger import DiscoveredFile, Ledger, Version
 from filepool.names import storable
 from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, task_ref, worker_name

@@ -16,8 +16,8 @@ from fastapi import FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from filepool.exceptions import FilepoolError
+from filepool.ledger import Ledger
 from filepool.ledger.overview import Overview, Scope
-from filepool.ledger.repository import Ledger
 from filepool.plugin.access import GetUserDep, ReadableScope, may_edit, user_name
 from filepool.settings import Settings
 

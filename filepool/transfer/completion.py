@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from filepool.exceptions import FileNotFound, FilepoolError, InvalidConfig
-from filepool.ledger import Ledger
-from filepool.ledger.repository import SourceAction
+from filepool.ledger import Ledger, SourceAction
 from filepool.transfer.interfaces import Source
 
 log = logging.getLogger(__name__)

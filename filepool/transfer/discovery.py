@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from filepool.ledger import Ledger
-from filepool.ledger.repository import DiscoveredFile
+from filepool.ledger import DiscoveredFile, Ledger
 from filepool.names import storable
 from filepool.transfer.interfaces import Listing, RemoteFile, Unlisted
 from filepool.transfer.route import Route

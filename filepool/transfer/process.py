@@ -10,7 +10,7 @@ import os
 import socket
 import uuid
 
-from filepool.ledger.repository import WorkerIdentity
+from filepool.ledger import WorkerIdentity
 
 
 def identity() -> WorkerIdentity:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 from filepool.exceptions import LedgerError
-from filepool.ledger import Ledger
-from filepool.ledger.repository import TaskRef
+from filepool.ledger import Ledger, TaskRef
 from filepool.settings import Settings
 from filepool.transfer import process
 

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from filepool.ledger import Ledger
-from filepool.ledger.repository import TaskRef
+from filepool.ledger import Ledger, TaskRef
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import Discovery, Selection, discover

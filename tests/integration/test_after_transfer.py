@@ -12,8 +12,7 @@ import pytest
 
 from filepool.endpoints.local import LocalConfig, LocalSource
 from filepool.exceptions import InvalidConfig
-from filepool.ledger import Completion, Ledger
-from filepool.ledger.repository import DiscoveredFile
+from filepool.ledger import Completion, DiscoveredFile, Ledger
 from filepool.operators import FTPTaskMessagesOperator, SFTPToMinIOOperator
 from filepool.transfer.completion import complete_at_source
 from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree

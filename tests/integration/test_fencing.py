@@ -20,8 +20,7 @@ import pytest
 
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSession, LocalSource, LocalSourceFile
 from filepool.exceptions import LeaseLost
-from filepool.ledger import Ledger
-from filepool.ledger.repository import DiscoveredFile
+from filepool.ledger import DiscoveredFile, Ledger
 from filepool.transfer.worker import Worker, WorkerConfig
 from tests.helpers import ledger_rows
 

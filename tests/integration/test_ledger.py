@@ -8,9 +8,8 @@ import time
 import psycopg2
 import pytest
 
-from filepool.ledger import Completion, Failure, Ledger
+from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger
 from filepool.ledger.queries import migrations
-from filepool.ledger.repository import DiscoveredFile
 from tests.helpers import ledger_rows
 
 pytestmark = pytest.mark.integration
@@ -167,7 +166,7 @@ def test_files_of_dead_workers_on_this_host_go_back_at_once(ledger_uri: str) -> 
     import os
     import subprocess
 
-    from filepool.ledger.repository import WorkerIdentity
+    from filepool.ledger import WorkerIdentity
     from filepool.transfer.process import identity, process_start
 
     me = identity()

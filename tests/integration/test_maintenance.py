@@ -10,8 +10,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from filepool.ledger import Ledger
-from filepool.ledger.repository import DiscoveredFile
+from filepool.ledger import DiscoveredFile, Ledger
 from filepool.operators.maintenance import (
     AbortStaleUploadsOperator,
     PruneLedgerOperator,

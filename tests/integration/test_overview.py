@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg2
 
+from filepool.ledger import Completion, DiscoveredFile, Ledger, TaskRef, WorkerIdentity
 from filepool.ledger.overview import Overview, Scope
-from filepool.ledger.repository import Completion, DiscoveredFile, Ledger, TaskRef, WorkerIdentity
 
 JOB = "sftp://filepool_sftp/data -> s3://filepool_minio/landing/"
 

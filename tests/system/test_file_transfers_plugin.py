@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from filepool.ledger.repository import Completion, Failure, Ledger, TaskRef, WorkerIdentity
+from filepool.ledger import Completion, Failure, Ledger, TaskRef, WorkerIdentity
 from tests.helpers import SECRETS, ledger_rows
 from tests.servers.airflow import AirflowCluster
 
@@ -32,7 +32,7 @@ def a_ledger_with_one_file_in_each_state(uri: str) -> dict[str, int]:
     worker, held by one whose lease lapsed."""
     ledger = Ledger(lambda: psycopg2.connect(uri), "host:1:filepool_sftp_to_minio.transfer[0]:abcd")
     ledger.register_worker(WorkerIdentity("host", None, 1, None), 300, TASK)
-    from filepool.ledger.repository import DiscoveredFile
+    from filepool.ledger import DiscoveredFile
 
     ledger.register(
         JOB, [DiscoveredFile(f"/data/outgoing/report-{i}.csv", 10 + i, 1000.0 + i, f"report-{i}.csv") for i in range(4)]
