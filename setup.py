@@ -35,6 +35,7 @@ setup(
         "botocore>=1.44",
         "docker>=7.1",
         "fastapi>=0.115",
+        "prometheus-client>=0.20",
         "psycopg2-binary>=2.9",
         "urllib3>=2.0",
     ],

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, Protocol, TypeVar
 
+from filepool import metrics
+
 
 class Session(Protocol):
     def is_alive(self) -> bool: ...
@@ -33,6 +35,7 @@ class SessionPool(Generic[S]):
         self._lock = threading.Lock()
         self.opened = 0
         self.reused = 0
+        self._live = 0  # sessions open now
 
     @contextmanager
     def session(self) -> Iterator[S]:
@@ -44,8 +47,7 @@ class SessionPool(Generic[S]):
             session = self._take_idle()
             if session is None:
                 session = self._open()
-                with self._lock:
-                    self.opened += 1
+                self._count(+1, opened=1)
             try:
                 yield session
             finally:
@@ -55,6 +57,7 @@ class SessionPool(Generic[S]):
                         self._idle.append(session)
                 else:
                     session.close()
+                    self._count(-1)
         finally:
             if self._total is not None:
                 self._total.release()
@@ -71,9 +74,18 @@ class SessionPool(Generic[S]):
                     self.reused += 1
                 return session
             session.close()
+            self._count(-1)
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = list(self._idle), deque()
         for session in idle:
             session.close()
+            self._count(-1)
+
+    def _count(self, change: int, opened: int = 0) -> None:
+        with self._lock:
+            self._live += change
+            self.opened += opened
+            live = self._live
+        metrics.sessions(self.name, live)

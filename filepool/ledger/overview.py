@@ -6,13 +6,13 @@ outside Airflow) is shown only to users with rights on every DAG.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from filepool.ledger.repository import Ledger
+from filepool.metrics import route_slug
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,6 @@ _FILE_DETAIL = (
     "total_seconds",
     "created_at",
 )
-
-
-def route_slug(job: str) -> str:
-    """A short stable name for a route that reveals no path or connection (metrics labels, URLs)."""
-    return "r" + hashlib.sha256(job.encode()).hexdigest()[:10]
 
 
 def _iso(value: datetime | None) -> str | None:

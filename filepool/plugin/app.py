@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, status
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from filepool.exceptions import FilepoolError
 from filepool.ledger import Ledger
@@ -57,6 +57,33 @@ def create_app() -> FastAPI:
                 "oldest_waiting_seconds": max(ages, default=None),
             }
         )
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        """The ledger's gauges for Prometheus, right however many workers there are (they are read from the
+        ledger). Routes are labelled by slug (see filepool.metrics): no path or connection, so no token."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+        registry = CollectorRegistry()
+        up = Gauge("filepool_ledger_up", "1 when the ledger answered this scrape", registry=registry)
+        files = Gauge("filepool_files", "Files in the ledger", ["route", "status"], registry=registry)
+        backlog = Gauge("filepool_backlog_files", "Files waiting or in progress", ["route"], registry=registry)
+        oldest = Gauge(
+            "filepool_oldest_waiting_seconds", "Age of the oldest file waiting", ["route"], registry=registry
+        )
+        try:
+            with _overview() as overview:
+                routes = overview.routes(Scope(every=True))
+            up.set(1)
+        except HTTPException:
+            routes = []
+        for route in routes:
+            for state, count in route["status"].items():
+                files.labels(route["slug"], state).set(count)
+            backlog.labels(route["slug"]).set(route["backlog"])
+            if route["oldest_waiting_seconds"] is not None:
+                oldest.labels(route["slug"]).set(route["oldest_waiting_seconds"])
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)
     def page(scope: ReadableScope) -> HTMLResponse:

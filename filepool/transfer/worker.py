@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from filepool import metrics
 from filepool.exceptions import ConnectionFailed, FilepoolError, LeaseLost, WorkerLost, error_code
 from filepool.ledger import ClaimedFile, Completion, Failure, Ledger
 from filepool.transfer.completion import KEEP, AfterTransfer, complete_at_source
@@ -320,6 +321,8 @@ class Worker:
             done = [(replace(d, source_action=after.pending(f.source_path)), f) for d, f in done]
         kept = self._record_ledger.complete([d for d, _ in done])
         self._record_ledger.fail(failed)
+        ours = [d for d, _ in done if d.id in kept]
+        metrics.recorded(self.config.job, [d.total_seconds for d in ours], sum(d.bytes for d in ours), len(failed))
         at_source = Counter[str]()
         if after.action != "keep" and kept:  # only once COMPLETED is durable
             at_source = complete_at_source(self._record_ledger, self.config.job, self.source, sorted(kept))

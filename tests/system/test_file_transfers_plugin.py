@@ -60,6 +60,22 @@ def test_reads_need_a_user_and_actions_need_edit_rights(postgres_server: Any, le
             "failed": 1,
             "oldest_waiting_seconds": None,
         }
+        # so does /metrics, for Prometheus: the ledger's gauges, routes labelled by a slug, no path or connection
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from filepool.metrics import route_slug
+
+        code, scraped = cluster.call("GET", "/filepool/metrics")
+        assert code == 200 and JOB not in scraped and "/data/outgoing" not in scraped
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(scraped)
+            for s in family.samples
+        }
+        slug = route_slug(JOB)
+        assert samples[("filepool_ledger_up", ())] == 1
+        assert samples[("filepool_backlog_files", (("route", slug),))] == 2
+        assert samples[("filepool_files", (("route", slug), ("status", "FAILED")))] == 1
         # everything else needs a user: no token, or a forged one, is refused
         for path in [*READS, f"/filepool/api/files/{ids['done']}"]:
             assert cluster.call("GET", path)[0] == 401, path

@@ -12,8 +12,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503: prometheus_client is prometheus-client
+
+
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!\[; ]", requirement.strip(), maxsplit=1)[0].lower()
+    return _canonical(re.split(r"[<>=!\[; ]", requirement.strip(), maxsplit=1)[0])
 
 
 def install_requires() -> set[str]:
@@ -46,7 +50,7 @@ def imported_distributions() -> set[str]:
         elif top == "airflow":  # airflow.sdk, airflow.configuration: the distributions apache-airflow brings
             found.add("apache-airflow")
         else:
-            found |= {d.lower() for d in owners[top]}
+            found |= {_canonical(d) for d in owners[top]}
     return found
 
 
