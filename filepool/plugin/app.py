@@ -7,7 +7,7 @@ path or connection, as Airflow's own /api/v2/monitor/health). Everything else ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -130,29 +130,25 @@ def create_app() -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {file_id} that this user may see")
         return found
 
-    def _act(file_id: int, user: Any, action: str) -> dict[str, Any]:
+    def _act(file_id: int, user: Any, action: Callable[[Overview, int, str], bool], refusal: str) -> dict[str, Any]:
         with _overview() as overview:
             found = overview.file(file_id)
             if found is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {file_id}")
             may_edit(user, found["dag_id"])
-            done = getattr(overview, action)(file_id, user_name(user))
-        if not done:
-            why = (
-                "only a FAILED file can be retried"
-                if action == "retry_now"
-                else "only an IN_PROGRESS file whose worker stopped renewing its lease can be requeued; its holder "
-                "is alive"
-            )
-            raise HTTPException(status.HTTP_409_CONFLICT, f"file {file_id} is {found['status']}: {why}")
-        return {"id": file_id, "done": action}
+            if not action(overview, file_id, user_name(user)):
+                raise HTTPException(status.HTTP_409_CONFLICT, f"file {file_id} is {found['status']}: {refusal}")
+        return {"id": file_id, "done": action.__name__}
 
     @app.post("/api/files/{file_id}/retry")
     def retry(file_id: int, user: GetUserDep) -> dict[str, Any]:
-        return _act(file_id, user, "retry_now")
+        return _act(file_id, user, Overview.retry_now, "only a FAILED file can be retried")
 
     @app.post("/api/files/{file_id}/requeue")
     def requeue(file_id: int, user: GetUserDep) -> dict[str, Any]:
-        return _act(file_id, user, "requeue_stuck")
+        refusal = (
+            "only an IN_PROGRESS file whose worker stopped renewing its lease can be requeued; its holder is alive"
+        )
+        return _act(file_id, user, Overview.requeue_stuck, refusal)
 
     return app
