@@ -20,6 +20,20 @@ from filepool.operators import SFTPToMinIOOperator
 REPO = Path(__file__).resolve().parent.parent
 
 
+def discover_only(root: Path, bucket: str) -> dict[str, Any]:
+    """Register the files under `root` (prefix in/ in `bucket`) in this process, moving none."""
+    op = SFTPToMinIOOperator(
+        task_id="discover",
+        sftp_conn_id="filepool_sftp",
+        aws_conn_id="filepool_minio",
+        source_path=str(root),
+        bucket=bucket,
+        key_prefix="in/",
+        transfer=False,
+    )
+    return op.execute({})
+
+
 def run_workers(root: Path, bucket: str, count: int, threads: int = 8) -> list[dict[str, Any]]:
     """Start `count` worker processes on one route at once, wait for them, return their summaries."""
     workers = [

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from filepool.operators import SFTPToMinIOOperator
 from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
-from tests.run_worker import run_workers
+from tests.run_worker import discover_only, run_workers
 
 pytestmark = pytest.mark.chaos
 
@@ -19,15 +18,7 @@ def test_four_processes_ten_thousand_files(
 ) -> None:
     files = write_tree(sftp_root, 10_000, size=1024)
     age(sftp_root)
-    SFTPToMinIOOperator(
-        task_id="discover",
-        sftp_conn_id="filepool_sftp",
-        aws_conn_id="filepool_minio",
-        source_path=str(sftp_root),
-        bucket=bucket,
-        key_prefix="in/",
-        transfer=False,
-    ).execute({})
+    discover_only(sftp_root, bucket)
 
     summaries = run_workers(sftp_root, bucket, count=4, threads=8)
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from filepool.operators import SFTPToMinIOOperator
 from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
-from tests.run_worker import run_workers
+from tests.run_worker import discover_only, run_workers
 
 pytestmark = pytest.mark.integration
 
@@ -19,15 +18,7 @@ def test_two_processes_share_one_queue(
 ) -> None:
     files = write_tree(sftp_root, 2000, size=2048)
     age(sftp_root)
-    SFTPToMinIOOperator(
-        task_id="discover",
-        sftp_conn_id="filepool_sftp",
-        aws_conn_id="filepool_minio",
-        source_path=str(sftp_root),
-        bucket=bucket,
-        key_prefix="in/",
-        transfer=False,
-    ).execute({})
+    discover_only(sftp_root, bucket)
 
     summaries = run_workers(sftp_root, bucket, count=2, threads=8)
 
