@@ -111,7 +111,9 @@ def main() -> int:
                 "throughput, 6 h": functools.partial(overview.throughput, scope),
                 "failures by code": functools.partial(overview.failures, scope),
                 "workers": functools.partial(overview.workers, scope),
-                "search a path (first page)": functools.partial(overview.search, scope, "file-4242"),
+                "search a path, 111 match": functools.partial(overview.search, scope, "file-4242"),
+                "search a path, 27k match": functools.partial(overview.search, scope, "day-10"),
+                "search a path, none match": functools.partial(overview.search, scope, "no-such-file"),
                 "one file's history": functools.partial(overview.file, some_id),
             }
             results[who] = {name: measure(args.reps, run) for name, run in queries.items()}

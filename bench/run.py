@@ -1,8 +1,9 @@
 """`make bench`: every benchmark in turn, each on servers it starts itself, then one summary.
 
-Runs bench/sftp_to_s3.py, bench/ftp_to_local.py, bench/producer_vs_kcat.py and bench/ledger_claims.py (each
-alternates filepool and its peers, REPS times), merges their results into bench/results/latest.json and writes the
-table in docs/BENCHMARKS.md with the machine, the versions and the command.
+Runs bench/sftp_to_s3.py, bench/ftp_to_local.py, bench/producer_vs_kcat.py (each alternates filepool and its
+peers, REPS times), bench/ledger_claims.py and bench/page_queries.py, merges their results into
+bench/results/latest.json and writes the table in docs/BENCHMARKS.md with the machine, the versions and the
+command.
 
 Usage: python bench/run.py [--reps 3] [--only ledger,producer]
 (--only reruns those steps and takes the others' figures from their last result files.)
@@ -26,6 +27,7 @@ STEPS = {  # result file -> the command that writes it
     "ftp_to_local": ["bench/ftp_to_local.py"],
     "producer": ["bench/producer_vs_kcat.py"],
     "ledger": ["bench/ledger_claims.py"],
+    "page": ["bench/page_queries.py"],
 }
 
 
@@ -89,7 +91,7 @@ def table(latest: dict) -> str:
                 f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
                 f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |"
             )
-    lines += cpu_table(s3, ftp)
+    lines += cpu_table(s3, ftp) + page_table(latest.get("page", {}))
     scaling = sorted((int(name.partition("@")[2]), m) for name, m in s3.items() if name.startswith("threads/"))
     if scaling:
         lines += [
@@ -134,6 +136,22 @@ def cpu_table(s3: dict, ftp: dict) -> list[str]:
     ]
 
 
+def page_table(page: dict) -> list[str]:
+    if "every DAG" not in page:
+        return []
+    lines = [
+        "",
+        f"The File transfers page's queries on a ledger of {page['rows']:,} files (p95 ms of {page['reps']} runs, "
+        "as a user who reads every DAG / one of 5):",
+        "",
+        "| query | every DAG | one DAG |",
+        "| --- | --- | --- |",
+    ]
+    for name, every in page["every DAG"].items():
+        lines.append(f"| {name} | {every['p95_ms']} | {page['one DAG'][name]['p95_ms']} |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
@@ -145,7 +163,7 @@ def main() -> int:
         if name not in args.only.split(","):
             latest[name] = json.loads((RESULTS / f"{name}.json").read_text())
             continue
-        extra = [] if name == "ledger" else ["--reps", str(args.reps)]
+        extra = [] if name in ("ledger", "page") else ["--reps", str(args.reps)]
         print(f"== {name}", flush=True)
         subprocess.run([sys.executable, *script, *extra], cwd=REPO, check=True)
         latest[name] = json.loads((RESULTS / f"{name}.json").read_text())

@@ -45,6 +45,11 @@ _FILE_DETAIL = (
 )
 
 
+def _literal(text: str) -> str:
+    """`text` matched as typed by LIKE (a `_` in a file name is not "any character")."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -55,38 +60,37 @@ class Overview:
 
     def routes(self, scope: Scope) -> list[dict[str, Any]]:
         """Per route: files and bytes by status, backlog, age of the oldest waiting file, its DAGs."""
+        self.ledger.fold_page_changes()
         routes: dict[str, dict[str, Any]] = {}
-        now = time.time()
-        for job, status, files, size, oldest, dag_ids, without_dag in self.ledger.rows("route_status"):
+        for job, dag_id, status, files, size in self.ledger.rows("route_counts"):
             route = routes.setdefault(
-                job, {"route": job, "slug": route_slug(job), "status": {}, "bytes": {}, "dag_ids": set(), "_bare": 0}
+                job, {"route": job, "slug": route_slug(job), "status": {}, "bytes": {}, "dag_ids": set()}
             )
-            route["status"][status] = files
-            route["bytes"][status] = int(size)
-            route["dag_ids"].update(dag_ids or [])
-            route["_bare"] += without_dag
-            if oldest is not None:
-                age = now - oldest.timestamp()
-                route["oldest_waiting_seconds"] = max(route.get("oldest_waiting_seconds", 0.0), round(age, 1))
+            route["status"][status] = route["status"].get(status, 0) + int(files)
+            route["bytes"][status] = route["bytes"].get(status, 0) + int(size)
+            route["dag_ids"].add(dag_id)  # '' for files moved outside Airflow
+        now = time.time()
+        oldest = {job: now - at.timestamp() for job, at in self.ledger.rows("oldest_waiting")}
         shown = []
-        for route in routes.values():
-            if not (scope.every or (route["dag_ids"] and route["dag_ids"] <= scope.dag_ids and not route["_bare"])):
+        for job, route in routes.items():
+            if not (scope.every or ("" not in route["dag_ids"] and route["dag_ids"] <= scope.dag_ids)):
                 continue
-            del route["_bare"]
-            route["dag_ids"] = sorted(route["dag_ids"])
+            route["dag_ids"] = sorted(route["dag_ids"] - {""})
             status = route["status"]
             route["backlog"] = status.get("DISCOVERED", 0) + status.get("IN_PROGRESS", 0)
-            route.setdefault("oldest_waiting_seconds", None)
+            route["oldest_waiting_seconds"] = round(oldest[job], 1) if job in oldest else None
             shown.append(route)
         return shown
 
     def throughput(self, scope: Scope, hours: int = 6, bucket_seconds: int = 300) -> list[dict[str, Any]]:
+        if bucket_seconds % 60:
+            raise ValueError("bucket_seconds must be whole minutes: completions are counted per minute")
         rows = self.ledger.rows("throughput", hours=hours, bucket=bucket_seconds, **scope.params())
         return [
             {
                 "route": job,
                 "at": _iso(at),
-                "files_per_second": n / bucket_seconds,
+                "files_per_second": int(n) / bucket_seconds,
                 "mb_per_second": int(b) / 1e6 / bucket_seconds,  # sum(bigint) is numeric
             }
             for job, at, n, b in rows
@@ -126,7 +130,9 @@ class Overview:
     def search(
         self, scope: Scope, text: str, server: str = "", before: int | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        rows = self.ledger.rows("search_files", text=text, server=server, before=before, limit=limit, **scope.params())
+        rows = self.ledger.rows(
+            "search_files", text=_literal(text), server=_literal(server), before=before, limit=limit, **scope.params()
+        )
         return [_dates(dict(zip(_FILE, row, strict=True))) for row in rows]
 
     def file(self, file_id: int) -> dict[str, Any] | None:

@@ -331,3 +331,9 @@ class Ledger:
     def job_counts(self, job: str) -> dict[str, tuple[int, int]]:
         """{status: (files, bytes)} for one job."""
         return {status: (int(n), int(b)) for status, n, b in self._query("job_counts", job=job)}
+
+    def fold_page_changes(self) -> int | None:
+        """Fold the page counters' recent changes into their totals, so that reading them stays quick; returns
+        how many changes were folded, None when another fold was running (it takes them)."""
+        [(folded,)] = self._query("fold_page_changes")
+        return None if folded is None else int(folded)

@@ -110,6 +110,12 @@ class Heartbeat(threading.Thread):
                 self._leases.renewed(self._ledger.heartbeat(self._lease), sent_at)
             except FilepoolError as exc:
                 log.warning("Heartbeat failed: %s", exc)
+                continue
+            try:
+                # Workers keep the File transfers page's counters folded while they change them.
+                self._ledger.fold_page_changes()
+            except FilepoolError as exc:
+                log.warning("Folding the page counters failed: %s", exc)
 
     def stop(self) -> None:
         self._halt.set()

@@ -1,23 +1,32 @@
 -- Named queries of the File transfers page and its JSON API: what moved, what waits, what failed and why, who
 -- holds what. Read-only except the two actions at the end, which a user with edit rights on the file's DAG takes.
 
--- name: route_status
--- Per route and status: files, bytes, the oldest file still waiting (DISCOVERED, or FAILED with a retry due) and
--- the DAGs its files belong to.
-SELECT job, status, count(*), coalesce(sum(size), 0),
-       min(created_at) FILTER (WHERE status = 'DISCOVERED' OR (status = 'FAILED' AND next_attempt_at IS NOT NULL)),
-       array_agg(DISTINCT dag_id) FILTER (WHERE dag_id IS NOT NULL), count(*) FILTER (WHERE dag_id IS NULL)
+-- name: route_counts
+-- Files and bytes per route, DAG ('' outside Airflow) and status: the counters' totals plus the changes not yet
+-- folded into them (migration 0006).
+SELECT job, dag_id, status, sum(files), sum(bytes)
+FROM (SELECT job, dag_id, status, files, bytes FROM filepool_route_counts
+      UNION ALL
+      SELECT job, dag_id, status, files, bytes FROM filepool_page_changes WHERE status IS NOT NULL) AS counted
+GROUP BY 1, 2, 3
+HAVING sum(files) <> 0
+ORDER BY 1, 3, 2;
+
+-- name: oldest_waiting
+-- Per route, when the oldest file still waiting (DISCOVERED, or FAILED with a retry due) was found; read through
+-- the index of files not COMPLETED.
+SELECT job, min(created_at)
 FROM filepool_files
-GROUP BY job, status
-ORDER BY job, status;
+WHERE status <> 'COMPLETED' AND (status = 'DISCOVERED' OR (status = 'FAILED' AND next_attempt_at IS NOT NULL))
+GROUP BY job;
 
 -- name: throughput
--- Files and bytes completed per `bucket` seconds over the last `hours`, per route.
-SELECT job, to_timestamp(floor(extract(epoch FROM completed_at) / %(bucket)s) * %(bucket)s) AS at,
-       count(*), coalesce(sum(bytes_transferred), 0)
-FROM filepool_files
-WHERE status = 'COMPLETED' AND completed_at >= now() - make_interval(hours => %(hours)s)
-  AND (%(all)s OR dag_id = ANY(%(dag_ids)s::text[]))
+-- Files and bytes completed per `bucket` seconds (a whole number of minutes) over the last `hours`, per route.
+SELECT job, to_timestamp(floor(extract(epoch FROM minute) / %(bucket)s) * %(bucket)s) AS at, sum(files), sum(bytes)
+FROM (SELECT job, dag_id, minute, files, bytes FROM filepool_completions
+      UNION ALL
+      SELECT job, dag_id, minute, files, bytes FROM filepool_page_changes WHERE minute IS NOT NULL) AS done
+WHERE minute >= now() - make_interval(hours => %(hours)s) AND (%(all)s OR dag_id = ANY(%(dag_ids)s::text[]))
 GROUP BY 1, 2
 ORDER BY 1, 2;
 
@@ -45,14 +54,18 @@ ORDER BY w.started_at DESC
 LIMIT 200;
 
 -- name: search_files
--- Files whose path contains `text` (and whose route contains `server`), newest first, a page at a time.
-SELECT id, job, source_path, size, mtime, destination, status, attempts, error_code, error_message, dag_id,
-       claimed_by, lease_until, updated_at, completed_at
-FROM filepool_files
-WHERE source_path LIKE '%%' || %(text)s || '%%' AND job LIKE '%%' || %(server)s || '%%'
-  AND (%(all)s OR dag_id = ANY(%(dag_ids)s::text[]))
-  AND (%(before)s::bigint IS NULL OR id < %(before)s)
-ORDER BY id DESC
+-- Files whose path contains `text` (and whose route contains `server`), newest first, a page at a time. The
+-- paths are matched in filepool_paths (migration 0006): PostgreSQL reads its trigram index for a rare text and the
+-- newest paths first for a common one, and stops at the page's end.
+SELECT f.id, f.job, f.source_path, f.size, f.mtime, f.destination, f.status, f.attempts, f.error_code,
+       f.error_message, f.dag_id, f.claimed_by, f.lease_until, f.updated_at, f.completed_at
+FROM (SELECT file_id FROM filepool_paths
+      WHERE source_path LIKE '%%' || %(text)s || '%%' AND job LIKE '%%' || %(server)s || '%%'
+        AND (%(before)s::bigint IS NULL OR file_id < %(before)s)
+      ORDER BY file_id DESC) AS found
+JOIN filepool_files f ON f.id = found.file_id
+WHERE %(all)s OR f.dag_id = ANY(%(dag_ids)s::text[])
+ORDER BY f.id DESC
 LIMIT %(limit)s;
 
 -- name: file

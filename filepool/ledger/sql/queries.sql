@@ -258,7 +258,17 @@ SELECT current_setting('max_connections')::int - current_setting('superuser_rese
        - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend');
 
 -- name: job_counts
-SELECT status, count(*), coalesce(sum(size), 0) FROM filepool_files WHERE job = %(job)s GROUP BY status;
+-- A route's files and bytes by status, from the page's counters (migration 0006): no scan of the route's rows.
+SELECT status, sum(files), sum(bytes)
+FROM (SELECT status, files, bytes FROM filepool_route_counts WHERE job = %(job)s
+      UNION ALL
+      SELECT status, files, bytes FROM filepool_page_changes WHERE job = %(job)s AND status IS NOT NULL) AS counted
+GROUP BY status
+HAVING sum(files) <> 0;
+
+-- name: fold_page_changes
+-- Fold the counters' changes into their totals (NULL: another fold is running and will take them).
+SELECT filepool_fold_page_changes();
 
 -- name: reject
 -- Task messages refused before any transfer (invalid, or the source is missing): kept as FAILED rows with
