@@ -1,0 +1,87 @@
+"""The Airflow connections and variables of docker-compose.yaml's stack, written by its `airflow-init` service.
+
+Usage (in the init container): python compose_connections.py OUT.json HOST_KEY.pub
+then `airflow connections import --overwrite OUT.json`. Host names are the compose services'; the SFTP server's
+host key is the one airflow-init generated for it, so the connection verifies it like any other.
+Passwords here are the stack's development defaults (override them in .env for anything shared).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+# Where the stack's services keep their files, inside their containers.
+SFTP_ROOT = "/home/filepool/data"  # atmoz/sftp: the user's home, chrooted; `data` is writable
+FTP_OUTGOING = "/outgoing"  # below the FTP user's home
+LOCAL_BASE = "/opt/airflow/filepool-local"  # the FTP -> local DAG's base path (a volume on the workers)
+PRODUCER_DATA = "/srv/producer-data"  # on the Docker host (docker-host service)
+PRODUCER_LOGS = "/srv/producer-logs"
+DOCKER_CERTS = "/certs/client"  # the Docker host's client certificates, mounted into Airflow's containers
+KAFKA_BROKERS = "kafka:9092"
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def connections(host_key: str) -> dict[str, dict[str, Any]]:
+    tls = {
+        "tls_ca_cert": f"{DOCKER_CERTS}/ca.pem",
+        "tls_client_cert": f"{DOCKER_CERTS}/cert.pem",
+        "tls_client_key": f"{DOCKER_CERTS}/key.pem",
+        "data_path": PRODUCER_DATA,
+        "logs_path": PRODUCER_LOGS,
+    }
+    return {
+        "filepool_ledger": {
+            "conn_type": "postgres",
+            "host": "postgres",
+            "port": 5432,
+            "schema": "filepool",
+            "login": "filepool",
+            "password": env("FILEPOOL_LEDGER_PASSWORD", "filepool"),
+        },
+        "filepool_sftp": {
+            "conn_type": "sftp",
+            "host": "sftp",
+            "port": 22,
+            "login": "filepool",
+            "password": env("FILEPOOL_SFTP_PASSWORD", "filepool"),
+            "extra": json.dumps({"host_key": host_key}),
+        },
+        "filepool_minio": {
+            "conn_type": "aws",
+            "login": env("MINIO_ROOT_USER", "filepool"),
+            "password": env("MINIO_ROOT_PASSWORD", "filepool-secret"),
+            "extra": json.dumps({"endpoint_url": "http://minio:9000", "region_name": "us-east-1"}),
+        },
+        "filepool_ftp": {
+            "conn_type": "ftp",
+            "host": "ftp",
+            "port": 21,
+            "login": "filepool",
+            "password": env("FILEPOOL_FTP_PASSWORD", "filepool"),
+        },
+        "filepool_local": {"conn_type": "fs", "extra": json.dumps({"path": LOCAL_BASE})},
+        "docker_server0": {"conn_type": "docker", "host": "tcp://docker-host:2376", "extra": json.dumps(tls)},
+    }
+
+
+def variables() -> dict[str, str]:
+    return {"KAFKA_BROKERS": KAFKA_BROKERS}
+
+
+def main() -> int:
+    out, key = Path(sys.argv[1]), Path(sys.argv[2])
+    kind, blob = key.read_text().split()[:2]  # the form the sftp connection's host_key takes: "type base64"
+    out.write_text(json.dumps(connections(f"{kind} {blob}"), indent=2))
+    out.with_suffix(".variables.json").write_text(json.dumps(variables(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
