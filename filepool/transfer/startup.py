@@ -8,6 +8,7 @@ from filepool.exceptions import LedgerError
 from filepool.ledger import Ledger, TaskRef
 from filepool.settings import Settings
 from filepool.transfer import process
+from filepool.transfer.log_group import log_group
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,11 @@ def open_ledger(conn_id: str, worker: str, settings: Settings, task: TaskRef | N
     """Connect, check that PostgreSQL has room for this task's connections, apply pending migrations, say this
     worker is alive (in the Airflow task try `task`), mark gone the workers of this host whose process is gone,
     and put back the files of workers no longer alive (the stale-lock clean-up at start)."""
+    with log_group("Ledger start-up"):
+        return _start(conn_id, worker, settings, task)
+
+
+def _start(conn_id: str, worker: str, settings: Settings, task: TaskRef | None) -> Ledger:
     ledger = Ledger.from_airflow(conn_id, worker)
     room = ledger.connection_room()
     if room < LEDGER_CONNECTIONS_PER_TASK - 1:  # this one is open already

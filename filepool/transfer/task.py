@@ -13,6 +13,7 @@ from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import Discovery, Selection, discover
 from filepool.transfer.interfaces import Destination, Source
+from filepool.transfer.log_group import log_group
 from filepool.transfer.route import Route
 from filepool.transfer.startup import open_ledger
 from filepool.transfer.worker import Worker, WorkerConfig
@@ -45,7 +46,8 @@ class TransferTask:
                 discovery = Discovery(self._connect(), self.route, source, self.selection)
                 discovery.start()
             elif self.selection is not None:
-                summary["discovery"] = discover(ledger, self.route, source, self.selection)
+                with log_group(f"Discovery on {self.route.job}"):
+                    summary["discovery"] = discover(ledger, self.route, source, self.selection)
             if destination is not None:
                 more_coming = discovery.more_coming if discovery is not None else None
                 summary.update(
@@ -101,7 +103,8 @@ def move_queued(
         max_files=max_files,
         after_transfer=after_transfer,
     )
-    return Worker(config, connect, source, destination, more_coming).run()
+    with log_group(f"Transfer of {job} (progress every {settings.progress_interval:g} s)"):
+        return Worker(config, connect, source, destination, more_coming).run()
 
 
 def _log_summary(summary: dict[str, Any]) -> None:

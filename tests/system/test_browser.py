@@ -111,6 +111,8 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
         # the messages task's log shows its summary
         page.goto(f"{base}/dags/{DAG}/runs/{run_id}/tasks/messages")
         page.get_by_text("Task messages: 2 succeeded, 0 failed").first.wait_for(timeout=60_000)
+        page.get_by_text("Ledger start-up").first.wait_for(timeout=10_000)  # the phases, as folded groups
+        page.get_by_text("Transfer of ftp://filepool_ftp").first.wait_for(timeout=10_000)
         page.screenshot(path=SHOTS / "04-task-log-summary.png")
 
         # File transfers: search a path, open its history
