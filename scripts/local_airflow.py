@@ -2,8 +2,10 @@
 
 api-server, scheduler, dag-processor and triggerer (LocalExecutor), their metadata in the demo's PostgreSQL, the
 filepool DAGs and the File transfers page; the demo's SFTP server, S3 store (bucket `landing`), an FTP server
-whose `/outgoing` holds sample files, and a local base path, all as the `filepool_*` connections. Prints the URL
-and a login; Ctrl-C stops everything it started. State stays in .demo/ (`rm -rf .demo` starts over).
+whose `/outgoing` holds sample files, and a local base path, all as the `filepool_*` connections; for the producer
+DAGs, a Docker host (dockerd, TLS with client certificates, the producer image built on it) holding three days of
+logs, as connection `docker_server0`, and a Kafka broker as the `KAFKA_BROKERS` variable. Prints the URL and a
+login; Ctrl-C stops everything it started. State stays in .demo/ (`rm -rf .demo` starts over).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -24,6 +28,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import demo  # noqa: E402
 
+from filepool.settings import PRODUCER_IMAGE, PRODUCER_TOPIC  # noqa: E402
+from tests.servers.dockerd import DockerEngine  # noqa: E402
+from tests.servers.kafka import KafkaBroker  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.process import free_port, spawn, stop, wait_for_port  # noqa: E402
 from tests.servers.pyftpd import CountingFTPServer  # noqa: E402
@@ -35,6 +42,9 @@ FTP_ROOT = demo.DEMO / "ftp"
 LOCAL_BASE = demo.DEMO / "local"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+PRODUCER_DATA = demo.DEMO / "producer" / "server0"  # the Docker host's data folder (date=YYYY-MM-DD/events.json)
+PRODUCER_DAYS = (date(2026, 1, 1), 3)  # the producer DAGs' window here: 2026-01-01 to 2026-01-03
+PRODUCER_EVENTS = 2000  # a day
 
 
 def ftp_samples() -> None:
@@ -50,6 +60,34 @@ def ftp_samples() -> None:
     hour_ago = time.time() - 3600
     for path in outgoing.rglob("*"):
         os.utime(path, (hour_ago, hour_ago))
+
+
+def producer_host(engine: DockerEngine, broker: KafkaBroker) -> dict[str, str]:
+    """Three days of logs on a Docker host with the producer image, a topic for them: the environment that makes
+    them connection docker_server0, the KAFKA_BROKERS variable and the producer DAGs' hosts and window."""
+    if not PRODUCER_DATA.exists():
+        sys.path.insert(0, str(REPO / "include" / "producer"))
+        from producer import sample
+
+        sample.write(PRODUCER_DATA, PRODUCER_DAYS[0], PRODUCER_DAYS[1], PRODUCER_EVENTS, random_seed=0)
+    logs = PRODUCER_DATA.parent / "server0-logs"
+    logs.mkdir(exist_ok=True)
+    for folder, _dirs, names in os.walk(PRODUCER_DATA.parent):
+        os.chmod(folder, 0o777 if Path(folder) == logs else 0o755)  # the image runs as uid 10001
+        for name in names:
+            os.chmod(os.path.join(folder, name), 0o644)
+    engine.build_producer_image()
+    engine.docker("tag", "tripclick-producer:test", PRODUCER_IMAGE)
+    broker.create_topic(PRODUCER_TOPIC)
+    extra: dict[str, Any] = {"data_path": str(PRODUCER_DATA), "logs_path": str(logs), **engine.tls_extra()}
+    start, days = PRODUCER_DAYS
+    return {
+        "AIRFLOW_CONN_DOCKER_SERVER0": json.dumps({"conn_type": "docker", "host": engine.url, "extra": extra}),
+        "AIRFLOW_VAR_KAFKA_BROKERS": broker.bootstrap,
+        "AIRFLOW__FILEPOOL__PRODUCER_HOSTS": "docker_server0",
+        "AIRFLOW__FILEPOOL__PRODUCER_START_DATE": start.isoformat(),
+        "AIRFLOW__FILEPOOL__PRODUCER_END_DATE": date.fromordinal(start.toordinal() + days - 1).isoformat(),
+    }
 
 
 def metadata_database(pg: PostgresServer) -> str:
@@ -78,10 +116,18 @@ def main() -> int:
     pg = PostgresServer(root=demo.DEMO / "postgres", keep=True)
     ssh, s3 = SSHServer(), S3Server(root=demo.DEMO / "s3", keep=True)
     ftp = CountingFTPServer(root=FTP_ROOT)
+    engine, broker = DockerEngine(), KafkaBroker()
     pids: list[int] = []
     try:
         pg.start(), ssh.start(), s3.start(), ftp.start()
         demo.bucket_client(s3)
+        print("Starting a Docker host and a Kafka broker for the producer DAGs ...", flush=True)
+        try:
+            producer_env = producer_host(engine.start(), broker.start())
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            # dockerd needs root; without it the rest of the UI works and the producer DAGs say what is missing.
+            print(f"No Docker host for the producer DAGs: {exc}", flush=True)
+            producer_env = {}
         port = int(os.environ.get("FILEPOOL_AIRFLOW_PORT", "8080"))
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -106,6 +152,7 @@ def main() -> int:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             # the demo's SFTP folder may be typed into the trigger form; /outgoing is the FTP sweep's own
             "AIRFLOW__FILEPOOL__ALLOWED_PATHS": f"{demo.SOURCE},/outgoing",
+            **producer_env,
         }
         migrated = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True)
         if migrated.returncode != 0:
@@ -123,6 +170,12 @@ def main() -> int:
         print(f"File transfers:  http://127.0.0.1:{port}/plugin/file-transfers")
         print(f"SFTP -> MinIO:   trigger filepool_sftp_to_minio with source_path {demo.SOURCE}")
         print(f"FTP -> local:    filepool_ftp_to_local sweeps the FTP server's /outgoing into {LOCAL_BASE}/incoming")
+        if producer_env:
+            print(
+                f"Producer:        unpause filepool_producer_batch: {PRODUCER_DAYS[1]} days from "
+                f"{PRODUCER_DAYS[0]} on docker_server0 ({engine.url}) into Kafka {broker.bootstrap}, topic "
+                f"{PRODUCER_TOPIC}"
+            )
         print(f"Logs:            {HOME}/*.log and {HOME}/logs/")
         print("Ctrl-C stops everything this started.")
         print("=============================================================\n", flush=True)
@@ -135,7 +188,7 @@ def main() -> int:
     finally:
         for pid in reversed(pids):
             stop(pid)
-        for server in (ftp, s3, ssh, pg):
+        for server in (engine, broker, ftp, s3, ssh, pg):
             server.stop()
 
 

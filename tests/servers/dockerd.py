@@ -153,6 +153,14 @@ class DockerEngine:
         wait_for_port(self.port, proc, self.root / "dockerd.log", timeout=60)
         return self
 
+    def tls_extra(self) -> dict[str, str]:
+        """The client side of this engine's TLS, as a docker connection's extra takes it (PEM text)."""
+        return {
+            "tls_ca_cert": (self.certs / "ca.pem").read_text(),
+            "tls_client_cert": (self.certs / "client-cert.pem").read_text(),
+            "tls_client_key": (self.certs / "client-key.pem").read_text(),
+        }
+
     def docker(self, *args: str, stdin: Path | None = None) -> str:
         with open(stdin, "rb") if stdin else open(os.devnull, "rb") as source:
             done = subprocess.run(

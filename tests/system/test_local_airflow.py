@@ -102,6 +102,43 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
             assert state == "success", dag_id
         assert len(list((demo / "local" / "incoming").rglob("*.json"))) == 60  # the FTP samples, moved
 
+        # the producer DAG sends the three days of logs of the Docker host it started, one run a day
+        assert "Producer:        unpause filepool_producer_batch: 3 days from 2026-01-01" in text
+        dag = "filepool_producer_batch"
+        call(port, "PATCH", f"/api/v2/dags/{dag}", token, {"is_paused": False})
+        runs_done = until(
+            f"{dag}'s three daily runs",
+            lambda: (
+                len(r := call(port, "GET", f"/api/v2/dags/{dag}/dagRuns?state=success&state=failed", token)["dag_runs"])
+                == 3
+                and r
+            ),
+            home,
+        )
+        assert {r["state"] for r in runs_done} == {"success"}
+        for r in runs_done:
+            entry = f"/api/v2/dags/{dag}/dagRuns/{r['dag_run_id']}/taskInstances/produce_docker_server0"
+            summary = call(port, "GET", f"{entry}/xcomEntries/return_value?deserialize=true", token)["value"]
+            assert summary["delivered"] == 2000 and summary["rejected"] == 0, summary
+
+        # the maintenance DAG, triggered by hand, cleans up after all of them
+        run = call(port, "POST", "/api/v2/dags/filepool_maintenance/dagRuns", token, {"logical_date": None})
+        call(port, "PATCH", "/api/v2/dags/filepool_maintenance", token, {"is_paused": False})
+        state = until(
+            "filepool_maintenance to finish",
+            lambda: (
+                (
+                    s := call(port, "GET", f"/api/v2/dags/filepool_maintenance/dagRuns/{run['dag_run_id']}", token)[
+                        "state"
+                    ]
+                )
+                in {"success", "failed"}
+                and s
+            ),
+            home,
+        )
+        assert state == "success"
+
         routes = call(port, "GET", "/filepool/api/routes", token)["routes"]
         completed = sorted(r["status"].get("COMPLETED", 0) for r in routes)
         assert completed == [60, 302]

@@ -37,11 +37,7 @@ def docker_connection(engine: DockerEngine, data_path: Path, tls: bool = True) -
     os.chmod(logs, 0o777)  # the image runs as uid 10001
     extra: dict[str, str] = {"data_path": str(data_path), "logs_path": str(logs)}
     if tls:
-        extra |= {
-            "tls_ca_cert": (engine.certs / "ca.pem").read_text(),
-            "tls_client_cert": (engine.certs / "client-cert.pem").read_text(),
-            "tls_client_key": (engine.certs / "client-key.pem").read_text(),
-        }
+        extra |= engine.tls_extra()
     return json.dumps({"conn_type": "docker", "host": engine.url, "extra": extra})
 
 
