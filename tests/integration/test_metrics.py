@@ -3,8 +3,7 @@ statsd that Airflow's Stats is configured with (here a UDP socket of the test)."
 
 from __future__ import annotations
 
-import contextlib
-import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,50 +12,39 @@ import pytest
 from filepool.metrics import route_slug
 from filepool.operators import FTPToLocalOperator
 from tests.helpers import age, write_tree
+from tests.servers.statsd import StatsdListener
 
 
 @pytest.fixture
-def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
-    """A UDP listener, and Airflow's Stats pointed at it as a task run sets it up (task_runner.main)."""
+def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
+    """A statsd listener, and Airflow's Stats pointed at it as a task run sets it up (task_runner.main)."""
     from airflow.sdk._shared.observability.metrics import stats
     from airflow.sdk.observability.metrics import stats_utils
 
-    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.settimeout(0.5)
-    for key, value in {
-        "STATSD_ON": "True",
-        "STATSD_HOST": "127.0.0.1",
-        "STATSD_INFLUXDB_ENABLED": "True",
-        "STATSD_PORT": str(listener.getsockname()[1]),
-    }.items():
-        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+    listener = StatsdListener().start()
+    for key, value in listener.airflow_env().items():
+        monkeypatch.setenv(key, value)
     stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
     yield listener
     stats.initialize(factory=stats_utils.NoStatsLogger, export_legacy_names=False)
-    listener.close()
+    listener.stop()
 
 
 def test_a_transfer_sends_its_metrics_tagged_by_route(
-    statsd: socket.socket, ftp_conns: None, sftp_root: Path, local_base: Path
+    statsd: StatsdListener, ftp_conns: None, sftp_root: Path, local_base: Path
 ) -> None:
     files = write_tree(sftp_root, 30, size=1000)
     age(sftp_root)
     op = FTPToLocalOperator(task_id="t", source_path=str(sftp_root), dest_path="in", threads=4)
     summary = op.execute({})
     assert summary["files_transferred"] == 30
-    received: list[str] = []
-    with contextlib.suppress(TimeoutError):
-        while True:
-            received += statsd.recv(65536).decode().splitlines()
     route = f"route={route_slug(summary['job'])}"
-
-    def total(name: str) -> int:
-        lines = [m for m in received if m.startswith(f"airflow.filepool.{name},{route}:")]
-        return sum(int(m.split(":")[1].split("|")[0]) for m in lines)
-
-    assert total("files_transferred") == 30, received
-    assert total("bytes_transferred") == sum(len(d) for d in files.values())
+    deadline = time.monotonic() + 10
+    while statsd.total("airflow.filepool.files_transferred", route) < 30 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    received = list(statsd.lines)
+    assert statsd.total("airflow.filepool.files_transferred", route) == 30, received
+    assert statsd.total("airflow.filepool.bytes_transferred", route) == sum(len(d) for d in files.values())
     assert sum(1 for m in received if m.startswith(f"airflow.filepool.transfer_duration,{route}:")) == 30
     assert any(m.startswith("airflow.filepool.sessions_active,conn_id=filepool_ftp:") for m in received)
     assert "files_failed" not in "".join(received)

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from filepool.metrics import route_slug
 from tests.helpers import REPO, age, ledger_rows, sha256
 from tests.servers.airflow import AirflowCluster
+from tests.servers.statsd import StatsdListener
 
 pytestmark = pytest.mark.system
 DAG = "filepool_ftp_to_local"
@@ -69,7 +71,8 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
             "dst_path": f"inbox/{name}",
         }
 
-    cluster = AirflowCluster(postgres_server, dict(os.environ), users={"admin": "admin"}).start()
+    statsd = StatsdListener().start()  # the task metrics of a real scheduler's task runs
+    cluster = AirflowCluster(postgres_server, {**os.environ, **statsd.airflow_env()}, users={"admin": "admin"}).start()
     try:
         cluster.wait_for_dag(DAG)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -168,5 +171,14 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
         frame.get_by_role("button", name="history").first.click()
         frame.locator("#events").get_by_text("completed", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=SHOTS / "07-retried-file-completed.png", full_page=True)
+
+        # the task runs sent their metrics to statsd, tagged by route (a, b, then c once retried)
+        [(job,)] = ledger_rows(ledger_uri, "SELECT DISTINCT job FROM filepool_files")
+        route = f"route={route_slug(job)}"
+        cluster.until("the task metrics", lambda: statsd.total("airflow.filepool.files_transferred", route) == 3)
+        assert statsd.total("airflow.filepool.bytes_transferred", route) == sum(len(d) for d in sources.values())
+        assert statsd.total("airflow.filepool.files_failed", route) >= 1, statsd.lines
+        assert not any(str(sftp_root) in line for line in statsd.lines)  # no path in any metric
     finally:
         cluster.stop()
+        statsd.stop()
