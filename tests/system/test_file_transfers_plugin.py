@@ -3,6 +3,7 @@ may act, and what answers without a token."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -10,7 +11,7 @@ import psycopg2
 import pytest
 
 from filepool.ledger import Completion, Failure, Ledger, TaskRef, WorkerIdentity
-from tests.helpers import SECRETS, ledger_rows
+from tests.helpers import REPO, SECRETS, ledger_rows
 from tests.servers.airflow import AirflowCluster
 
 pytestmark = pytest.mark.system
@@ -141,5 +142,59 @@ def test_reads_need_a_user_and_actions_need_edit_rights(postgres_server: Any, le
         assert "<h1>File transfers</h1>" in page
         for secret in SECRETS:
             assert secret not in str(routes) + str(history) + str(health)
+    finally:
+        cluster.stop()
+
+
+def test_rights_per_dag_decide_which_files_a_user_sees_and_acts_on(postgres_server: Any, ledger_uri: str) -> None:
+    """With an auth manager that grants rights per DAG: a user who may read one DAG sees only its routes and
+    files; one who may edit it acts on its files and on no other DAG's."""
+    sftp = a_ledger_with_one_file_in_each_state(ledger_uri)
+    other = Ledger(lambda: psycopg2.connect(ledger_uri), "host:2:filepool_ftp_to_local.sweep[0]:abcd")
+    other.register_worker(WorkerIdentity("host", None, 2, None), 300, TaskRef("filepool_ftp_to_local", "r", "sweep"))
+    from filepool.ledger import DiscoveredFile
+
+    ftp_job = "ftp://filepool_ftp/outgoing -> local://filepool_local/incoming"
+    other.register(ftp_job, [DiscoveredFile("/outgoing/ftp-report.csv", 5, 1.0, "ftp-report.csv")])
+    [ftp_file] = other.claim(ftp_job, 1, 300)
+    other.fail([Failure(ftp_file.id, ftp_file.attempts, "FILE_NOT_FOUND", "gone", None)])
+    other.close()
+    sftp_paths = [f"/data/outgoing/report-{i}.csv" for i in range(4)]
+    rights = {
+        "sftp_reader": {"filepool_sftp_to_minio": ["GET"]},
+        "sftp_editor": {"filepool_sftp_to_minio": ["GET", "PUT"]},
+    }
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.servers.per_dag_auth.PerDagAuthManager",
+        "FILEPOOL_TEST_DAG_RIGHTS": json.dumps(rights),
+    }
+    cluster = AirflowCluster(
+        postgres_server,
+        env,
+        components=("api-server", "dag-processor"),
+        users={"admin": "admin", "sftp_reader": "viewer", "sftp_editor": "viewer"},
+    ).start()
+    try:
+        cluster.wait_for_dag("filepool_ftp_to_local")
+        cluster.wait_for_dag("filepool_sftp_to_minio")
+        reader, editor = cluster.token("sftp_reader"), cluster.token("sftp_editor")
+        for token in (reader, editor):
+            code, routes = cluster.call("GET", "/filepool/api/routes", token)
+            assert code == 200 and [r["route"] for r in routes["routes"]] == [JOB]
+            code, found = cluster.call("GET", "/filepool/api/files?path=report", token)
+            assert sorted(f["source_path"] for f in found["files"]) == sftp_paths
+            assert cluster.call("GET", f"/filepool/api/files/{ftp_file.id}", token)[0] == 404
+            code, failures = cluster.call("GET", "/filepool/api/failures", token)
+            assert [f["error_code"] for f in failures["failures"]] == ["AUTH_FAILED"]
+        # reading a DAG is not editing it; editing one DAG is not editing another
+        assert cluster.call("POST", f"/filepool/api/files/{sftp['failed']}/retry", reader)[0] == 403
+        assert cluster.call("POST", f"/filepool/api/files/{ftp_file.id}/retry", editor)[0] == 403
+        assert cluster.call("POST", f"/filepool/api/files/{sftp['failed']}/retry", editor)[0] == 200
+        assert ledger_rows(
+            ledger_uri,
+            "SELECT file_id, details->>'user' FROM filepool_file_events WHERE event = 'retry_requested'",
+        ) == [(sftp["failed"], "sftp_editor")]
     finally:
         cluster.stop()
