@@ -4,6 +4,11 @@ or, when triggered with `tasks`, move exactly the files those FTP task messages 
 sweep (mapped over the configured folders, skipped when `tasks` is given) and messages (the `tasks` Param:
 `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}` with Airflow `ftp`/`fs` connection
 ids); the messages task returns `{"results": [...], "failures": [...]}` as result records.
+
+Backfill dates: each run covers one data interval (hourly; `[filepool] transfer_schedule`). With `select_by`
+`partition` (a date folder under each swept folder) or `mtime`, a backfill run moves exactly its interval's files:
+`airflow backfill create --dag-id filepool_ftp_to_local --from-date 2026-01-01 --to-date 2026-01-03
+--dag-run-conf '{"select_by": "mtime"}'`; each sweep task's summary says what became of them.
 """
 
 from __future__ import annotations
@@ -14,20 +19,21 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
-from filepool.params import task_message_params, transfer_params
+from filepool.params import interval_params, task_message_params, transfer_params
+from filepool.schedules import transfer_timetable
 from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
 
 with DAG(
     dag_id="filepool_ftp_to_local",
     description="FTP -> local disk, and FTP task messages, each file version exactly once",
-    schedule="@hourly",
+    schedule=transfer_timetable(),  # hourly data intervals ([filepool] transfer_schedule)
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["filepool", "ftp", "local"],
     doc_md=__doc__,
-    params={**task_message_params(), **transfer_params()},
+    params={**task_message_params(), **interval_params(), **transfer_params()},
 ) as dag:
 
     @task
@@ -46,6 +52,9 @@ with DAG(
         settle_seconds="{{ params.settle_seconds }}",
         min_age_seconds="{{ params.min_age_seconds }}",
         ledger_conn_id="{{ params.ledger_conn_id }}",
+        select_by="{{ params.select_by }}",
+        partition="{{ params.partition }}",
+        resend="{{ params.resend }}",
         allowed=allowed,
     ).expand_kwargs(folders_to_sweep())
 

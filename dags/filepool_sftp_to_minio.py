@@ -4,6 +4,13 @@ discover (one task lists the source and registers new stable files in the ledger
   -> transfer (mapped over worker slots, never over files: each slot drains the shared ledger queue)
   -> summary (adds up what the slots did; runs even when a slot failed).
 Trigger it from the UI with another folder, pattern or bucket through the Params form.
+
+Backfill dates: each run covers one data interval (hourly; `[filepool] transfer_schedule`). With `select_by`
+`partition` (a date folder under the source folder, `{{ ds }}` by default) or `mtime`, a backfill run moves exactly
+its interval's files, keys relative to the source folder as always:
+`airflow backfill create --dag-id filepool_sftp_to_minio --from-date 2026-01-01 --to-date 2026-01-03
+--dag-run-conf '{"select_by": "partition"}'`. Re-running a date moves only what it still lacks; `"resend": true`
+sends its files again, on purpose, recorded as such. The summary task says what became of the interval's files.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from airflow.sdk import DAG, Param, task
 
 from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
-from filepool.params import CONNECTIONS, TUNING, WHAT, transfer_params
+from filepool.params import CONNECTIONS, TUNING, WHAT, interval_params, transfer_params
+from filepool.schedules import transfer_timetable
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID
+from filepool.transfer.task import interval_report, log_interval_report
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +47,15 @@ ROUTE: dict[str, Any] = {
     "bucket": "{{ params.bucket }}",
     "key_prefix": "{{ params.key_prefix }}",
     "ledger_conn_id": "{{ params.ledger_conn_id }}",
+    "select_by": "{{ params.select_by }}",
+    "partition": "{{ params.partition }}",
     "allowed": ALLOWED,
 }
 
 with DAG(
     dag_id="filepool_sftp_to_minio",
     description="SFTP -> MinIO, each file version exactly once",
-    schedule="@hourly",
+    schedule=transfer_timetable(),  # hourly data intervals ([filepool] transfer_schedule)
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -92,6 +103,7 @@ with DAG(
             description="Prefix of every object key, e.g. incoming/",
             section=WHAT,
         ),
+        **interval_params(),
         "workers": Param(
             4,
             type="integer",
@@ -144,6 +156,11 @@ with DAG(
             "bytes_transferred": sum(s.get("bytes_transferred", 0) for s in parts),
             "ledger": parts[-1].get("ledger", {}) if parts else {},
         }
+        found = ti.xcom_pull(task_ids="discover") or {}
+        report = interval_report(found.get("discovery", {}), total["files_transferred"], total["files_failed"])
+        if report is not None:
+            total["interval"] = report
+            log_interval_report(report)
         log.info("filepool summary: %s", total)
         expected = int(params["workers"]) if params else len(parts)
         if len(parts) < expected:  # a transfer task died or failed: the run must show it, not turn green
@@ -156,6 +173,7 @@ with DAG(
     discover = SFTPToMinIOOperator(
         task_id="discover",
         transfer=False,
+        resend="{{ params.resend }}",
         settle_seconds="{{ params.settle_seconds }}",
         min_age_seconds="{{ params.min_age_seconds }}",
         **ROUTE,

@@ -85,6 +85,15 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "16",
                         "version_added": "0.1.0",
                     },
+                    "transfer_schedule": {
+                        "description": "Cron expression of the transfer DAGs' data intervals "
+                        "(filepool_sftp_to_minio, filepool_ftp_to_local): each run covers one interval, which "
+                        "select_by partition or mtime turn into the files it moves (backfills by date).",
+                        "type": "string",
+                        "example": "0 0 * * *",
+                        "default": "0 * * * *",
+                        "version_added": "0.4.0",
+                    },
                     "producer_hosts": {
                         "description": "Airflow docker connections, one per remote host, that the producer DAGs "
                         "run on (comma-separated).",

@@ -10,6 +10,7 @@ from airflow.sdk import Param
 from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
 
 WHAT = "What to move"
+INTERVAL = "Data interval (backfills)"
 TUNING = "Tuning"
 CONNECTIONS = "Connections"
 
@@ -28,6 +29,47 @@ def ledger_param() -> dict[str, Any]:
             description="Airflow postgres connection of the ledger database",
             section=CONNECTIONS,
         )
+    }
+
+
+def interval_params() -> dict[str, Any]:
+    """How a run's data interval selects files (filepool.operators.interval), and the explicit re-send."""
+    return {
+        "select_by": Param(
+            "sweep",
+            type="string",
+            enum=["sweep", "partition", "mtime"],
+            title="Select files by",
+            description_md=(
+                "`sweep`: every new file of the folder, whatever the run's interval. `partition`: the interval's "
+                "date folder under the source folder (the template below). `mtime`: files modified within the "
+                "interval. A backfill or manual run moves exactly its interval's files; a scheduled run also takes "
+                "what earlier intervals left. Object keys stay relative to the source folder either way."
+            ),
+            section=INTERVAL,
+        ),
+        "partition": Param(
+            "{{ ds }}",
+            type="string",
+            minLength=1,
+            title="Partition folder (template)",
+            description_md=(
+                "For `partition`: the interval's folder under the source folder, a Jinja template with `ds`, "
+                "`ds_nodash`, `data_interval_start`, `data_interval_end`, e.g. "
+                "`{{ data_interval_start.strftime('%Y/%m/%d/%H') }}`"
+            ),
+            section=INTERVAL,
+        ),
+        "resend": Param(
+            False,
+            type="boolean",
+            title="Send this interval's files again",
+            description=(
+                "Re-send, on purpose, the files of this run's interval that were moved already (a backfill or "
+                "manual run with partition or mtime): one new write each, recorded with this run as the reason"
+            ),
+            section=INTERVAL,
+        ),
     }
 
 

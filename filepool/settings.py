@@ -75,6 +75,8 @@ class Settings:
     allowed_paths: tuple[str, ...]
     producer_images: tuple[str, ...]
     allow_root_base_path: bool
+    # the transfer DAGs' data intervals (cron)
+    transfer_schedule: str
     # the producer DAGs
     producer_hosts: tuple[str, ...]
     producer_start_date: datetime
@@ -100,6 +102,7 @@ class Settings:
             allowed_paths=_list("allowed_paths"),
             producer_images=_list("producer_images"),
             allow_root_base_path=setting("allow_root_base_path").strip().lower() in {"true", "1", "yes"},
+            transfer_schedule=setting("transfer_schedule").strip(),
             producer_hosts=_list("producer_hosts"),
             producer_start_date=start,
             producer_end_date=_day("producer_end_date"),

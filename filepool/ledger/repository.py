@@ -45,6 +45,16 @@ def _path(text: str, exact: Any) -> str:
     return bytes(exact).decode("utf-8", "surrogateescape") if exact is not None else text
 
 
+def _row(f: DiscoveredFile) -> dict[str, Any]:
+    """A discovered file as a JSON row of the ledger's statements. Built from vars(): dataclasses.asdict()
+    deep-copies every field and took 8% of the GIL's time on 1,000 small files; the fields are plain values."""
+    row = vars(f)
+    exact = path_bytes(f.source_path)
+    if exact is not None:  # a path that is not UTF-8: shown escaped, kept exactly
+        row = {**row, "source_path": storable(f.source_path), "source_bytes": base64.b64encode(exact).decode()}
+    return row
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     # psycopg2 and psycopg 3 both name these classes so; neither driver is imported here.
     return type(exc).__name__ in {"OperationalError", "InterfaceError"} and not _is_conflict(exc)
@@ -160,19 +170,29 @@ class Ledger:
         new = 0
         chunk: list[dict[str, Any]] = []
         for f in files:
-            # Rows go to PostgreSQL as JSON built from vars(), here and below: dataclasses.asdict() deep-copies
-            # every field and took 8% of the GIL's time on 1,000 small files; the fields are plain values.
-            row = vars(f)
-            exact = path_bytes(f.source_path)
-            if exact is not None:  # a path that is not UTF-8: shown escaped, kept exactly
-                row = {**row, "source_path": storable(f.source_path), "source_bytes": base64.b64encode(exact).decode()}
-            chunk.append(row)
+            chunk.append(_row(f))
             if len(chunk) >= batch:
                 new += self._register_chunk(job, chunk)
                 chunk = []
         if chunk:
             new += self._register_chunk(job, chunk)
         return new
+
+    def moved_already(self, job: str, files: Sequence[DiscoveredFile]) -> int:
+        """How many of these versions were moved already (COMPLETED, or pruned since)."""
+        if not files:
+            return 0
+        return int(self._query("moved_already", job=job, files=json.dumps([_row(f) for f in files]))[0][0])
+
+    def resend(self, job: str, files: Sequence[DiscoveredFile], reason: str) -> int:
+        """Queue these COMPLETED versions again, on purpose, with `reason` in a `resend_requested` event each;
+        returns how many."""
+        if not files:
+            return 0
+        rows = self._query(
+            "resend", job=job, worker=self.worker, reason=reason, files=json.dumps([_row(f) for f in files])
+        )
+        return int(rows[0][0])
 
     def _register_chunk(self, job: str, chunk: list[dict[str, Any]]) -> int:
         rows = self._query("register", job=job, worker=self.worker, files=json.dumps(chunk), prune_lock=_PRUNE_LOCK)
@@ -191,14 +211,23 @@ class Ledger:
         """Claim up to `limit` files (see `claim_batch`, which also tells the files given up on)."""
         return self.claim_batch(job, limit, lease_seconds, max_attempts).files
 
-    def claim_batch(self, job: str, limit: int, lease_seconds: float, max_attempts: int) -> Claim:
+    def claim_batch(
+        self, job: str, limit: int, lease_seconds: float, max_attempts: int, only: dict[str, Any] | None = None
+    ) -> Claim:
         """Claim up to `limit` files; files whose worker was lost on their last attempt become FAILED with
         WORKER_LOST on the way. A statement that only gave files up is followed by another, so an empty claim
-        still means "nothing to do"."""
+        still means "nothing to do". `only`: the files of one data interval (`Window.claim_filter`)."""
         lost: list[ClaimedFile] = []
+        window = only or {"path_prefix": None, "mtime_from": None, "mtime_until": None}
         while True:
             rows = self._query(
-                "claim", job=job, worker=self.worker, limit=limit, lease=lease_seconds, max_attempts=max_attempts
+                "claim",
+                job=job,
+                worker=self.worker,
+                limit=limit,
+                lease=lease_seconds,
+                max_attempts=max_attempts,
+                **window,
             )
             files = [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if not row[7]]
             lost += [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if row[7]]

@@ -9,13 +9,13 @@ from typing import Any
 from filepool.exceptions import InvalidConfig
 
 
-def positive_int(name: str, value: Any) -> int:
+def positive_int(name: str, value: Any, minimum: int = 1) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise InvalidConfig(f"{name} must be a whole number of at least 1, got {value!r}")
+        number = minimum - 1
+    if number < minimum:
+        raise InvalidConfig(f"{name} must be a whole number of at least {minimum}, got {value!r}")
     return number
 
 

@@ -16,6 +16,7 @@ from filepool.airflow_connections import as_bool
 from filepool.allow import Guarded
 from filepool.exceptions import InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
+from filepool.operators.interval import interval_window, run_type
 from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
@@ -23,6 +24,7 @@ from filepool.transfer.discovery import Selection
 from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.route import Route
 from filepool.transfer.task import TransferTask
+from filepool.transfer.window import Window
 
 COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
     "source_path",
@@ -32,6 +34,9 @@ COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
     "threads",
     "settle_seconds",
     "min_age_seconds",
+    "select_by",
+    "late_partitions",
+    "resend",
 )
 
 
@@ -60,6 +65,16 @@ class FileTransferOperator(Guarded, BaseOperator):
         [...], "paths": [...]}`` (globs; folders). Not a template field. See :mod:`filepool.allow`.
     :param worker_slot: a number to map transfer tasks over (never files); it names the worker in logs and
         in the ledger (``claimed_by``).
+    :param select_by: which files the run's data interval selects: ``sweep`` (all, the default), ``partition``
+        or ``mtime``; see :mod:`filepool.operators.interval`. The ledger job and destination keys stay those of
+        the route's root either way.
+    :param partition: for ``select_by="partition"``, the Jinja template of the interval's folder under
+        ``source_path``, rendered by the operator for each interval (not a template field, so that a
+        scheduled run can render it for earlier intervals too): ``{{ ds }}`` by default.
+    :param late_partitions: a scheduled run also lists this many earlier intervals' partitions (files that
+        landed there after their run).
+    :param resend: send the files of the run's interval that were moved already once more, on purpose (a
+        backfill or manual run with ``select_by`` partition or mtime); each is recorded with the reason.
     """
 
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
@@ -83,6 +98,10 @@ class FileTransferOperator(Guarded, BaseOperator):
         archive_path: str | None = None,
         allowed: dict[str, list[str]] | None = None,
         worker_slot: int = 0,
+        select_by: str = "sweep",
+        partition: str = "{{ ds }}",
+        late_partitions: int | str = 1,
+        resend: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -104,6 +123,10 @@ class FileTransferOperator(Guarded, BaseOperator):
         self.archive_path = archive_path
         self.allowed = allowed
         self.worker_slot = worker_slot
+        self.select_by = select_by
+        self.partition = partition
+        self.late_partitions = late_partitions
+        self.resend = resend
 
     # -- what a subclass provides -----------------------------------------------------------------------------
 
@@ -127,6 +150,14 @@ class FileTransferOperator(Guarded, BaseOperator):
         threads = positive_int("threads", self.threads)
         selection = self._selection() if self.discover else None
         sessions = threading.BoundedSemaphore(settings.max_sessions_total)  # one budget for the whole task
+        window = interval_window(
+            str(self.select_by),
+            self.partition,
+            positive_int("late_partitions", self.late_partitions, minimum=0),
+            context,
+            lambda template, values: self.render_template(template, values),  # type: ignore[arg-type]
+        )
+        resend = self._resend_reason(window, context)
         with closing(self.open_source(settings, threads, sessions)) as source:
             route = self.make_route(source)
             task = TransferTask(
@@ -139,6 +170,8 @@ class FileTransferOperator(Guarded, BaseOperator):
                 self.max_files,
                 AfterTransfer.parse(self.after_transfer, self.archive_path, route.source_root),
                 task_ref(context),
+                window,
+                resend,
             )
             if self.transfer:
                 with closing(self.open_destination(settings, threads, sessions)) as destination:
@@ -146,6 +179,19 @@ class FileTransferOperator(Guarded, BaseOperator):
             else:
                 summary = task.run(source, None)
         return finish(context, summary, _failure(summary) if self.fail_on_file_errors else None)
+
+    def _resend_reason(self, window: Window, context: Any) -> str | None:
+        if not as_bool(self.resend, False):
+            return None
+        if not window.exact:
+            raise InvalidConfig(
+                "resend applies to the run of one data interval: a backfill or a manual run with select_by "
+                f"partition or mtime (this is a {run_type(context) or 'run'} with select_by={self.select_by})"
+            )
+        ti = context.get("ti") if context else None
+        where = f"{getattr(ti, 'dag_id', '?')} run {getattr(ti, 'run_id', '?')}"
+        self.log.warning("resend: true - this run sends its interval's files moved already once more (%s)", where)
+        return f"resend: true on {where}"
 
     def _selection(self) -> Selection:
         return Selection(

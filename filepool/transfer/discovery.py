@@ -18,6 +18,7 @@ from filepool.ledger import DiscoveredFile, Ledger
 from filepool.names import storable
 from filepool.transfer.interfaces import Listing, RemoteFile, Unlisted
 from filepool.transfer.route import Route
+from filepool.transfer.window import SWEEP, Window
 
 log = logging.getLogger(__name__)
 
@@ -57,63 +58,106 @@ class Selection:
         return [f for f in young if again.get(f.path) == f], [f for f in young if again.get(f.path) != f]
 
 
+@dataclass
+class _Registrar:
+    """Registers batches of stable files of one window; for an exact window (one data interval's run) it first
+    counts those moved already and, when told to `resend` (the reason), queues them again."""
+
+    ledger: Ledger
+    route: Route
+    window: Window
+    resend: str | None
+    registered: Callable[[], None] | None
+    new: int = 0
+    selected: int = 0
+    moved_already: int = 0
+    resent: int = 0
+
+    def __call__(self, files: list[RemoteFile]) -> None:
+        found = [DiscoveredFile(f.path, f.size, f.mtime, self.route.destination_for(f.path)) for f in files]
+        if self.window.exact:
+            self.selected += len(found)
+            done = self.ledger.moved_already(self.route.job, found)  # before registering: none of ours yet
+            self.moved_already += done
+            if done and self.resend:
+                self.resent += self.ledger.resend(self.route.job, found, self.resend)
+        self.new += self.ledger.register(self.route.job, found)
+        if self.registered is not None:
+            self.registered()
+
+
 def discover(
     ledger: Ledger,
     route: Route,
     source: Listing,
     selection: Selection,
     registered: Callable[[], None] | None = None,
+    window: Window = SWEEP,
+    resend: str | None = None,
 ) -> dict[str, Any]:
-    """List `route`'s source folder, register its stable files idempotently (`registered()` is called after each
-    statement), record the entries not taken; returns the counts and timings for the task's summary."""
+    """List `route`'s source folder (the folders of `window`), register its stable files (those whose mtime is in
+    `window`) idempotently, `registered()` being called after each statement, and record the entries not taken;
+    returns the counts and timings for the task's summary. `resend`: the reason to send an exact window's files
+    moved already once more."""
     started = time.monotonic()
     now = time.time()
     unlisted: list[Unlisted] = []
-    listed = new = 0
+    listed = outside = 0
     last_registered = float("-inf")
     ready: list[RemoteFile] = []
     young: list[RemoteFile] = []
+    register = _Registrar(ledger, route, window, resend, registered)
 
-    def register(files: list[RemoteFile]) -> int:
-        count = ledger.register(
-            route.job, (DiscoveredFile(f.path, f.size, f.mtime, route.destination_for(f.path)) for f in files)
-        )
-        if registered is not None:
-            registered()
-        return count
-
-    for batch in source.iter_files(route.source_root, selection.pattern, selection.recursive):
-        for f in batch:
-            if isinstance(f, Unlisted):
-                unlisted.append(f)
-                continue
-            listed += 1
-            (ready if selection.old_enough(f, now) else young).append(f)
-        if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
-            new, ready, last_registered = new + register(ready), [], time.monotonic()
-    new += register(ready)
+    for root in window.roots(route.source_root):
+        for batch in source.iter_files(root, selection.pattern, selection.recursive):
+            for f in batch:
+                if isinstance(f, Unlisted):
+                    unlisted.append(f)
+                    continue
+                listed += 1
+                if not window.takes(f.mtime):
+                    outside += 1
+                    continue
+                (ready if selection.old_enough(f, now) else young).append(f)
+            if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
+                register(ready)
+                ready, last_registered = [], time.monotonic()
+    register(ready)
     listed_at = time.monotonic()
     steady, moving = selection.settled(young, source.stat_files)
-    new += register(steady) if steady else 0
+    if steady:
+        register(steady)
     finished = time.monotonic()
     _record_unlisted(ledger, route, unlisted)
     log.info(
         "Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run), %d entries not taken",
         route.source,
         listed,
-        new,
+        register.new,
         len(moving),
         len(unlisted),
     )
-    return {
+    outcome: dict[str, Any] = {
         "listed": listed,
-        "registered": new,
+        "registered": register.new,
         "rejected": len(unlisted),
         "still_changing": len(moving),
         "seconds": round(finished - started, 3),
         "listing_seconds": round(listed_at - started, 3),
         "settle_seconds": round(finished - listed_at, 3),
     }
+    if window != SWEEP:
+        outcome |= {"window": window.describe(), "outside_window": outside}
+        log.info("Selected by this run's data interval: %s; %d listed files outside it", window.describe(), outside)
+    if window.exact:
+        outcome |= {"selected": register.selected, "moved_already": register.moved_already, "resent": register.resent}
+        log.info(
+            "This interval: %d files selected, %d moved already%s",
+            register.selected,
+            register.moved_already,
+            f", {register.resent} of them sent again on purpose ({resend})" if resend else "",
+        )
+    return outcome
 
 
 def _record_unlisted(ledger: Ledger, route: Route, unlisted: list[Unlisted]) -> None:
@@ -141,12 +185,22 @@ class Discovery(threading.Thread):
     """`discover` on its own thread and ledger connection (closed at the end), so the worker copies files as they
     are registered; the worker asks `more_coming` before it decides the queue is empty."""
 
-    def __init__(self, ledger: Ledger, route: Route, source: Listing, selection: Selection) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        route: Route,
+        source: Listing,
+        selection: Selection,
+        window: Window = SWEEP,
+        resend: str | None = None,
+    ) -> None:
         super().__init__(name="filepool-discovery", daemon=True)
         self._ledger = ledger
         self._route = route
         self._source = source
         self._selection = selection
+        self._window = window
+        self._resend = resend
         self._news = threading.Event()
         self._finished = threading.Event()
         self.result: dict[str, Any] | None = None
@@ -154,7 +208,9 @@ class Discovery(threading.Thread):
 
     def run(self) -> None:
         try:
-            self.result = discover(self._ledger, self._route, self._source, self._selection, self._news.set)
+            self.result = discover(
+                self._ledger, self._route, self._source, self._selection, self._news.set, self._window, self._resend
+            )
         except BaseException as exc:  # re-raised on the task's thread by outcome()
             self.error = exc
         finally:

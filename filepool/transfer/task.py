@@ -16,6 +16,7 @@ from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.log_group import log_group
 from filepool.transfer.route import Route
 from filepool.transfer.startup import open_ledger
+from filepool.transfer.window import SWEEP, Window
 from filepool.transfer.worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class TransferTask:
     max_files: int | None = None
     after_transfer: AfterTransfer = KEEP
     task: TaskRef | None = None  # the Airflow task try, recorded with the worker
+    window: Window = SWEEP  # the files of this run's data interval (a sweep: all of them)
+    resend: str | None = None  # why this run sends its interval's files moved already once more (None: it does not)
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
@@ -43,11 +46,13 @@ class TransferTask:
         discovery = None
         try:
             if self.selection is not None and destination is not None:  # move files while the rest is listed
-                discovery = Discovery(self._connect(), self.route, source, self.selection)
+                discovery = Discovery(self._connect(), self.route, source, self.selection, self.window, self.resend)
                 discovery.start()
             elif self.selection is not None:
                 with log_group(f"Discovery on {self.route.job}"):
-                    summary["discovery"] = discover(ledger, self.route, source, self.selection)
+                    summary["discovery"] = discover(
+                        ledger, self.route, source, self.selection, None, self.window, self.resend
+                    )
             if destination is not None:
                 more_coming = discovery.more_coming if discovery is not None else None
                 summary.update(
@@ -61,6 +66,7 @@ class TransferTask:
                         self.max_files,
                         more_coming,
                         self.after_transfer,
+                        self.window.claim_filter(self.route.source_root),
                     )
                 )
             if discovery is not None:
@@ -72,6 +78,12 @@ class TransferTask:
             if discovery is not None:
                 discovery.join()  # it lists over the source's sessions: done before they close
             ledger.close()
+        if "files_transferred" in summary:
+            moved, failed = summary["files_transferred"], summary["files_failed"]
+            report = interval_report(summary.get("discovery", {}), moved, failed)
+            if report is not None:
+                summary["interval"] = report
+                log_interval_report(report)
         _log_summary(summary)
         return summary
 
@@ -89,9 +101,11 @@ def move_queued(
     max_files: int | None = None,
     more_coming: Callable[[float], bool] | None = None,
     after_transfer: AfterTransfer = KEEP,
+    only: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Claim the files queued on `job` and move them until the queue is empty (or `more_coming` says discovery is
-    over); `connect()` opens each of the worker's ledger connections."""
+    over); `connect()` opens each of the worker's ledger connections. `only`: claim the files of one data interval
+    alone (`Window.claim_filter`)."""
     config = WorkerConfig(
         job=job,
         threads=threads,
@@ -102,9 +116,42 @@ def move_queued(
         progress_interval=settings.progress_interval,
         max_files=max_files,
         after_transfer=after_transfer,
+        only=only,
     )
     with log_group(f"Transfer of {job} (progress every {settings.progress_interval:g} s)"):
         return Worker(config, connect, source, destination, more_coming).run()
+
+
+def interval_report(discovery: dict[str, Any], moved: int, failed: int) -> dict[str, Any] | None:
+    """What became of the files one data interval's run selected (None for a sweep): moved by this run, moved
+    already before it (of which `resent` were sent again on purpose, so counted in `moved` too), failed, and the
+    rest - moved meanwhile by another run of the same interval, or still waiting."""
+    if "selected" not in discovery:
+        return None
+    selected, before, resent = discovery["selected"], discovery["moved_already"], discovery.get("resent", 0)
+    return {
+        "window": discovery["window"],
+        "selected": selected,
+        "moved_by_this_run": moved,
+        "moved_already": before,
+        "resent": resent,
+        "failed": failed,
+        "moved_by_other_runs_or_waiting": max(0, selected - (before - resent) - moved - failed),
+    }
+
+
+def log_interval_report(report: dict[str, Any]) -> None:
+    log.info(
+        "This interval (%s): %d files selected - %d moved by this run, %d moved already%s, %d failed, %d moved by "
+        "another run or still waiting",
+        report["window"],
+        report["selected"],
+        report["moved_by_this_run"],
+        report["moved_already"],
+        f" ({report['resent']} of them sent again on purpose)" if report["resent"] else "",
+        report["failed"],
+        report["moved_by_other_runs_or_waiting"],
+    )
 
 
 def _log_summary(summary: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ class WorkerConfig:
     progress_interval: float
     max_files: int | None = None
     after_transfer: AfterTransfer = KEEP
+    only: dict[str, Any] | None = None  # the claim filter of an exact window (Window.claim_filter)
 
 
 @dataclass
@@ -179,7 +180,7 @@ class Worker:
                         coming = self._more_coming(0)  # asked before the claim, so no registration slips by
                         sent_at = self.leases.now()
                         claim = self.ledger.claim_batch(
-                            cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds, cfg.max_attempts
+                            cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds, cfg.max_attempts, cfg.only
                         )
                         batch = claim.files
                         self.leases.claimed(batch, sent_at)

@@ -46,6 +46,8 @@ ON CONFLICT (name) DO UPDATE
 -- itself: a row another claim took while this one ran is re-read as last committed, with its new lease. A file
 -- whose worker was lost on its last allowed attempt is not claimed again: it becomes FAILED with WORKER_LOST (a
 -- file that kills its worker, by memory or by execution_timeout, would otherwise come back for ever).
+-- `path_prefix`, `mtime_from` and `mtime_until` (NULL: any) keep the run of one data interval on its own files
+-- (filepool/transfer/window.py).
 WITH picked AS (
     SELECT f.id, f.status AS prior_status, f.claimed_by AS prior_worker,
            f.status = 'IN_PROGRESS' AND f.attempts >= %(max_attempts)s AS lost
@@ -55,6 +57,9 @@ WITH picked AS (
       AND (f.status = 'DISCOVERED'
            OR (f.status = 'IN_PROGRESS' AND f.lease_until < now())
            OR (f.status = 'FAILED' AND f.next_attempt_at <= now()))
+      AND (%(path_prefix)s::text IS NULL OR left(f.source_path, length(%(path_prefix)s)) = %(path_prefix)s)
+      AND (%(mtime_from)s::float8 IS NULL OR f.mtime >= %(mtime_from)s)
+      AND (%(mtime_until)s::float8 IS NULL OR f.mtime < %(mtime_until)s)
     ORDER BY f.id
     LIMIT %(limit)s
     FOR UPDATE OF f SKIP LOCKED
@@ -290,6 +295,46 @@ WITH incoming AS (
     FROM upserted
 )
 SELECT count(*) FROM upserted;
+
+-- name: moved_already
+-- How many of these versions of a job were moved already (COMPLETED, or moved and since pruned): what a run of
+-- one data interval finds done before it starts.
+WITH wanted AS (
+    SELECT r.*, filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
+    FROM jsonb_to_recordset(%(files)s::jsonb)
+        AS r(source_path text, size bigint, mtime double precision, destination text)
+)
+SELECT count(*) FROM wanted w
+WHERE EXISTS (SELECT 1 FROM filepool_files f
+              WHERE f.source_path = w.source_path AND f.size = w.size AND f.mtime = w.mtime AND f.job = %(job)s
+                AND f.destination = w.destination AND f.status = 'COMPLETED')
+   OR EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = w.version_key);
+
+-- name: resend
+-- Send these COMPLETED versions again, on purpose (a run's `resend: true`): back to DISCOVERED with no attempt
+-- made, so the next claim writes each anew, never trusting the copy already there; the reason is recorded. A
+-- version pruned by retention is no longer in filepool_files and is not sent again.
+WITH wanted AS (
+    SELECT * FROM jsonb_to_recordset(%(files)s::jsonb)
+        AS r(source_path text, size bigint, mtime double precision, destination text)
+), locked AS (
+    SELECT f.id FROM filepool_files f JOIN wanted w
+        ON f.source_path = w.source_path AND f.size = w.size AND f.mtime = w.mtime AND f.job = %(job)s
+       AND f.destination = w.destination
+    WHERE f.status = 'COMPLETED'
+    ORDER BY f.id
+    FOR UPDATE OF f
+), resent AS (
+    UPDATE filepool_files f
+    SET status = 'DISCOVERED', attempts = 0, claimed_by = NULL, lease_until = NULL, next_attempt_at = NULL,
+        error_code = NULL, error_message = NULL, upload_id = NULL, updated_at = now()
+    FROM locked WHERE f.id = locked.id AND f.status = 'COMPLETED'
+    RETURNING f.id
+), events AS (
+    INSERT INTO filepool_file_events (file_id, event, worker, details)
+    SELECT id, 'resend_requested', %(worker)s, jsonb_build_object('reason', %(reason)s) FROM resent
+)
+SELECT count(*) FROM resent;
 
 -- name: lookup
 -- Where given file versions of a job stand, to report per-file results. A version moved and since pruned
