@@ -69,6 +69,9 @@ class ProducerOperator(Guarded, DockerOperator):
         if speed is not None:
             command += ["--speed", str(speed)]
         kwargs.setdefault("network_mode", "host")
+        # Every line of the container's output: its closing summary is the last line on stdout, but a log line on
+        # stderr may arrive after it on the attached stream.
+        kwargs.setdefault("xcom_all", True)
         kwargs.setdefault("auto_remove", "success")
         super().__init__(
             image=image, command=command, environment={"KAFKA_BROKERS": brokers}, mount_tmp_dir=False, **kwargs
@@ -123,16 +126,30 @@ class ProducerOperator(Guarded, DockerOperator):
                 data_path,
             )
             with _own_ca_only(any(material.values())):
-                last_line = super().execute(context)
+                output = super().execute(context)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(last_line, str):
-            with contextlib.suppress(ValueError):
-                return _on_host(json.loads(last_line), self.docker_host_conn_id, logs_path)  # the closing summary
-        return last_line
+        summary = _closing_summary(output)
+        if summary is None:
+            return output[-1] if isinstance(output, list) and output else output
+        return _on_host(summary, self.docker_host_conn_id, logs_path)
 
 
 _LOGS = "/app/logs"
+
+
+def _closing_summary(output: Any) -> dict[str, Any] | None:
+    """The producer's closing summary: the last line of its output that is a JSON object."""
+    lines = output if isinstance(output, list) else [output]
+    for line in reversed(lines):
+        if isinstance(line, bytes):
+            line = line.decode(errors="replace")
+        if isinstance(line, str) and line.lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                found = json.loads(line)
+                if isinstance(found, dict):
+                    return found
+    return None
 
 
 def _on_host(summary: Any, conn_id: str, logs_path: str | None) -> Any:

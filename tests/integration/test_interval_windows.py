@@ -88,3 +88,13 @@ def test_by_mtime_a_backfill_takes_its_days_files_and_a_scheduled_run_what_is_le
     assert last["files_transferred"] == 20 and "interval" not in last
     for rel, data in files.items():
         assert sha256((local_base / "in" / rel).read_bytes()) == sha256(data)
+
+
+def test_a_day_without_its_folder_selects_nothing_and_succeeds(
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
+) -> None:
+    root = sftp_root / "daily"
+    (root / "2026-01-01").mkdir(parents=True)  # a route whose January 2nd never came
+    summary = sweep(root, "partition").execute(run_of(DAYS[1]))
+    assert summary["files_transferred"] == 0 and summary["interval"]["selected"] == 0
+    assert summary["discovery"]["rejected"] == 0
