@@ -21,7 +21,7 @@ setup(
     packages=find_packages(include=["filepool", "filepool.*"]),
     package_data={"filepool.ledger": ["sql/*.sql", "sql/migrations/*.sql"], "filepool.plugin": ["static/*"]},
     # What the code imports, and the providers of the connection types the README has users create (sftp, ftp,
-    # fs from standard, aws, postgres, docker); requirements.txt pins the same list.
+    # fs from standard, aws, postgres, docker, kafka); requirements.txt pins the same list.
     install_requires=[
         "apache-airflow>=3.3,<4",
         "apache-airflow-providers-sftp>=7.0",
@@ -30,12 +30,15 @@ setup(
         "apache-airflow-providers-amazon>=9.39",
         "apache-airflow-providers-postgres>=7.1",
         "apache-airflow-providers-docker>=4.6",
+        "apache-airflow-providers-apache-kafka>=2.1",
         "asyncssh>=2.24",
         "boto3>=1.44",
+        "confluent-kafka>=2.6",
         "botocore>=1.44",
         "docker>=7.1",
         "fastapi>=0.115",
         "prometheus-client>=0.20",
+        "pika>=1.3",
         "psycopg2-binary>=2.9",
         "urllib3>=2.0",
     ],

@@ -118,6 +118,27 @@ class LedgerError(FilepoolError):
     code = "LEDGER_ERROR"
 
 
+class MalformedMessage(FilepoolError):
+    """A task message taken from a topic that is not one: not JSON, not an object, or a field missing or unsafe.
+    It goes to the dead-letter topic with this code and the reason."""
+
+    code = "MALFORMED_MESSAGE"
+    retryable = False
+
+
+class TaskIdConflict(FilepoolError):
+    """A task message whose task_id was taken already by a message with other content: the first one wins."""
+
+    code = "TASK_ID_CONFLICT"
+    retryable = False
+
+
+class PublishFailed(FilepoolError):
+    """A broker (Kafka, AMQP) did not take a result or notification: it stays in the outbox for the next send."""
+
+    code = "PUBLISH_ERROR"
+
+
 class TransferFailed(FilepoolError):
     """Raised by an operator at the end of a run in which some files failed."""
 

@@ -19,6 +19,8 @@ SFTP_CONN_ID = "filepool_sftp"  # sftp: the SFTP source server
 S3_CONN_ID = "filepool_minio"  # aws: the S3-compatible store (MinIO), endpoint_url in its extra
 FTP_CONN_ID = "filepool_ftp"  # ftp: the FTP server
 LOCAL_CONN_ID = "filepool_local"  # fs: the local base path, in its extra
+KAFKA_CONN_ID = "filepool_kafka"  # kafka: the brokers task messages come from and results go to
+AMQP_CONN_ID = "filepool_amqp"  # amqp: the RabbitMQ server arrival notifications go to
 PRODUCER_TOPIC = "tripclick_raw_logs"  # the Kafka topic the producer DAGs send to
 PRODUCER_IMAGE = "tripclick-producer:latest"  # the producer image on each Docker host
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests, the demo and the benchmarks run for real: PostgreSQL, OpenSSH, vsftpd, rclone, lftp,
-# the Docker Engine (and debootstrap, to make a base image: no registry is reachable), kcat, chromium.
+# the Docker Engine (and debootstrap, to make a base image: no registry is reachable), kcat, chromium,
+# RabbitMQ.
 # Installs what is missing when run as root; otherwise only says what is missing.
 set -euo pipefail
 need=()
@@ -15,6 +16,7 @@ command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v kcat >/dev/null || need+=(kcat)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the browser tests drive it through Playwright
+[ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)  # arrival notifications over AMQP
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages (install them as root): ${need[*]}" >&2

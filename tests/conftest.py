@@ -83,6 +83,15 @@ def kafka_broker() -> Iterator[KafkaBroker]:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_server():  # type: ignore[no-untyped-def]
+    from tests.servers.rabbitmq import RabbitMQServer
+
+    server = _start(RabbitMQServer())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def docker_engines() -> Iterator[list[DockerEngine]]:
     """Two Docker engines, TLS only, standing for two remote web servers; each has the producer image."""
     engines: list[DockerEngine] = []

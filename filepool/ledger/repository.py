@@ -9,10 +9,11 @@ and the attempt.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from filepool.exceptions import LedgerError
@@ -122,6 +123,31 @@ class Ledger:
 
     def _query(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         return self._run(queries()[name], params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+        """Run named queries in one transaction that spans work outside the database (the outbox's sends):
+        yields `query(name, **params)`; commits when the block ends, rolls back when it raises. Not retried: a
+        lost connection rolls the whole transaction back, which the caller runs again."""
+        self._run("SELECT 1")  # connect, with retries
+        conn = self._conn
+        conn.autocommit = False
+        try:
+
+            def query(name: str, **params: Any) -> list[tuple[Any, ...]]:
+                with conn.cursor() as cur:
+                    cur.execute(queries()[name], params)
+                    return list(cur.fetchall()) if cur.description else []
+
+            yield query
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                conn.autocommit = True
 
     def rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         """The rows of the named query `name` (sql/*.sql), for readers outside the engine (the UI plugin)."""

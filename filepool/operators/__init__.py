@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from filepool.operators.ftp import FTPToLocalOperator, LocalToFTPOperator
+    from filepool.operators.kafka_intake import KafkaTaskMessagesOperator
     from filepool.operators.sftp_to_minio import SFTPToMinIOOperator
     from filepool.operators.task_messages import FTPTaskMessagesOperator
 
@@ -19,8 +20,15 @@ _MODULES = {
     "LocalToFTPOperator": "filepool.operators.ftp",
     "SFTPToMinIOOperator": "filepool.operators.sftp_to_minio",
     "FTPTaskMessagesOperator": "filepool.operators.task_messages",
+    "KafkaTaskMessagesOperator": "filepool.operators.kafka_intake",
 }
-__all__ = ["FTPTaskMessagesOperator", "FTPToLocalOperator", "LocalToFTPOperator", "SFTPToMinIOOperator"]
+__all__ = [
+    "FTPTaskMessagesOperator",
+    "FTPToLocalOperator",
+    "KafkaTaskMessagesOperator",
+    "LocalToFTPOperator",
+    "SFTPToMinIOOperator",
+]
 
 
 def __getattr__(name: str) -> Any:

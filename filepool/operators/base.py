@@ -75,6 +75,13 @@ class FileTransferOperator(Guarded, BaseOperator):
         landed there after their run).
     :param resend: send the files of the run's interval that were moved already once more, on purpose (a
         backfill or manual run with ``select_by`` partition or mtime); each is recorded with the reason.
+    :param notify_amqp_conn_id: announce each file COMPLETED on this route over AMQP (RabbitMQ) through this
+        Airflow connection: one persistent, confirmed message per file (route, source path, destination, size,
+        sha256, completed_at, a stable ``message_id``), sent through the ledger's outbox, so a broker outage
+        delays notifications and loses none. Set in the DAG file only. None (default): no notifications.
+    :param notify_exchange: the exchange ("" is the default exchange, which routes to the queue named by the
+        routing key); ``notify_routing_key``: the routing key. The queue must exist (a message no queue takes
+        stays in the outbox).
     """
 
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
@@ -102,6 +109,9 @@ class FileTransferOperator(Guarded, BaseOperator):
         partition: str = "{{ ds }}",
         late_partitions: int | str = 1,
         resend: bool | str = False,
+        notify_amqp_conn_id: str | None = None,
+        notify_exchange: str = "",
+        notify_routing_key: str = "filepool.arrivals",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,6 +137,11 @@ class FileTransferOperator(Guarded, BaseOperator):
         self.partition = partition
         self.late_partitions = late_partitions
         self.resend = resend
+        self.notify = (
+            {"conn_id": notify_amqp_conn_id, "exchange": notify_exchange, "routing_key": notify_routing_key}
+            if notify_amqp_conn_id
+            else None
+        )
 
     # -- what a subclass provides -----------------------------------------------------------------------------
 
@@ -172,6 +187,7 @@ class FileTransferOperator(Guarded, BaseOperator):
                 task_ref(context),
                 window,
                 resend,
+                self.notify,
             )
             if self.transfer:
                 with closing(self.open_destination(settings, threads, sessions)) as destination:

@@ -124,24 +124,18 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         """Move the messages of one source/destination pair: check, register each file version, drain, report."""
         src_id, src_kind, dst_id, dst_kind = pair
         job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
-        per_connection = min(threads, settings.max_sessions_per_connection)
         try:
-            source: FTPSource | LocalSource = (
-                FTPSource(FTPConfig.from_airflow(src_id), per_connection, sessions)
-                if src_kind == "ftp"
-                else LocalSource(LocalConfig.from_airflow(src_id))
-            )
-            destination: FTPDestination | LocalDestination = (
-                FTPDestination(FTPConfig.from_airflow(dst_id), per_connection, sessions)
-                if dst_kind == "ftp"
-                else LocalDestination(LocalConfig.from_airflow(dst_id))
-            )
+            source, destination = open_pair(pair, min(threads, settings.max_sessions_per_connection), sessions)
         except FilepoolError as exc:
             for index, _message in members:
                 out.refuse(index, exc, job)
             return
         with closing(source), closing(destination):
-            versions = _versions(source, destination, members, out, job)
+            found, refused = file_versions(source, destination, members)
+            for index, why in refused.items():
+                out.refuse(index, why, job)
+            messages = dict(members)
+            versions = {index: (messages[index], version) for index, version in found.items()}
             ledger.register(
                 job,
                 [
@@ -220,16 +214,38 @@ class _Outcomes:
         self.results[index] = result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
 
 
-def _versions(
+def open_pair(
+    pair: tuple[str, str, str, str], per_connection: int, sessions: threading.BoundedSemaphore
+) -> tuple[FTPSource | LocalSource, FTPDestination | LocalDestination]:
+    """The source and destination of a (src_id, src kind, dst_id, dst kind) pair of task messages, their FTP
+    sessions pooled (`per_connection` each, `sessions` for the whole task)."""
+    src_id, src_kind, dst_id, dst_kind = pair
+    source: FTPSource | LocalSource = (
+        FTPSource(FTPConfig.from_airflow(src_id), per_connection, sessions)
+        if src_kind == "ftp"
+        else LocalSource(LocalConfig.from_airflow(src_id))
+    )
+    try:
+        destination: FTPDestination | LocalDestination = (
+            FTPDestination(FTPConfig.from_airflow(dst_id), per_connection, sessions)
+            if dst_kind == "ftp"
+            else LocalDestination(LocalConfig.from_airflow(dst_id))
+        )
+    except BaseException:
+        source.close()
+        raise
+    return source, destination
+
+
+def file_versions(
     source: FTPSource | LocalSource,
     destination: FTPDestination | LocalDestination,
-    members: list[tuple[int, TaskMessage]],
-    out: _Outcomes,
-    job: str,
-) -> dict[int, tuple[TaskMessage, Version]]:
-    """{index: (message, (path, size, mtime, destination))} for the messages whose paths are allowed and whose
-    source exists. The destination is part of the version: the same source sent to two places is two transfers,
-    and each message reports on its own destination only."""
+    members: Sequence[tuple[int, TaskMessage]],
+) -> tuple[dict[int, Version], dict[int, FilepoolError]]:
+    """({index: (path, size, mtime, destination)} for the messages whose paths are allowed and whose source
+    exists, {index: why not} for the others), from one listing session. The destination is part of the version:
+    the same source sent to two places is two transfers, and each message reports on its own destination only."""
+    refused: dict[int, FilepoolError] = {}
     wanted: list[tuple[int, TaskMessage, str]] = []
     for index, message in members:
         try:
@@ -238,21 +254,20 @@ def _versions(
                 destination.config.confine(message.dst_path)  # refuse escapes before any byte moves
             wanted.append((index, message, path))
         except FilepoolError as exc:
-            out.refuse(index, exc, job)
+            refused[index] = exc
     try:
         with source.session() as session:
             found = session.stat_files([path for _, _, path in wanted])
     except FilepoolError as exc:  # the source refuses us (login, host, network): all of its messages fail
-        for index, _message, _path in wanted:
-            out.refuse(index, exc, job)
-        return {}
+        refused.update({index: exc for index, _message, _path in wanted})
+        return {}, refused
     versions = {}
     for index, message, path in wanted:
         if path in found:
-            versions[index] = (message, (path, found[path].size, found[path].mtime, message.dst_path))
+            versions[index] = (path, found[path].size, found[path].mtime, message.dst_path)
         else:
-            out.refuse(index, FileNotFound(f"{message.src_path} not found on {message.src_id}"), job)
-    return versions
+            refused[index] = FileNotFound(f"{message.src_path} not found on {message.src_id}")
+    return versions, refused
 
 
 def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, Version]], out: _Outcomes) -> None:

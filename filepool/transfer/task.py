@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from filepool.ledger import Ledger, TaskRef
+from filepool.ledger.outbox import notify_route
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import Discovery, Selection, discover
 from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.log_group import log_group
+from filepool.transfer.publish import Publisher, PublisherThread
 from filepool.transfer.route import Route
 from filepool.transfer.startup import open_ledger
 from filepool.transfer.window import SWEEP, Window
@@ -38,12 +40,15 @@ class TransferTask:
     task: TaskRef | None = None  # the Airflow task try, recorded with the worker
     window: Window = SWEEP  # the files of this run's data interval (a sweep: all of them)
     resend: str | None = None  # why this run sends its interval's files moved already once more (None: it does not)
+    notify: dict[str, Any] | None = None  # arrival notifications over AMQP: {"conn_id", "exchange", "routing_key"}
+    notify_timeout: float = 60.0  # how long the task waits at its end for a broker that does not take them
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
         ledger = open_ledger(self.ledger_conn_id, self.worker, self.settings, self.task)
         summary: dict[str, Any] = {"job": self.route.job, "worker": self.worker}
         discovery = None
+        publisher: PublisherThread | None = None
         try:
             if self.selection is not None and destination is not None:  # move files while the rest is listed
                 discovery = Discovery(self._connect(), self.route, source, self.selection, self.window, self.resend)
@@ -53,6 +58,11 @@ class TransferTask:
                     summary["discovery"] = discover(
                         ledger, self.route, source, self.selection, None, self.window, self.resend
                     )
+            notify_route(ledger, self.route.job, self.notify)
+            if self.notify:
+                publisher = PublisherThread(Publisher(self._connect))
+            if publisher is not None:
+                publisher.start()
             if destination is not None:
                 more_coming = discovery.more_coming if discovery is not None else None
                 summary.update(
@@ -71,12 +81,17 @@ class TransferTask:
                 )
             if discovery is not None:
                 summary["discovery"] = discovery.outcome()
+            if publisher is not None:
+                summary["notifications"] = self._notified(publisher)
             counts = ledger.job_counts(self.route.job)
             summary["ledger"] = {status: n for status, (n, _) in sorted(counts.items())}
             ledger.retire_worker()
         finally:
             if discovery is not None:
                 discovery.join()  # it lists over the source's sessions: done before they close
+            if publisher is not None and publisher.is_alive():  # the run failed: what is left goes next time
+                publisher.stop()
+                publisher.publisher.close()
             ledger.close()
         if "files_transferred" in summary:
             moved, failed = summary["files_transferred"], summary["files_failed"]
@@ -89,6 +104,26 @@ class TransferTask:
 
     def _connect(self) -> Ledger:
         return Ledger.from_airflow(self.ledger_conn_id, self.worker)
+
+    def _notified(self, thread: PublisherThread) -> dict[str, Any]:
+        """Send what the run's files left in the outbox, waiting up to `notify_timeout` for a broker that is
+        down; what is still unsent then goes with the next run's (or the maintenance DAG's) publisher."""
+        thread.stop()
+        publisher = thread.publisher
+        try:
+            left = publisher.drain(self.notify_timeout)
+        finally:
+            publisher.close()
+        if left:
+            log.warning(
+                "Arrival notifications: %d sent; %s still in the outbox (%s), sent by the next run",
+                publisher.sent["amqp"],
+                left,
+                publisher.last_error,
+            )
+        else:
+            log.info("Arrival notifications: %d sent over AMQP", publisher.sent["amqp"])
+        return {"sent": publisher.sent["amqp"], "left": left}
 
 
 def move_queued(

@@ -427,3 +427,107 @@ WITH updated AS (
     SELECT id, 'upload_started', %(worker)s, jsonb_build_object('upload_id', %(upload_id)s::text) FROM updated
 )
 SELECT count(*) FROM updated;
+
+-- name: take_messages
+-- Task messages taken from a topic, as one transaction (several statements, each seeing the ones before): claim
+-- each task_id (the first message with it wins), register the file versions of the new ones, link each new
+-- message to its version (locking the version's row, so that a transition committing meanwhile either sees the
+-- link and writes the result, or is seen here as already ended), and put in the outbox at once the results of new
+-- messages that were refused or whose version had ended already. Returns each message's verdict: new, duplicate
+-- (its task_id was taken with the same content) or conflict (with other content).
+SELECT pg_advisory_xact_lock_shared(%(prune_lock)s);
+CREATE TEMP TABLE filepool_incoming ON COMMIT DROP AS
+SELECT * FROM jsonb_to_recordset(%(messages)s::jsonb)
+    AS r(task_id text, digest text, message jsonb, job text, source_path text, source_bytes text, size bigint,
+         mtime double precision, destination text, refusal jsonb);
+INSERT INTO filepool_task_messages (task_id, digest, message, reply, batch)
+SELECT task_id, digest, message, %(reply)s::jsonb, %(batch)s::uuid FROM filepool_incoming
+ON CONFLICT (task_id) DO NOTHING;
+WITH taken AS (
+    SELECT i.*, filepool_version_key(i.job, i.source_path, i.size, i.mtime, i.destination) AS version_key
+    FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id)
+    WHERE t.batch = %(batch)s::uuid AND i.refusal IS NULL
+), inserted AS (
+    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id)
+    SELECT job, source_path, decode(source_bytes, 'base64'), size, mtime, destination,
+           jsonb_build_object('task_id', task_id, 'metadata', message->'metadata'),
+           (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s)
+    FROM taken
+    WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = taken.version_key)
+    ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
+    RETURNING id, source_path, size
+)
+INSERT INTO filepool_file_events (file_id, event, worker, details)
+SELECT id, 'discovered', %(worker)s, jsonb_build_object('path', source_path, 'size', size) FROM inserted;
+CREATE TEMP TABLE filepool_linked ON COMMIT DROP AS
+SELECT i.task_id, f.id AS file_id
+FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id)
+    JOIN filepool_files f ON f.source_path = i.source_path AND f.size = i.size AND f.mtime = i.mtime
+                         AND f.job = i.job AND f.destination = i.destination
+WHERE t.batch = %(batch)s::uuid AND i.refusal IS NULL
+ORDER BY f.id
+FOR SHARE OF f;
+UPDATE filepool_task_messages t SET file_id = l.file_id FROM filepool_linked l WHERE t.task_id = l.task_id;
+INSERT INTO filepool_outbox (channel, target, message_key, payload, file_id)
+SELECT 'kafka',
+       jsonb_build_object('conn_id', t.reply->>'conn_id',
+                          'topic', CASE WHEN r.payload->>'status' = 'success' THEN t.reply->>'results'
+                                        ELSE t.reply->>'failures' END),
+       t.task_id, r.payload, f.id
+FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id)
+    LEFT JOIN filepool_files f ON f.id = t.file_id
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN i.refusal IS NOT NULL THEN i.refusal
+            -- moved before and since pruned: nothing to move, and the message is answered
+            WHEN f.id IS NULL THEN filepool_result_record(t.message, t.task_id, 'COMPLETED', 0, 0, now(), NULL, NULL)
+                                   || '{"moved_earlier": true}'::jsonb
+            WHEN f.status = 'COMPLETED' OR (f.status = 'FAILED' AND f.next_attempt_at IS NULL) THEN
+                filepool_result_record(t.message, t.task_id, f.status, f.bytes_transferred, f.total_seconds,
+                                       f.updated_at, f.error_code, f.error_message)
+        END AS payload
+    ) AS r
+WHERE t.batch = %(batch)s::uuid AND t.reply IS NOT NULL AND r.payload IS NOT NULL;
+SELECT i.task_id,
+       CASE WHEN t.batch = %(batch)s::uuid THEN 'new' WHEN t.digest = i.digest THEN 'duplicate' ELSE 'conflict' END
+FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id);
+
+-- name: outbox_take
+-- The next messages to send on a channel, oldest first, locked until the sender's transaction ends (another
+-- publisher skips them; a publisher that dies unlocks them).
+SELECT id, target, message_key, payload FROM filepool_outbox
+WHERE channel = %(channel)s AND sent_at IS NULL
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: outbox_sent
+-- Mark messages sent (in the transaction that took them); an arrival notification also becomes its file's event.
+WITH sent AS (
+    UPDATE filepool_outbox SET sent_at = now(), attempts = attempts + 1
+    WHERE id = ANY(%(ids)s)
+    RETURNING id, channel, file_id, message_key, target
+)
+INSERT INTO filepool_file_events (file_id, event, worker, details)
+SELECT s.file_id, CASE WHEN s.channel = 'amqp' THEN 'amqp_notify_sent' ELSE 'result_sent' END, %(worker)s,
+       CASE WHEN s.channel = 'amqp' THEN jsonb_build_object('message_id', s.message_key, 'exchange',
+                                                            s.target->>'exchange')
+            ELSE jsonb_build_object('task_id', s.message_key, 'topic', s.target->>'topic') END
+FROM sent s JOIN filepool_files f ON f.id = s.file_id;
+
+-- name: outbox_failed
+-- A send that failed: counted, with its error, for the page and the next publisher.
+UPDATE filepool_outbox SET attempts = attempts + 1, last_error = %(error)s WHERE id = ANY(%(ids)s);
+
+-- name: outbox_pending
+-- What is still to send, per channel (the maintenance DAG's report and the tests' wait).
+SELECT channel, count(*) FROM filepool_outbox WHERE sent_at IS NULL GROUP BY channel;
+
+-- name: notify_route
+-- Announce a route's arrivals over AMQP (target) or stop (NULL target).
+WITH dropped AS (
+    DELETE FROM filepool_notify_routes WHERE job = %(job)s AND %(target)s::jsonb IS NULL
+)
+INSERT INTO filepool_notify_routes (job, target)
+SELECT %(job)s, %(target)s::jsonb WHERE %(target)s::jsonb IS NOT NULL
+ON CONFLICT (job) DO UPDATE SET target = EXCLUDED.target, updated_at = now();

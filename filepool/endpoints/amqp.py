@@ -1,0 +1,68 @@
+"""AMQP 0-9-1 (RabbitMQ) through pika: persistent messages with publisher confirms. The Airflow connection (type
+`amqp`, or any type) gives host, port (5672), login, password and the virtual host in `schema`; extra `exchange`
+and `routing_key` are the defaults a route's notifications take."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from filepool.airflow_connections import read_connection
+from filepool.exceptions import PublishFailed
+
+
+class AMQPSink:
+    """One connection and confirm-mode channel, opened on the first send and again after a failure."""
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+        self._conn: Any = None
+        self._channel: Any = None
+
+    def _open(self) -> Any:
+        import pika
+
+        if self._channel is None:
+            conn = read_connection(self.conn_id)
+            params = pika.ConnectionParameters(
+                host=conn.require_host(),
+                port=conn.port or 5672,
+                virtual_host=conn.schema or "/",
+                credentials=pika.PlainCredentials(conn.login or "guest", conn.password or "guest"),
+                connection_attempts=1,
+                socket_timeout=5,
+                blocked_connection_timeout=30,
+            )
+            self._conn = pika.BlockingConnection(params)
+            self._channel = self._conn.channel()
+            self._channel.confirm_delivery()
+        return self._channel
+
+    def send(self, messages: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """(exchange, routing key, message id, JSON body) each, persistent and confirmed one by one; raises
+        PublishFailed (and drops the connection) unless the broker confirmed them all."""
+        import pika
+
+        try:
+            channel = self._open()
+            for exchange, routing_key, message_id, body in messages:
+                channel.basic_publish(
+                    exchange,
+                    routing_key,
+                    json.dumps(body, default=str).encode(),
+                    pika.BasicProperties(
+                        content_type="application/json", delivery_mode=2, message_id=message_id, app_id="filepool"
+                    ),
+                    mandatory=True,
+                )
+        except Exception as exc:  # AMQPError, a lost socket, an unroutable message
+            self.close()
+            raise PublishFailed(f"AMQP ({self.conn_id}) did not confirm: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection: nothing more to do
+                conn.close()

@@ -1,0 +1,124 @@
+"""Kafka through confluent-kafka: a consumer of task messages that commits only what the caller says is safe,
+a dead-letter producer, and a sink for result records. Connections are Airflow `kafka` connections (the
+apache-kafka provider's type): their extra is librdkafka's configuration, `bootstrap.servers` at least."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from filepool.airflow_connections import read_connection
+from filepool.exceptions import InvalidConfig, PublishFailed
+
+log = logging.getLogger(__name__)
+
+# Defaults a connection's extra may change: a new group reads the topic from its start; a consumer that died
+# gives its partitions back after 10 s (librdkafka's 45 s would hold a killed task's partitions that long).
+_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest", "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
+# Ours to decide: the consumer commits by hand, after the ledger has the messages.
+_CONSUMER = {"enable.auto.commit": False, "enable.partition.eof": False}
+# Idempotent producer: a retry inside librdkafka never writes a record twice.
+_PRODUCER = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.timeout.ms": 30_000}
+
+
+def kafka_config(conn_id: str) -> dict[str, Any]:
+    """librdkafka's configuration from the Airflow connection `conn_id` (its extra; host:port if the extra has
+    no `bootstrap.servers`)."""
+    conn = read_connection(conn_id)
+    config = {k: v for k, v in conn.extra.items() if isinstance(v, str | int | float | bool)}
+    if "bootstrap.servers" not in config:
+        if not conn.host:
+            raise InvalidConfig(f"connection {conn_id!r} has no bootstrap.servers in its extra and no host")
+        config["bootstrap.servers"] = f"{conn.host}:{conn.port or 9092}"
+    return config
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class TopicConsumer:
+    """A consumer of one topic in a consumer group that commits offsets only when told (`commit`)."""
+
+    def __init__(self, conn_id: str, topic: str, group: str) -> None:
+        from confluent_kafka import Consumer
+
+        self.topic = topic
+        self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka_config(conn_id), **_CONSUMER, "group.id": group})
+        self.assigned = False  # until the group gives this consumer its partitions (seconds, on some brokers)
+        self._consumer.subscribe([topic], on_assign=self._on_assign)
+
+    def _on_assign(self, _consumer: Any, partitions: list[Any]) -> None:
+        self.assigned = True
+        log.info("Consumer of %s in its group: partitions %s", self.topic, sorted(p.partition for p in partitions))
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        """Up to `max_records` records, waiting up to `timeout` seconds for the first."""
+        from confluent_kafka import KafkaError
+
+        records = []
+        for msg in self._consumer.consume(max_records, timeout):
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("Kafka consumer of %s: %s", self.topic, error.str())
+                continue
+            records.append(
+                Record(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0), msg.key(), msg.value())
+            )
+        return records
+
+    def commit(self, records: Sequence[Record]) -> None:
+        """Commit past every record given (the highest offset per partition), synchronously."""
+        from confluent_kafka import TopicPartition
+
+        last: dict[tuple[str, int], int] = {}
+        for r in records:
+            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+        if last:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False
+            )
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class KafkaSink:
+    """Sends keyed JSON records and waits until the brokers have every one (or says which failed)."""
+
+    def __init__(self, conn_id: str) -> None:
+        from confluent_kafka import Producer
+
+        self.conn_id = conn_id
+        self._producer = Producer({**kafka_config(conn_id), **_PRODUCER})
+
+    def send(self, records: Sequence[tuple[str, str | None, Any, dict[str, str] | None]], timeout: float = 30) -> None:
+        """(topic, key, JSON value, headers) each; raises PublishFailed unless the brokers took them all."""
+        failures: list[str] = []
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for topic, key, value, headers in records:
+            body = value if isinstance(value, bytes) else json.dumps(value, default=str).encode()
+            self._producer.produce(topic, body, key, headers=list((headers or {}).items()), on_delivery=delivered)
+            self._producer.poll(0)
+        left = self._producer.flush(timeout)
+        if failures or left:
+            raise PublishFailed(
+                f"Kafka ({self.conn_id}) did not take {len(failures) + left} of {len(records)} records: "
+                f"{failures[0] if failures else 'timed out'}"
+            )
+
+    def close(self) -> None:
+        self._producer.flush(5)

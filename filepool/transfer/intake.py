@@ -1,0 +1,316 @@
+"""Task messages from a Kafka topic into the ledger, then moved and answered.
+
+At least once into the ledger: a batch's offsets are committed only after its messages are in the ledger (one
+transaction: each task_id taken, its file version registered and linked) and its malformed ones are in the
+dead-letter topic. Exactly once out of it: a message delivered again finds its task_id taken (a duplicate,
+dropped) and its version registered (moved once by whichever worker claims it); results leave through the
+outbox (filepool.transfer.publish).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from filepool.allow import Allowed
+from filepool.endpoints.kafka import KafkaSink, Record, TopicConsumer
+from filepool.exceptions import FilepoolError, MalformedMessage, TaskIdConflict, error_code
+from filepool.ledger import DiscoveredFile, Ledger
+from filepool.ledger.outbox import TakenMessage, take_messages
+from filepool.names import storable
+from filepool.settings import Settings
+from filepool.transfer.completion import KEEP, AfterTransfer
+from filepool.transfer.messages import TaskMessage, kinds, result
+from filepool.transfer.publish import Publisher
+from filepool.transfer.task import move_queued
+
+log = logging.getLogger(__name__)
+
+JOIN_SECONDS = 120  # how long joining the consumer group may take before quiet time counts anyway
+Pair = tuple[str, str, str, str]  # (src_id, src kind, dst_id, dst kind)
+# (pair, sessions per connection, sessions in all) -> (source, destination), and a pair's file versions
+OpenPair = Callable[[Pair, int, threading.BoundedSemaphore], tuple[Any, Any]]
+Versions = Callable[[Any, Any, list[tuple[int, TaskMessage]]], tuple[dict[int, Any], dict[int, FilepoolError]]]
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    kafka_conn_id: str
+    topic: str
+    group: str
+    dead_letter_topic: str
+    results_topic: str
+    failures_topic: str
+    batch: int = 500  # messages taken into the ledger per transaction
+    idle_seconds: float = 30.0  # stop after this long without a message
+    max_seconds: float | None = None  # stop after this long in any case (between batches)
+    threads: int = 8
+
+
+def job_of(pair: Pair) -> str:
+    src_id, src_kind, dst_id, dst_kind = pair
+    return f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
+
+
+def identity(raw: dict[str, Any], version: Any = None) -> tuple[str, str]:
+    """(task_id, digest): a message's own task_id and the SHA-256 of its canonical JSON; without a task_id, an
+    id from its source version (or its paths, when it has none) and destination, which is also its digest."""
+    if raw.get("task_id"):
+        return str(raw["task_id"]), hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    parts = [raw.get("src_id"), raw.get("src_path"), raw.get("dst_id"), raw.get("dst_path"), version]
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return f"version-{digest[:32]}", digest
+
+
+class Intake:
+    """Consumes task messages until the topic has been quiet for `idle_seconds` (or `max_seconds` passed)."""
+
+    def __init__(
+        self,
+        config: IntakeConfig,
+        connect: Callable[[], Ledger],
+        settings: Settings,
+        allowed: Allowed,
+        open_pair: OpenPair,
+        versions: Versions,
+        after_transfer: AfterTransfer = KEEP,
+    ) -> None:
+        self.config, self._connect, self.settings, self.allowed = config, connect, settings, allowed
+        self._open_pair, self._versions, self.after = open_pair, versions, after_transfer
+        self.counts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self._pairs: dict[Pair, tuple[Any, Any]] = {}
+        self._sessions = threading.BoundedSemaphore(settings.max_sessions_total)
+        self.reply = {
+            "conn_id": config.kafka_conn_id,
+            "results": config.results_topic,
+            "failures": config.failures_topic,
+        }
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.config
+        started = time.monotonic()
+        with ExitStack() as stack:
+            ledger = self._connect()
+            stack.callback(ledger.close)
+            consumer = TopicConsumer(cfg.kafka_conn_id, cfg.topic, cfg.group)
+            stack.callback(consumer.close)
+            dead_letters = KafkaSink(cfg.kafka_conn_id)
+            stack.callback(dead_letters.close)
+            publisher = Publisher(self._connect)
+            stack.callback(publisher.close)
+            stack.callback(self._close_pairs)
+            quiet_since = time.monotonic()
+            while True:
+                records = consumer.poll(cfg.batch, 1.0)
+                if records:
+                    touched = self._take(ledger, records, dead_letters)
+                    consumer.commit(records)  # the ledger and the dead-letter topic have every one of them
+                    self.counts["consumed"] += len(records)
+                    for pair in touched:
+                        self._move(pair)
+                    quiet_since = time.monotonic()
+                publisher.publish()
+                now = time.monotonic()
+                if not consumer.assigned and now - started < JOIN_SECONDS:
+                    quiet_since = now  # not in the group yet: the topic is not quiet, we do not hear it
+                if now - quiet_since >= cfg.idle_seconds or (cfg.max_seconds and now - started >= cfg.max_seconds):
+                    break
+            left = publisher.drain(timeout=60)
+            summary = {
+                "topic": cfg.topic,
+                **{k: self.counts[k] for k in ("consumed", "new", "duplicate", "conflict", "malformed", "refused")},
+                "moved": self.counts["moved"],
+                "failed": self.counts["failed"],
+                "results_sent": publisher.sent["kafka"],
+                "outbox_left": left,
+                "dead_letter_reasons": dict(self.reasons),
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        log.info(
+            "Intake from %s: %d messages - %d new, %d duplicates, %d task_id conflicts, %d malformed (dead-letter "
+            "topic %s), %d refused; %d files moved, %d failed; %d results sent%s",
+            cfg.topic,
+            summary["consumed"],
+            summary["new"],
+            summary["duplicate"],
+            summary["conflict"],
+            summary["malformed"],
+            cfg.dead_letter_topic,
+            summary["refused"],
+            summary["moved"],
+            summary["failed"],
+            summary["results_sent"],
+            f", still in the outbox: {left}" if left else "",
+        )
+        return summary
+
+    # -- one batch into the ledger ----------------------------------------------------------------------------
+
+    def _take(self, ledger: Ledger, records: list[Record], dead_letters: KafkaSink) -> set[Pair]:
+        """Put a batch in the ledger and its unusable messages in the dead-letter topic; returns the pairs with
+        new files."""
+        dead: list[tuple[Record, FilepoolError]] = []
+        by_pair: dict[Pair, list[tuple[int, TaskMessage]]] = {}
+        taken: dict[int, TakenMessage] = {}
+        raws: dict[int, dict[str, Any]] = {}
+        for index, record in enumerate(records):
+            try:
+                raw = _decode(record)
+                message = TaskMessage.parse(raw)
+            except FilepoolError as exc:
+                dead.append((record, MalformedMessage(exc.message)))
+                continue
+            raws[index] = raw
+            try:
+                pair = self._pair(message)
+            except FilepoolError as exc:
+                taken[index] = self._refusal(raw, message, exc)
+                continue
+            by_pair.setdefault(pair, []).append((index, message))
+        for pair, members in by_pair.items():
+            taken.update(self._found(pair, members, raws))
+        verdicts = self._claim(ledger, records, taken, dead)
+        touched = {pair for pair, members in by_pair.items() if any(verdicts.get(i) == "new" for i, _ in members)}
+        refused = [_reject_row(taken[i]) for i, v in verdicts.items() if v == "new" and taken[i].refusal is not None]
+        self.counts["refused"] += len(refused)
+        ledger.reject(refused)
+        if dead:
+            dead_letters.send([self._dead_letter(record, exc) for record, exc in dead])
+        return touched
+
+    def _claim(
+        self, ledger: Ledger, records: list[Record], taken: dict[int, TakenMessage], dead: list[Any]
+    ) -> dict[int, str]:
+        """Take the batch's messages by task_id: repeats within the batch are settled here, the rest by the
+        ledger. {index: verdict}."""
+        first: dict[str, int] = {}
+        verdicts: dict[int, str] = {}
+        for index, m in sorted(taken.items()):
+            if m.task_id in first:
+                verdicts[index] = "duplicate" if taken[first[m.task_id]].digest == m.digest else "conflict"
+            else:
+                first[m.task_id] = index
+        by_id = take_messages(ledger, [taken[i] for i in first.values()], self.reply)
+        verdicts.update({i: by_id[task_id] for task_id, i in first.items()})
+        for index, verdict in verdicts.items():
+            self.counts[verdict] += 1
+            if verdict == "conflict":
+                why = TaskIdConflict(f"task_id {taken[index].task_id!r} was taken already with other content")
+                dead.append((records[index], why))
+        return verdicts
+
+    def _pair(self, message: TaskMessage) -> Pair:
+        self.allowed.connection(message.src_id, "src_id")
+        self.allowed.connection(message.dst_id, "dst_id")
+        src_kind, dst_kind = kinds(message)
+        if src_kind == "ftp":
+            self.allowed.path(message.src_path, "src_path")
+        else:
+            self.allowed.path(message.dst_path, "dst_path")
+        return (message.src_id, src_kind, message.dst_id, dst_kind)
+
+    def _found(
+        self, pair: Pair, members: list[tuple[int, TaskMessage]], raws: dict[int, dict[str, Any]]
+    ) -> dict[int, TakenMessage]:
+        """The messages of one pair as the ledger takes them: their file versions, or why there is none."""
+        messages = dict(members)
+        try:
+            source, destination = self._endpoints(pair)
+            found, refused = self._versions(source, destination, members)
+        except FilepoolError as exc:
+            found, refused = {}, {index: exc for index, _ in members}
+        out = {index: self._refusal(raws[index], messages[index], exc) for index, exc in refused.items()}
+        for index, (path, size, mtime, dst) in found.items():
+            task_id, digest = identity(raws[index], [size, mtime])
+            out[index] = TakenMessage(
+                task_id, digest, _fields(raws[index]), job_of(pair), DiscoveredFile(path, size, mtime, dst)
+            )
+        return out
+
+    def _refusal(self, raw: dict[str, Any], message: TaskMessage, exc: FilepoolError) -> TakenMessage:
+        task_id, digest = identity(raw)
+        record = result(raw, task_id, "failure", error_code=error_code(exc), error_message=exc.message)
+        job = f"rejected://{message.src_id} -> {message.dst_id}"
+        return TakenMessage(task_id, digest, _fields(raw), job, None, record)
+
+    def _dead_letter(self, record: Record, exc: FilepoolError) -> tuple[str, str | None, Any, dict[str, str]]:
+        self.counts["malformed" if isinstance(exc, MalformedMessage) else "dead_lettered"] += 1
+        self.reasons[exc.code] += 1
+        value = {
+            "error_code": exc.code,
+            "reason": exc.message,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "value": (record.value or b"").decode("utf-8", "replace"),
+        }
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        return (self.config.dead_letter_topic, key, value, {"filepool-error-code": exc.code})
+
+    # -- moving -----------------------------------------------------------------------------------------------
+
+    def _endpoints(self, pair: Pair) -> tuple[Any, Any]:
+        """A pair's source and destination, opened once for the whole task: their sessions stay pooled."""
+        if pair not in self._pairs:
+            per_connection = min(self.config.threads, self.settings.max_sessions_per_connection)
+            self._pairs[pair] = self._open_pair(pair, per_connection, self._sessions)
+        return self._pairs[pair]
+
+    def _move(self, pair: Pair) -> None:
+        source, destination = self._endpoints(pair)
+        summary = move_queued(
+            self._connect,
+            job_of(pair),
+            source,
+            destination,
+            self.config.threads,
+            self.settings,
+            after_transfer=self.after,
+        )
+        self.counts["moved"] += int(summary.get("files_transferred", 0))
+        self.counts["failed"] += int(summary.get("files_failed", 0))
+
+    def _close_pairs(self) -> None:
+        for source, destination in self._pairs.values():
+            source.close()
+            destination.close()
+        self._pairs.clear()
+
+
+def _decode(record: Record) -> dict[str, Any]:
+    if not record.value:
+        raise MalformedMessage("the record has no value")
+    try:
+        raw = json.loads(record.value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise MalformedMessage(f"a task message must be a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def _fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """What a result record repeats of its message."""
+    return {k: raw.get(k) for k in ("src_id", "src_path", "dst_id", "dst_path", "metadata")}
+
+
+def _reject_row(m: TakenMessage) -> dict[str, Any]:
+    """A refused message's FAILED row, for the File transfers page (its result left through the outbox)."""
+    refusal = m.refusal or {}
+    return {
+        "job": storable(m.job or "rejected://"),
+        "source_path": storable(str(m.message.get("src_path") or "")),
+        "destination": storable(str(m.message.get("dst_path") or "")),
+        "error_code": refusal.get("error_code"),
+        "error_message": storable(str(refusal.get("error_message") or "")),
+        "metadata": {"task_id": storable(m.task_id)},
+    }
