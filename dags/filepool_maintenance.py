@@ -1,5 +1,6 @@
 """filepool_maintenance: every 15 minutes, put expired leases back in the queue, remove orphaned temporary
-files, abort stale multipart uploads and prune old COMPLETED rows; `report` logs and returns what was done.
+files, abort stale multipart uploads, prune old COMPLETED rows and send what the outbox still holds (result
+records and arrival notifications a broker did not take in time); `report` logs and returns what was done.
 
 What to sweep comes from the Params (local `fs` connections, FTP folders, buckets) and the limits too.
 """
@@ -14,13 +15,14 @@ from airflow.sdk import DAG, Param, task
 from filepool.operators.maintenance import (
     AbortStaleUploadsOperator,
     PruneLedgerOperator,
+    PublishOutboxOperator,
     RemoveTempFilesOperator,
     RequeueExpiredLeasesOperator,
 )
 from filepool.params import ledger_param
 from filepool.settings import LOCAL_CONN_ID, S3_CONN_ID
 
-STEPS = ("requeue_expired_leases", "remove_temp_files", "abort_stale_uploads", "prune_ledger")
+STEPS = ("requeue_expired_leases", "remove_temp_files", "abort_stale_uploads", "prune_ledger", "publish_outbox")
 
 with DAG(
     dag_id="filepool_maintenance",
@@ -66,6 +68,7 @@ with DAG(
         PruneLedgerOperator(
             task_id=STEPS[3], ledger_conn_id="{{ params.ledger_conn_id }}", retention_days="{{ params.retention_days }}"
         ),
+        PublishOutboxOperator(task_id=STEPS[4], ledger_conn_id="{{ params.ledger_conn_id }}"),
     ]
 
     @task(trigger_rule="all_done")

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from filepool.airflow_connections import read_connection
 from filepool.exceptions import PublishFailed
+
+# pika logs every refused connection as an ERROR with its traceback; the publisher's own PUBLISH_ERROR warning
+# says what matters (what stays in the outbox, and why).
+logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 class AMQPSink:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from filepool.ledger import Ledger
 from filepool.operators.arguments import as_list, seconds
 from filepool.operators.task_instance import worker_name
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, Settings
+from filepool.transfer.publish import Publisher
 
 HOUR = 3600.0
 
@@ -175,5 +177,39 @@ class PruneLedgerOperator(Guarded, BaseOperator):
         with _ledger(self.ledger_conn_id, context) as ledger:
             n = ledger.prune_completed(retention)
             ledger.forget_workers(retention)
+            ledger.rows("prune_outbox", older_than=retention)
         self.log.info("COMPLETED rows older than %s days pruned to their version key: %d", self.retention_days, n)
         return {"pruned": n}
+
+
+class PublishOutboxOperator(Guarded, BaseOperator):
+    """Send what the ledger's outbox still holds (result records, arrival notifications a broker did not take
+    while their task ran), waiting up to ``timeout_seconds`` for a broker that is down. Returns what was sent
+    and what is left, per channel."""
+
+    template_fields: Sequence[str] = ("ledger_conn_id", "timeout_seconds")
+    ALLOWED_FIELDS = {"connections": ("ledger_conn_id",)}
+
+    def __init__(
+        self, *, ledger_conn_id: str = LEDGER_CONN_ID, timeout_seconds: float | str = 60, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.ledger_conn_id = ledger_conn_id
+        self.timeout_seconds = timeout_seconds
+
+    def execute(self, context: Any) -> dict[str, dict[str, int]]:
+        self.check_allowed(context)
+        with _ledger(self.ledger_conn_id, context):  # migrated
+            pass
+        publisher = Publisher(functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker_name(context)))
+        try:
+            left = publisher.drain(seconds("timeout_seconds", self.timeout_seconds))
+        finally:
+            publisher.close()
+        self.log.info(
+            "Outbox: sent %s; left %s%s",
+            publisher.sent,
+            left or "nothing",
+            f" ({publisher.last_error})" if left else "",
+        )
+        return {"sent": publisher.sent, "left": left}

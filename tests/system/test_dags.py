@@ -183,6 +183,7 @@ def test_maintenance_dag_reports_what_it_did(
     assert [u["key"] for u in report["abort_stale_uploads"]["aborted"]] == ["lost.bin"]
     assert report["requeue_expired_leases"] == {"requeued": 0, "worker_lost": 0}
     assert report["prune_ledger"] == {"pruned": 0}
+    assert report["publish_outbox"] == {"sent": {"kafka": 0, "amqp": 0}, "left": {}}
     assert not orphan.exists()
 
 

@@ -531,3 +531,10 @@ WITH dropped AS (
 INSERT INTO filepool_notify_routes (job, target)
 SELECT %(job)s, %(target)s::jsonb WHERE %(target)s::jsonb IS NOT NULL
 ON CONFLICT (job) DO UPDATE SET target = EXCLUDED.target, updated_at = now();
+
+-- name: prune_outbox
+-- Retention of the outbox: messages sent longer ago than `older_than` seconds go. Returns how many.
+WITH gone AS (
+    DELETE FROM filepool_outbox WHERE sent_at < now() - make_interval(secs => %(older_than)s) RETURNING 1
+)
+SELECT count(*) FROM gone;
