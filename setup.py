@@ -31,6 +31,8 @@ setup(
         "apache-airflow-providers-postgres>=7.1",
         "apache-airflow-providers-docker>=4.6",
         "apache-airflow-providers-apache-kafka>=2.1",
+        "apache-airflow-providers-openlineage>=2.20",
+        "apache-airflow-providers-common-compat>=1.23",
         "asyncssh>=2.24",
         "boto3>=1.44",
         "confluent-kafka>=2.6",

@@ -5,6 +5,9 @@ sweep (mapped over the configured folders, skipped when `tasks` is given) and me
 `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}` with Airflow `ftp`/`fs` connection
 ids); the messages task returns `{"results": [...], "failures": [...]}` as result records.
 
+A sweep task that moved files emits an asset event on its folder's destination (`file:///base/dest_path/`) through
+the alias `filepool_ftp_to_local` (the `asset_events` Param: one per run, one per file, or none).
+
 Backfill dates: each run covers one data interval (hourly; `[filepool] transfer_schedule`). With `select_by`
 `partition` (a date folder under each swept folder) or `mtime`, a backfill run moves exactly its interval's files:
 `airflow backfill create --dag-id filepool_ftp_to_local --from-date 2026-01-01 --to-date 2026-01-03
@@ -16,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, AssetAlias, task
 
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
 from filepool.params import interval_params, task_message_params, transfer_params
@@ -55,6 +58,8 @@ with DAG(
         select_by="{{ params.select_by }}",
         partition="{{ params.partition }}",
         resend="{{ params.resend }}",
+        asset_events="{{ params.asset_events }}",
+        outlets=[AssetAlias("filepool_ftp_to_local")],  # events on each folder's Asset (file:///base/dest_path/)
         allowed=allowed,
     ).expand_kwargs(folders_to_sweep())
 

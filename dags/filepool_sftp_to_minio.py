@@ -11,6 +11,10 @@ its interval's files, keys relative to the source folder as always:
 `airflow backfill create --dag-id filepool_sftp_to_minio --from-date 2026-01-01 --to-date 2026-01-03
 --dag-run-conf '{"select_by": "partition"}'`. Re-running a date moves only what it still lacks; `"resend": true`
 sends its files again, on purpose, recorded as such. The summary task says what became of the interval's files.
+
+New files, for downstream DAGs: each transfer task that moved files emits an asset event on
+`s3://<bucket>/<key_prefix>` (the `asset_events` Param: one per task run with its counts, one per file, or none);
+`filepool_new_files` shows a DAG scheduled on it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, AssetAlias, Param, task
 
 from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
@@ -37,6 +41,10 @@ ALLOWED: dict[str, list[str]] = {
     "buckets": ["landing"],
     "paths": ["/data/outgoing"],
 }
+
+# Each transfer task that moved files emits an asset event on its route's Asset (s3://bucket/key_prefix) through
+# this alias; filepool_new_files is scheduled on the default route's Asset.
+ALIAS = AssetAlias("filepool_sftp_to_minio")
 
 ROUTE: dict[str, Any] = {
     "sftp_conn_id": "{{ params.sftp_conn_id }}",
@@ -182,6 +190,8 @@ with DAG(
         task_id="transfer",
         discover=False,
         threads="{{ params.threads }}",
+        asset_events="{{ params.asset_events }}",
+        outlets=[ALIAS],
         **ROUTE,
     ).expand(worker_slot=worker_slots())
     discover >> transfer >> summary()

@@ -22,9 +22,11 @@ def get_provider_info() -> dict[str, Any]:
                     "filepool.operators.task_messages",
                     "filepool.operators.maintenance",
                     "filepool.operators.producer",
+                    "filepool.operators.kafka_intake",
                 ],
             },
         ],
+        "triggers": [{"integration-name": "filepool", "python-modules": ["filepool.triggers.new_files"]}],
         "config": {
             "filepool": {
                 "description": "filepool transfer engine settings.",
@@ -93,6 +95,35 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "0 0 * * *",
                         "default": "0 * * * *",
                         "version_added": "0.4.0",
+                    },
+                    "watch_source_path": {
+                        "description": "The SFTP folder filepool_sftp_to_minio_on_arrival watches (from the "
+                        "triggerer, no worker slot held): new stable files there start a run within seconds.",
+                        "type": "string",
+                        "example": "/data/outgoing",
+                        "default": "/data/outgoing",
+                        "version_added": "0.5.0",
+                    },
+                    "watch_bucket": {
+                        "description": "The bucket filepool_sftp_to_minio_on_arrival moves new files to.",
+                        "type": "string",
+                        "example": "landing",
+                        "default": "landing",
+                        "version_added": "0.5.0",
+                    },
+                    "watch_key_prefix": {
+                        "description": "The key prefix of filepool_sftp_to_minio_on_arrival's objects.",
+                        "type": "string",
+                        "example": "incoming/",
+                        "default": "",
+                        "version_added": "0.5.0",
+                    },
+                    "watch_poll_seconds": {
+                        "description": "How often the file watcher lists its folder (one SFTP session, kept).",
+                        "type": "float",
+                        "example": "5",
+                        "default": "5",
+                        "version_added": "0.5.0",
                     },
                     "producer_hosts": {
                         "description": "Airflow docker connections, one per remote host, that the producer DAGs "

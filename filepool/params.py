@@ -88,6 +88,15 @@ def transfer_params() -> dict[str, Any]:
             60, type="number", minimum=0, title="Minimum age (seconds)",
             description="Files older than this are taken without waiting", section=TUNING,
         ),
+        "asset_events": Param(
+            "run", type="string", enum=["run", "file", "none"], title="Asset events",
+            description_md=(
+                "What a transfer task that moved files tells the DAGs scheduled on its route's Asset: `run` one "
+                "event with the counts, `file` one event per file (destination, size, sha256, source; up to 1,000 "
+                "a task, else its run event), `none` nothing"
+            ),
+            section=TUNING,
+        ),
         **ledger_param(),
     }  # fmt: skip
 

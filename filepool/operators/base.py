@@ -17,6 +17,7 @@ from filepool.allow import Guarded
 from filepool.exceptions import InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
 from filepool.operators.interval import interval_window, run_type
+from filepool.operators.outlets import check_asset_events, emit_assets, lineage
 from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
@@ -37,6 +38,7 @@ COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
     "select_by",
     "late_partitions",
     "resend",
+    "asset_events",
 )
 
 
@@ -79,6 +81,11 @@ class FileTransferOperator(Guarded, BaseOperator):
         Airflow connection: one persistent, confirmed message per file (route, source path, destination, size,
         sha256, completed_at, a stable ``message_id``), sent through the ledger's outbox, so a broker outage
         delays notifications and loses none. Set in the DAG file only. None (default): no notifications.
+    :param asset_events: what this task tells the ``AssetAlias`` outlets the DAG file gives it when it moved
+        files: ``run`` (default) one event with the run's counts, ``file`` one event per moved file (destination,
+        size, sha256, source) up to ``max_file_events`` (a run that moved more sends its run event instead), or
+        ``none``. Events are on one Asset per route, its destination (``s3://bucket/prefix``, ``file:///...``,
+        ``ftp://host:port/...``); see :mod:`filepool.operators.outlets`.
     :param notify_exchange: the exchange ("" is the default exchange, which routes to the queue named by the
         routing key); ``notify_routing_key``: the routing key. The queue must exist (a message no queue takes
         stays in the outbox).
@@ -112,6 +119,8 @@ class FileTransferOperator(Guarded, BaseOperator):
         notify_amqp_conn_id: str | None = None,
         notify_exchange: str = "",
         notify_routing_key: str = "filepool.arrivals",
+        asset_events: str = "run",
+        max_file_events: int = 1000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -137,6 +146,9 @@ class FileTransferOperator(Guarded, BaseOperator):
         self.partition = partition
         self.late_partitions = late_partitions
         self.resend = resend
+        self.asset_events = asset_events
+        self.max_file_events = positive_int("max_file_events", max_file_events)
+        self._locations: tuple[str, str] | None = None
         self.notify = (
             {"conn_id": notify_amqp_conn_id, "exchange": notify_exchange, "routing_key": notify_routing_key}
             if notify_amqp_conn_id
@@ -157,6 +169,11 @@ class FileTransferOperator(Guarded, BaseOperator):
         """The destination; a pooled one takes its sessions from `sessions` too."""
         raise NotImplementedError
 
+    def locations(self, route: Route) -> tuple[str, str]:
+        """Where the route's files come from and go, as URIs (``sftp://host:port/folder``, ``s3://bucket/prefix``,
+        ``file:///base/folder``): the Asset of its events and its OpenLineage datasets."""
+        raise NotImplementedError
+
     # -- the run ------------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -173,6 +190,7 @@ class FileTransferOperator(Guarded, BaseOperator):
             lambda template, values: self.render_template(template, values),  # type: ignore[arg-type]
         )
         resend = self._resend_reason(window, context)
+        asset_events = check_asset_events(str(self.asset_events))
         with closing(self.open_source(settings, threads, sessions)) as source:
             route = self.make_route(source)
             task = TransferTask(
@@ -188,13 +206,22 @@ class FileTransferOperator(Guarded, BaseOperator):
                 window,
                 resend,
                 self.notify,
+                keep_moved=self.max_file_events if asset_events == "file" else 0,
             )
+            self._locations = self.locations(route)
             if self.transfer:
                 with closing(self.open_destination(settings, threads, sessions)) as destination:
                     summary = task.run(source, destination)
             else:
                 summary = task.run(source, None)
+        moved = summary.pop("moved_files", [])
+        emit_assets(context, self.outlets, self._locations[1], summary, moved, asset_events, self.max_file_events)
         return finish(context, summary, _failure(summary) if self.fail_on_file_errors else None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs and outputs for OpenLineage (the provider calls this when the task ends): the route's source
+        folder and destination."""
+        return lineage(*self._locations) if self._locations else None
 
     def _resend_reason(self, window: Window, context: Any) -> str | None:
         if not as_bool(self.resend, False):

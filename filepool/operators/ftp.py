@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -60,6 +61,10 @@ class FTPToLocalOperator(FileTransferOperator):
     ) -> LocalDestination:
         return LocalDestination(LocalConfig.from_airflow(self.local_conn_id))
 
+    def locations(self, route: Route) -> tuple[str, str]:
+        base = LocalConfig.from_airflow(self.local_conn_id).base
+        return ftp_uri(self.ftp_conn_id, route.source_root), "file://" + posixpath.join(base, route.key_prefix)
+
 
 class LocalToFTPOperator(FileTransferOperator):
     """
@@ -106,3 +111,11 @@ class LocalToFTPOperator(FileTransferOperator):
         return FTPDestination(
             FTPConfig.from_airflow(self.ftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
         )
+
+    def locations(self, route: Route) -> tuple[str, str]:
+        return "file://" + route.source_root, ftp_uri(self.ftp_conn_id, route.key_prefix)
+
+
+def ftp_uri(conn_id: str, path: str) -> str:
+    config = FTPConfig.from_airflow(conn_id)
+    return f"ftp://{config.host}:{config.port}{path}"

@@ -60,6 +60,10 @@ class SFTPToMinIOOperator(FileTransferOperator):
     def make_route(self, source: Source) -> Route:
         return sftp_to_s3(self.sftp_conn_id, self.source_path, self.aws_conn_id, self.bucket, self.key_prefix)
 
+    def locations(self, route: Route) -> tuple[str, str]:
+        config = SFTPConfig.from_airflow(self.sftp_conn_id)
+        return f"sftp://{config.host}:{config.port}{route.source_root}", f"s3://{self.bucket}/{self.key_prefix}"
+
     def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> S3Destination:
         return S3Destination.from_airflow(
             self.aws_conn_id, self.bucket, threads, settings.multipart_threshold, settings.part_size

@@ -42,6 +42,7 @@ class TransferTask:
     resend: str | None = None  # why this run sends its interval's files moved already once more (None: it does not)
     notify: dict[str, Any] | None = None  # arrival notifications over AMQP: {"conn_id", "exchange", "routing_key"}
     notify_timeout: float = 60.0  # how long the task waits at its end for a broker that does not take them
+    keep_moved: int = 0  # list up to this many moved files in the summary's `moved_files` (per-file asset events)
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
@@ -77,6 +78,7 @@ class TransferTask:
                         more_coming,
                         self.after_transfer,
                         self.window.claim_filter(self.route.source_root),
+                        self.keep_moved,
                     )
                 )
             if discovery is not None:
@@ -137,6 +139,7 @@ def move_queued(
     more_coming: Callable[[float], bool] | None = None,
     after_transfer: AfterTransfer = KEEP,
     only: dict[str, Any] | None = None,
+    keep_moved: int = 0,
 ) -> dict[str, Any]:
     """Claim the files queued on `job` and move them until the queue is empty (or `more_coming` says discovery is
     over); `connect()` opens each of the worker's ledger connections. `only`: claim the files of one data interval
@@ -152,6 +155,7 @@ def move_queued(
         max_files=max_files,
         after_transfer=after_transfer,
         only=only,
+        keep_moved=keep_moved,
     )
     with log_group(f"Transfer of {job} (progress every {settings.progress_interval:g} s)"):
         return Worker(config, connect, source, destination, more_coming).run()

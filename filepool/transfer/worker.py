@@ -45,6 +45,7 @@ class WorkerConfig:
     max_files: int | None = None
     after_transfer: AfterTransfer = KEEP
     only: dict[str, Any] | None = None  # the claim filter of an exact window (Window.claim_filter)
+    keep_moved: int = 0  # remember up to this many files moved (for per-file asset events), and one more
 
 
 @dataclass
@@ -59,6 +60,7 @@ class RunStats:
     halted_by: str | None = None
     lost_leases: int = 0
     at_source: Counter[str] = field(default_factory=Counter)  # outcomes of source actions (delete, move)
+    moved: list[dict[str, Any]] = field(default_factory=list)  # the first files moved, when asked to keep them
 
     def elapsed(self) -> float:
         return max(time.monotonic() - self.started, 1e-9)
@@ -88,6 +90,7 @@ class RunStats:
             "released": self.released,
             "lost_leases": self.lost_leases,
             "at_source": dict(self.at_source),
+            "moved_files": self.moved,
         }
 
 
@@ -333,7 +336,13 @@ class Worker:
         at_source = Counter[str]()
         if after.action != "keep" and kept:  # only once COMPLETED is durable
             at_source = complete_at_source(self._record_ledger, self.config.job, self.source, sorted(kept))
-        return _Written(refused, sum(1 for d, _ in done if d.id not in kept), at_source)
+        room = self.config.keep_moved + 1 - len(self.stats.moved)  # read only here: the main thread appends
+        moved = [
+            {"source": f.source_path, "destination": f.destination, "size": d.bytes, "sha256": d.checksum}
+            for d, f in done
+            if d.id in kept
+        ][: max(room, 0)]
+        return _Written(refused, sum(1 for d, _ in done if d.id not in kept), at_source, moved)
 
     def _fence_claim(self, claim: str, key: str) -> None:
         """The fence of a destination that commits in groups: `claim` is the "id-attempt" its writer was given."""
@@ -347,6 +356,7 @@ class Worker:
             self.stats.bytes -= done.bytes
             self._record_failure(f, exc)
         self.stats.at_source.update(written.at_source)
+        self.stats.moved.extend(written.moved[: self.config.keep_moved + 1 - len(self.stats.moved)])
         if written.lost:
             self.stats.lost_leases += written.lost
             log.warning("%d files finished after their lease passed to another worker", written.lost)
@@ -370,3 +380,4 @@ class _Written:
     refused: list[tuple[Completion, ClaimedFile, Exception]]
     lost: int
     at_source: Counter[str]
+    moved: list[dict[str, Any]]

@@ -3,8 +3,11 @@ repository's dags/, with its metadata database on the test PostgreSQL. Its REST 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,7 @@ class AirflowCluster:
     components: tuple[str, ...] = ("api-server", "scheduler", "dag-processor")
     # {name: role} of Airflow's simple auth manager, each with the password "pw-<name>"; empty: everyone is admin
     users: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, int] = field(default_factory=dict)  # component -> pid of its process group
 
     def start(self) -> AirflowCluster:
         import psycopg2
@@ -74,18 +78,26 @@ class AirflowCluster:
         }
         (self.home / "passwords.json").write_text(json.dumps({n: f"pw-{n}" for n in self.users}))
         self.cli("db", "migrate")
-        for name, args in (
-            ("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
-            ("scheduler", ["scheduler"]),
-            ("dag-processor", ["dag-processor"]),
-        ):
-            if name not in self.components:
-                continue
-            proc = spawn([AIRFLOW, *args], self.home / f"{name}.log", env=self.env)
-            self.pids.append(proc.pid)
-            if name == "api-server":
-                wait_for_port(self.port, proc, self.home / f"{name}.log", timeout=180)
+        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
+            if name in self.components:
+                self.start_component(name)
         return self
+
+    def start_component(self, name: str) -> None:
+        args = ["api-server", "--port", str(self.port), "--host", "127.0.0.1"] if name == "api-server" else [name]
+        proc = spawn([AIRFLOW, *args], self.home / f"{name}.log", env=self.env)
+        self.pids.append(proc.pid)
+        self.by_name[name] = proc.pid
+        if name == "api-server":
+            wait_for_port(self.port, proc, self.home / f"{name}.log", timeout=180)
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL a component's whole process group (a triggerer and its trigger runner, say)."""
+        pid = self.by_name.pop(name)
+        os.killpg(pid, signal.SIGKILL)
+        self.pids.remove(pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
     def cli(self, *args: str) -> str:
         done = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=300)

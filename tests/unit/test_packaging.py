@@ -45,7 +45,9 @@ def imported_distributions() -> set[str]:
         top = module.split(".")[0]
         if top in sys.stdlib_module_names or top == "filepool":
             continue
-        if module.startswith("airflow.providers."):  # one distribution per provider
+        if module.startswith("airflow.providers.common."):  # common.compat is apache-airflow-providers-common-compat
+            found.add("apache-airflow-providers-common-" + module.split(".")[3].replace("_", "-"))
+        elif module.startswith("airflow.providers."):  # one distribution per provider
             found.add("apache-airflow-providers-" + module.split(".")[2].replace("_", "-"))
         elif top == "airflow":  # airflow.sdk, airflow.configuration: the distributions apache-airflow brings
             found.add("apache-airflow")

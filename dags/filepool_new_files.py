@@ -1,0 +1,52 @@
+"""filepool_new_files: an example of a DAG scheduled on files filepool moved. It runs when a transfer task of
+`filepool_sftp_to_minio` has moved files into `s3://landing/` (that DAG's default route: each of its transfer
+tasks that moved files emits an asset event on its route's Asset), and lists what arrived.
+
+Each event's `extra` is either a run's counts (`files`, `bytes`, `route`, `run_id`, `worker`: the default) or,
+when the transfer DAG runs with `asset_events: file`, one file (`destination`, `size`, `sha256`, `source`).
+Write your own by copying this DAG: schedule on the Asset of your route (`s3://<bucket>/<key_prefix>`).
+
+With per-file events, Airflow 3.3 gives a run the events registered up to the moment its run was queued: of one
+task's events, the first triggers a run and the others come with the next run (Airflow issue #54659 describes
+the same for mapped tasks). No event is lost, and each is consumed once; a DAG that must see a task's files
+together uses run events (the default) and finds the files in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import DAG, Asset, task
+
+log = logging.getLogger(__name__)
+LANDING = Asset("s3://landing/")
+
+with DAG(
+    dag_id="filepool_new_files",
+    description="Example: runs on new files filepool moved to s3://landing/",
+    schedule=[LANDING],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    tags=["filepool", "example", "assets"],
+    doc_md=__doc__,
+) as dag:
+
+    @task(inlets=[LANDING])
+    def arrived(triggering_asset_events: Any = None) -> dict[str, Any]:
+        """What the events that triggered this run say: the files (per-file events) or the counts (run events)."""
+        events = list((triggering_asset_events or {}).get(LANDING, []))  # keyed by the asset (and by the alias)
+        files = [e.extra for e in events if "destination" in e.extra and "size" in e.extra]
+        runs = [e.extra for e in events if "files" in e.extra]
+        for f in files[:20]:
+            log.info(
+                "New file: %s (%d bytes, sha256 %s) from %s", f["destination"], f["size"], f["sha256"], f["source"]
+            )
+        for r in runs:
+            log.info("Run %s moved %d files (%d bytes) on %s", r.get("run_id"), r["files"], r["bytes"], r["route"])
+        total = len(files) + sum(int(r["files"]) for r in runs)
+        log.info("%d asset events, %d new files", len(events), total)
+        return {"events": len(events), "files": total, "destinations": sorted(f["destination"] for f in files)[:1000]}
+
+    arrived()

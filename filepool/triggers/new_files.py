@@ -1,0 +1,116 @@
+"""NewFilesTrigger: watches a route's SFTP or FTP folder from Airflow's triggerer, for a DAG scheduled on new files
+through an `AssetWatcher`.
+
+Every `poll_seconds` it lists the folder over one session it keeps, applies the transfer operators' stability rule
+(`settle_seconds`, `min_age_seconds`), registers the new stable files in the ledger and fires one event for them:
+the DAG run that follows moves the route's queue. The ledger decides what is new, so a restarted triggerer
+neither misses a file nor fires for one twice; at start it also fires once if files wait in the route's queue
+(registered by a triggerer that died before its event). The wait is asyncio; the listing and the ledger's
+statements run on a thread, with the operators' own code (the SFTP listing is asyncssh's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from filepool.settings import LEDGER_CONN_ID
+
+log = logging.getLogger(__name__)
+
+
+class NewFilesTrigger(BaseEventTrigger):
+    """
+    :param route: the transfer's route, as its operator is given it: ``{"kind": "sftp", "sftp_conn_id",
+        "source_path", "aws_conn_id", "bucket", "key_prefix"}`` or ``{"kind": "ftp", "ftp_conn_id",
+        "source_path", "local_conn_id", "dest_path"}``; the ledger job is the operator's.
+    :param pattern, recursive, settle_seconds, min_age_seconds: which files, and when they are stable.
+    :param poll_seconds: how often the folder is listed.
+    """
+
+    def __init__(
+        self,
+        *,
+        route: dict[str, Any],
+        pattern: str = "*",
+        recursive: bool = True,
+        settle_seconds: float = 2.0,
+        min_age_seconds: float = 60.0,
+        poll_seconds: float = 5.0,
+        ledger_conn_id: str = LEDGER_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.route, self.pattern, self.recursive = route, pattern, recursive
+        self.settle_seconds, self.min_age_seconds, self.poll_seconds = settle_seconds, min_age_seconds, poll_seconds
+        self.ledger_conn_id = ledger_conn_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__name__}",
+            {
+                "route": self.route,
+                "pattern": self.pattern,
+                "recursive": self.recursive,
+                "settle_seconds": self.settle_seconds,
+                "min_age_seconds": self.min_age_seconds,
+                "poll_seconds": self.poll_seconds,
+                "ledger_conn_id": self.ledger_conn_id,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        watch = await asyncio.to_thread(self._open)
+        job = watch.route.job
+        try:
+            waiting = await asyncio.to_thread(watch.queued)
+            if waiting:
+                log.info("%d files wait in the queue of %s: one event for them", waiting, job)
+                yield self._event(job, 0, waiting)
+            while True:
+                new = await asyncio.to_thread(watch.poll, time.time())
+                if new:
+                    log.info("%d new stable files on %s", new, job)
+                    yield self._event(job, new, 0)
+                await asyncio.sleep(self.poll_seconds)
+        finally:
+            await asyncio.to_thread(watch.close)
+
+    def _event(self, job: str, new: int, waiting: int) -> TriggerEvent:
+        at = datetime.now(UTC).isoformat()
+        return TriggerEvent({"route": job, "new_files": new, "waiting": waiting, "at": at})
+
+    def _open(self) -> Any:
+        """The route, its source with one session, and the ledger (on the triggerer's thread pool)."""
+        from filepool.ledger import Ledger
+        from filepool.transfer import process
+        from filepool.transfer.discovery import Selection
+        from filepool.transfer.route import ftp_to_local, sftp_to_s3
+        from filepool.transfer.watch import Watch
+
+        logging.getLogger("filepool.transfer.discovery").setLevel(logging.WARNING)  # a line a poll is too many
+        r = self.route
+        source: Any
+        if r.get("kind") == "ftp":
+            from filepool.endpoints.ftp import FTPConfig
+            from filepool.endpoints.ftp_source import FTPSource
+
+            source = FTPSource(FTPConfig.from_airflow(r["ftp_conn_id"]), 1)
+            route = ftp_to_local(r["ftp_conn_id"], r["source_path"], r["local_conn_id"], r.get("dest_path", ""))
+        else:
+            from filepool.endpoints.sftp import SFTPConfig, SFTPSource
+
+            source = SFTPSource(SFTPConfig.from_airflow(r["sftp_conn_id"]), 1)
+            route = sftp_to_s3(
+                r["sftp_conn_id"], r["source_path"], r["aws_conn_id"], r["bucket"], r.get("key_prefix", "")
+            )
+        ledger = Ledger.from_airflow(self.ledger_conn_id, process.worker_name(f"watch {route.source}"))
+        ledger.migrate()
+        selection = Selection(self.pattern, self.recursive, self.settle_seconds, self.min_age_seconds)
+        return Watch(ledger, route, source, selection)

@@ -1,0 +1,99 @@
+"""The file watcher with Airflow's scheduler and triggerer running: 100 files dropped one by one into an SFTP
+folder over about a minute are each moved to S3 exactly once by filepool_sftp_to_minio_on_arrival, within seconds
+of their arrival; the triggerer SIGKILLed and restarted halfway loses and repeats none. Latency figures (arrival
+to the file's COMPLETED row, after its object was verified in S3) go to test-output/file_watcher.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ledger_rows, sha256
+from tests.servers.airflow import AirflowCluster
+
+pytestmark = pytest.mark.system
+DAG = "filepool_sftp_to_minio_on_arrival"
+FILES = 100
+
+
+def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_restart(
+    conns: None, s3_server: Any, s3_client: Any, bucket: str, sftp_root: Path, postgres_server: Any, ledger_uri: str
+) -> None:
+    drop = sftp_root / "drop"
+    drop.mkdir(mode=0o755)
+    env = {
+        **os.environ,
+        "AIRFLOW__FILEPOOL__WATCH_SOURCE_PATH": str(drop),
+        "AIRFLOW__FILEPOOL__WATCH_BUCKET": bucket,
+        "AIRFLOW__FILEPOOL__WATCH_KEY_PREFIX": "arrived/",
+        "AIRFLOW__FILEPOOL__WATCH_POLL_SECONDS": "1",
+    }
+    components = ("api-server", "scheduler", "dag-processor", "triggerer")
+    cluster = AirflowCluster(postgres_server, env, components=components).start()
+    arrived: dict[str, float] = {}
+    contents: dict[str, bytes] = {}
+    rng = random.Random(11)
+    try:
+        cluster.wait_for_dag(DAG)
+        cluster.api("PATCH", f"dags/{DAG}", {"is_paused": False})
+        time.sleep(5)  # the triggerer picks the watcher up
+
+        def dropper() -> None:
+            for i in range(FILES):
+                name = f"f{i:03d}.bin"
+                contents[name] = rng.randbytes(rng.randint(500, 50_000))
+                path = drop / name
+                path.write_bytes(contents[name])
+                path.chmod(0o644)
+                arrived[name] = time.time()
+                time.sleep(rng.uniform(0.1, 1.1))
+
+        thread = threading.Thread(target=dropper)
+        thread.start()
+        while len(arrived) < FILES // 2:
+            time.sleep(0.1)
+        cluster.kill_component("triggerer")  # its watcher dies with it, mid-stream
+        time.sleep(3)
+        cluster.start_component("triggerer")
+        thread.join()
+
+        def all_moved() -> list[tuple[Any, ...]] | None:
+            rows = ledger_rows(
+                ledger_uri,
+                "SELECT destination, extract(epoch FROM completed_at) FROM filepool_files WHERE status = 'COMPLETED'",
+            )
+            return rows if len(rows) >= FILES else None
+
+        rows = cluster.until("every dropped file moved", all_moved, 300, every=1)
+        writes = {k: n for k, n in s3_server.object_writes(bucket).items() if k != ".warm"}
+        assert writes == {f"arrived/{name}": 1 for name in contents}  # each object written once
+        for name, data in contents.items():
+            body = s3_client.get_object(Bucket=bucket, Key=f"arrived/{name}")["Body"].read()
+            assert sha256(body) == sha256(data)
+        completions = ledger_rows(
+            ledger_uri, "SELECT file_id, count(*) FROM filepool_file_events WHERE event = 'completed' GROUP BY 1"
+        )
+        assert len(completions) == FILES and {n for _, n in completions} == {1}
+        latency = sorted(float(at) - arrived[dest.removeprefix("arrived/")] for dest, at in rows)
+        runs = cluster.api("GET", f"dags/{DAG}/dagRuns?limit=200")["dag_runs"]
+        assert {r["state"] for r in runs} == {"success"}
+        figure = {
+            "files": FILES,
+            "dag_runs": len(runs),
+            "latency_p50_s": round(statistics.median(latency), 2),
+            "latency_p95_s": round(latency[int(FILES * 0.95) - 1], 2),
+            "latency_max_s": round(latency[-1], 2),
+        }
+        Path("test-output").mkdir(exist_ok=True)
+        Path("test-output/file_watcher.json").write_text(json.dumps(figure, indent=1))
+        print(figure)
+    finally:
+        cluster.stop()
