@@ -5,9 +5,11 @@ A file watcher (filepool's NewFilesTrigger, in Airflow's triggerer, through an A
 every few seconds over one SFTP session, applies the stability rule (a file is taken once unchanged for
 `settle_seconds`, or older than `min_age_seconds`), registers the new stable files in the ledger and updates the
 Asset `filepool_sftp_arrivals`; each update starts a run of this DAG, whose task moves the route's queue, exactly
-once as always. The ledger decides what is new: a restarted triggerer misses and repeats nothing.
+once as always; it stays `watch_linger_seconds` (30 s) after the queue ran dry, so that files arriving meanwhile
+move in it at once. The ledger decides what is new: a restarted triggerer misses and repeats nothing.
 
-The route comes from `[filepool]`: `watch_source_path`, `watch_bucket`, `watch_key_prefix`, `watch_poll_seconds`
+The route comes from `[filepool]`: `watch_source_path`, `watch_bucket`, `watch_key_prefix`, `watch_poll_seconds`,
+`watch_linger_seconds`
 (the connections are `filepool_sftp` and `filepool_minio`). It is the same route as `filepool_sftp_to_minio`'s with
 the same folder and bucket, so both DAGs may run: they share the ledger's queue.
 """
@@ -60,6 +62,9 @@ with DAG(
         task_id="transfer",
         discover=False,  # the watcher registered the files; the task moves the route's queue
         threads=8,
+        linger_seconds=float(
+            setting("watch_linger_seconds")
+        ),  # files the watcher registers during a run move in it, at once
         outlets=[AssetAlias("filepool_sftp_to_minio")],
         **ROUTE,
     )

@@ -125,6 +125,14 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "5",
                         "version_added": "0.5.0",
                     },
+                    "watch_linger_seconds": {
+                        "description": "How long a run of filepool_sftp_to_minio_on_arrival keeps claiming after "
+                        "its queue ran dry, so that files arriving meanwhile move in it at once.",
+                        "type": "float",
+                        "example": "30",
+                        "default": "30",
+                        "version_added": "0.5.0",
+                    },
                     "producer_hosts": {
                         "description": "Airflow docker connections, one per remote host, that the producer DAGs "
                         "run on (comma-separated).",

@@ -86,6 +86,9 @@ class FileTransferOperator(Guarded, BaseOperator):
         size, sha256, source) up to ``max_file_events`` (a run that moved more sends its run event instead), or
         ``none``. Events are on one Asset per route, its destination (``s3://bucket/prefix``, ``file:///...``,
         ``ftp://host:port/...``); see :mod:`filepool.operators.outlets`.
+    :param linger_seconds: once the route's queue is empty, keep claiming for this long, so that files registered
+        meanwhile (by a file watcher, another task's discovery) move at once instead of waiting for the next run;
+        the task holds its worker slot that long. 0 (default): end when the queue is empty.
     :param notify_exchange: the exchange ("" is the default exchange, which routes to the queue named by the
         routing key); ``notify_routing_key``: the routing key. The queue must exist (a message no queue takes
         stays in the outbox).
@@ -121,6 +124,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         notify_routing_key: str = "filepool.arrivals",
         asset_events: str = "run",
         max_file_events: int = 1000,
+        linger_seconds: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -148,6 +152,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         self.resend = resend
         self.asset_events = asset_events
         self.max_file_events = positive_int("max_file_events", max_file_events)
+        self.linger_seconds = seconds("linger_seconds", linger_seconds)
         self._locations: tuple[str, str] | None = None
         self.notify = (
             {"conn_id": notify_amqp_conn_id, "exchange": notify_exchange, "routing_key": notify_routing_key}
@@ -207,6 +212,7 @@ class FileTransferOperator(Guarded, BaseOperator):
                 resend,
                 self.notify,
                 keep_moved=self.max_file_events if asset_events == "file" else 0,
+                linger=self.linger_seconds,
             )
             self._locations = self.locations(route)
             if self.transfer:

@@ -43,6 +43,7 @@ class TransferTask:
     notify: dict[str, Any] | None = None  # arrival notifications over AMQP: {"conn_id", "exchange", "routing_key"}
     notify_timeout: float = 60.0  # how long the task waits at its end for a broker that does not take them
     keep_moved: int = 0  # list up to this many moved files in the summary's `moved_files` (per-file asset events)
+    linger: float = 0.0  # keep claiming this long after the route's queue ran dry
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
@@ -79,6 +80,7 @@ class TransferTask:
                         self.after_transfer,
                         self.window.claim_filter(self.route.source_root),
                         self.keep_moved,
+                        self.linger,
                     )
                 )
             if discovery is not None:
@@ -140,6 +142,7 @@ def move_queued(
     after_transfer: AfterTransfer = KEEP,
     only: dict[str, Any] | None = None,
     keep_moved: int = 0,
+    linger: float = 0.0,
 ) -> dict[str, Any]:
     """Claim the files queued on `job` and move them until the queue is empty (or `more_coming` says discovery is
     over); `connect()` opens each of the worker's ledger connections. `only`: claim the files of one data interval
@@ -156,6 +159,7 @@ def move_queued(
         after_transfer=after_transfer,
         only=only,
         keep_moved=keep_moved,
+        linger=linger,
     )
     with log_group(f"Transfer of {job} (progress every {settings.progress_interval:g} s)"):
         return Worker(config, connect, source, destination, more_coming).run()

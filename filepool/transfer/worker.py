@@ -25,6 +25,7 @@ from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.leases import Leases
 
 log = logging.getLogger(__name__)
+_LINGER_POLL = 0.5  # seconds between claims while a worker lingers on an empty queue
 
 # Endpoint-wide errors that say an endpoint refuses us as a whole: stop claiming at once (others after repeats).
 _HALT_AT_ONCE = {"AUTH_FAILED", "HOST_KEY_UNKNOWN"}
@@ -46,6 +47,7 @@ class WorkerConfig:
     after_transfer: AfterTransfer = KEEP
     only: dict[str, Any] | None = None  # the claim filter of an exact window (Window.claim_filter)
     keep_moved: int = 0  # remember up to this many files moved (for per-file asset events), and one more
+    linger: float = 0.0  # keep claiming this long after the queue ran dry (files registered meanwhile move at once)
 
 
 @dataclass
@@ -167,6 +169,7 @@ class Worker:
         finished: queue.SimpleQueue[Future[Completion]] = queue.SimpleQueue()
         claimed_total = 0
         exhausted = False
+        last_files_at = time.monotonic()
         next_progress = time.monotonic() + cfg.progress_interval
         self._heartbeat.start()
         try:
@@ -179,8 +182,9 @@ class Worker:
                     if cfg.max_files is not None:
                         room = min(room, cfg.max_files - claimed_total)
                     wanted = room >= cfg.threads or (room > 0 and len(in_flight) < cfg.threads)
+                    lingering = time.monotonic() - last_files_at < cfg.linger
                     if not exhausted and self.stats.halted_by is None and wanted:
-                        coming = self._more_coming(0)  # asked before the claim, so no registration slips by
+                        coming = self._more_coming(0) or lingering  # asked before the claim: none slips by
                         sent_at = self.leases.now()
                         claim = self.ledger.claim_batch(
                             cfg.job, min(room, cfg.claim_batch), cfg.lease_seconds, cfg.max_attempts, cfg.only
@@ -191,6 +195,8 @@ class Worker:
                             lost = WorkerLost(f"its worker was lost on each of {f.attempts} attempts; not tried again")
                             self._count_failure(f, lost.code, lost.message, None)
                         claimed_total += len(batch)
+                        if batch:
+                            last_files_at = time.monotonic()
                         exhausted = (not batch and not coming) or (
                             cfg.max_files is not None and claimed_total >= cfg.max_files
                         )
@@ -201,7 +207,8 @@ class Worker:
                     if not in_flight:
                         if exhausted or self.stats.halted_by is not None:
                             break
-                        self._more_coming(_FLUSH_SECONDS)  # nothing registered yet: wait for discovery
+                        if not self._more_coming(_FLUSH_SECONDS) and lingering:  # nothing registered yet: wait
+                            time.sleep(_LINGER_POLL)
                         continue
                     for future in _drain(finished, _FLUSH_SECONDS):
                         if future in in_flight:  # not one cancelled by _release_queued
