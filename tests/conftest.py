@@ -82,6 +82,14 @@ def kafka_broker() -> Iterator[KafkaBroker]:
     server.stop()
 
 
+@pytest.fixture
+def kafka_conn(kafka_broker: KafkaBroker, monkeypatch: pytest.MonkeyPatch) -> KafkaBroker:
+    """The broker, as the `filepool_kafka` connection."""
+    conn = {"conn_type": "kafka", "extra": {"bootstrap.servers": kafka_broker.bootstrap}}
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_KAFKA", json.dumps(conn))
+    return kafka_broker
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_server():  # type: ignore[no-untyped-def]
     from tests.servers.rabbitmq import RabbitMQServer

@@ -23,13 +23,6 @@ from tests.run_worker import REPO
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def kafka_conn(kafka_broker: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    conn = {"conn_type": "kafka", "extra": {"bootstrap.servers": kafka_broker.bootstrap}}
-    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_KAFKA", json.dumps(conn))
-    return kafka_broker
-
-
 def topics(broker: Any, name: str) -> str:
     for suffix in ("", "-dead-letter", "-results", "-failures"):
         broker.create_topic(f"{name}{suffix}", partitions=3 if not suffix else 1)

@@ -164,6 +164,44 @@ def test_ftp_to_local_dag_sweeps_then_runs_task_messages(
     )
 
 
+def test_kafka_task_messages_dag_moves_and_answers(
+    airflow_db: None,
+    kafka_conn: Any,
+    ftp_conns: None,
+    sftp_root: Path,
+    local_base: Path,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.integration.test_kafka_intake import messages, produce, results, source_files, topics
+
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__ALLOWED_PATHS", str(sftp_root))
+    files = source_files(sftp_root, 30)
+    topic = topics(kafka_conn, "dag-tasks")
+    outside = {"task_id": "outside", "src_id": "filepool_ftp", "src_path": "/etc/passwd", "dst_id": "filepool_local",
+               "dst_path": "x"}  # fmt: skip
+    produce(kafka_conn, topic, [*messages(sftp_root, files, duplicates=2, malformed=1), json.dumps(outside).encode()])
+    conf = {
+        "topic": topic,
+        "results_topic": f"{topic}-results",
+        "failures_topic": f"{topic}-failures",
+        "dead_letter_topic": f"{topic}-dead-letter",
+        "idle_seconds": 3,
+    }
+    run = load("filepool_kafka_task_messages").test(logical_date=datetime(2026, 11, 2, tzinfo=UTC), run_conf=conf)
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}
+    summary = run.get_task_instance("intake").xcom_pull(task_ids="intake")
+    assert (summary["consumed"], summary["new"], summary["duplicate"], summary["malformed"]) == (34, 31, 2, 1)
+    assert summary["refused"] == 1  # allowed_paths applies to task messages from Kafka as to any trigger
+    for rel, data in files.items():
+        assert sha256((local_base / "out" / rel).read_bytes()) == sha256(data)
+    last, _, _ = results(kafka_conn, topic, 30)  # successes; the refusal comes from the failures topic
+    refused = last.pop("outside")
+    assert (refused["status"], refused["error_code"]) == ("failure", "INVALID_CONFIG")
+    assert not (local_base / "x").exists()
+    assert len(last) == 30 and {r["status"] for r in last.values()} == {"success"}
+
+
 def test_maintenance_dag_reports_what_it_did(
     airflow_db: None, conns: None, local_base: Path, bucket: str, s3_client: Any, ledger_uri: str
 ) -> None:
