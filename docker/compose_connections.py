@@ -68,6 +68,16 @@ def connections(host_key: str) -> dict[str, dict[str, Any]]:
         },
         "filepool_local": {"conn_type": "fs", "extra": json.dumps({"path": LOCAL_BASE})},
         "docker_server0": {"conn_type": "docker", "host": "tcp://docker-host:2376", "extra": json.dumps(tls)},
+        # task messages in (ftp-tasks) and result records out (ftp-results, ftp-failures)
+        "filepool_kafka": {"conn_type": "kafka", "extra": json.dumps({"bootstrap.servers": KAFKA_BROKERS})},
+        "filepool_amqp": {
+            "conn_type": "amqp",
+            "host": "rabbitmq",
+            "port": 5672,
+            "login": "filepool",
+            "password": env("FILEPOOL_AMQP_PASSWORD", "filepool"),
+            "schema": "/",
+        },
     }
 
 

@@ -19,12 +19,20 @@ import pytest
 import yaml
 
 from filepool.params import task_message_params
-from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID, S3_CONN_ID, SFTP_CONN_ID
+from filepool.settings import (
+    AMQP_CONN_ID,
+    FTP_CONN_ID,
+    KAFKA_CONN_ID,
+    LEDGER_CONN_ID,
+    LOCAL_CONN_ID,
+    S3_CONN_ID,
+    SFTP_CONN_ID,
+)
 from tests.helpers import REPO
 
 COMPOSE = REPO / "docker-compose.yaml"
 AIRFLOW = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker", "airflow-triggerer"}
-SERVERS = {"postgres", "redis", "minio", "sftp", "ftp", "kafka", "docker-host"}
+SERVERS = {"postgres", "redis", "minio", "sftp", "ftp", "kafka", "rabbitmq", "docker-host"}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +111,8 @@ def test_the_init_service_creates_the_connections_the_dags_expect_pointing_at_th
     assert module.main() == 0
     connections = json.loads(out.read_text())
     assert {LEDGER_CONN_ID, SFTP_CONN_ID, S3_CONN_ID, FTP_CONN_ID, LOCAL_CONN_ID, "docker_server0"} <= set(connections)
+    assert json.loads(connections[KAFKA_CONN_ID]["extra"]) == {"bootstrap.servers": "kafka:9092"}
+    assert (connections[AMQP_CONN_ID]["host"], connections[AMQP_CONN_ID]["port"]) == ("rabbitmq", 5672)
     services = stack["services"]
     for conn in connections.values():
         host = (conn.get("host") or "").removeprefix("tcp://").split(":")[0]

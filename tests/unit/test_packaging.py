@@ -61,7 +61,7 @@ def test_every_imported_distribution_is_declared() -> None:
 
 
 def test_the_providers_of_the_connection_types_users_create_are_declared() -> None:
-    for provider in ("sftp", "ftp", "standard", "amazon", "postgres", "docker"):
+    for provider in ("sftp", "ftp", "standard", "amazon", "postgres", "docker", "apache-kafka"):
         assert f"apache-airflow-providers-{provider}" in install_requires()
 
 
