@@ -79,11 +79,16 @@ def producer_host(engine: DockerEngine, broker: KafkaBroker) -> dict[str, str]:
     engine.build_producer_image()
     engine.docker("tag", "tripclick-producer:test", PRODUCER_IMAGE)
     broker.create_topic(PRODUCER_TOPIC)
+    for topic in ("ftp-tasks", "ftp-results", "ftp-failures", "ftp-tasks-dead-letter"):  # the Kafka intake's
+        broker.create_topic(topic, partitions=3 if topic == "ftp-tasks" else 1)
     extra: dict[str, Any] = {"data_path": str(PRODUCER_DATA), "logs_path": str(logs), **engine.tls_extra()}
     start, days = PRODUCER_DAYS
     return {
         "AIRFLOW_CONN_DOCKER_SERVER0": json.dumps({"conn_type": "docker", "host": engine.url, "extra": extra}),
         "AIRFLOW_VAR_KAFKA_BROKERS": broker.bootstrap,
+        "AIRFLOW_CONN_FILEPOOL_KAFKA": json.dumps(
+            {"conn_type": "kafka", "extra": {"bootstrap.servers": broker.bootstrap}}
+        ),
         "AIRFLOW__FILEPOOL__PRODUCER_HOSTS": "docker_server0",
         "AIRFLOW__FILEPOOL__PRODUCER_START_DATE": start.isoformat(),
         "AIRFLOW__FILEPOOL__PRODUCER_END_DATE": date.fromordinal(start.toordinal() + days - 1).isoformat(),
@@ -152,6 +157,9 @@ def main() -> int:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             # the demo's SFTP folder may be typed into the trigger form; /outgoing is the FTP sweep's own
             "AIRFLOW__FILEPOOL__ALLOWED_PATHS": f"{demo.SOURCE},/outgoing",
+            # filepool_sftp_to_minio_on_arrival watches the demo's SFTP folder from the triggerer
+            "AIRFLOW__FILEPOOL__WATCH_SOURCE_PATH": str(demo.SOURCE),
+            "AIRFLOW__FILEPOOL__WATCH_BUCKET": demo.BUCKET,
             **producer_env,
         }
         migrated = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True)
@@ -175,6 +183,12 @@ def main() -> int:
                 f"Producer:        unpause filepool_producer_batch: {PRODUCER_DAYS[1]} days from "
                 f"{PRODUCER_DAYS[0]} on docker_server0 ({engine.url}) into Kafka {broker.bootstrap}, topic "
                 f"{PRODUCER_TOPIC}"
+            )
+        print(f"On arrival:      unpause filepool_sftp_to_minio_on_arrival, then drop files into {demo.SOURCE}")
+        if producer_env:
+            print(
+                f"Kafka intake:    unpause filepool_kafka_task_messages; task messages to ftp-tasks at "
+                f"{broker.bootstrap}"
             )
         print(f"Logs:            {HOME}/*.log and {HOME}/logs/")
         print("Ctrl-C stops everything this started.")
