@@ -5,8 +5,9 @@ sweep (mapped over the configured folders, skipped when `tasks` is given) and me
 `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}` with Airflow `ftp`/`fs` connection
 ids); the messages task returns `{"results": [...], "failures": [...]}` as result records.
 
-A sweep task that moved files emits an asset event on its folder's destination (`file:///base/dest_path/`) through
-the alias `filepool_ftp_to_local` (the `asset_events` Param: one per run, one per file, or none).
+A sweep task that moved files emits an asset event on the Asset `filepool_ftp_to_local_files` (filepool.assets)
+through the alias `filepool_ftp_to_local`, naming its folder's destination `file:///base/dest_path/` (the
+`asset_events` Param: one per run, one per file, or none).
 
 Backfill dates: each run covers one data interval (hourly; `[filepool] transfer_schedule`). With `select_by`
 `partition` (a date folder under each swept folder) or `mtime`, a backfill run moves exactly its interval's files:
@@ -19,8 +20,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, AssetAlias, task
+from airflow.sdk import DAG, task
 
+from filepool.assets import FTP_TO_LOCAL_ALIAS, FTP_TO_LOCAL_FILES
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
 from filepool.params import interval_params, task_message_params, transfer_params
 from filepool.schedules import transfer_timetable
@@ -39,7 +41,7 @@ with DAG(
     params={**task_message_params(), **interval_params(), **transfer_params()},
 ) as dag:
 
-    @task
+    @task(inlets=[FTP_TO_LOCAL_FILES])  # declared: Airflow knows the Asset before any event
     def folders_to_sweep(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """The configured folders, or none when the run was triggered with task messages."""
         params = params or {}
@@ -59,7 +61,8 @@ with DAG(
         partition="{{ params.partition }}",
         resend="{{ params.resend }}",
         asset_events="{{ params.asset_events }}",
-        outlets=[AssetAlias("filepool_ftp_to_local")],  # events on each folder's Asset (file:///base/dest_path/)
+        outlets=[FTP_TO_LOCAL_ALIAS],  # events on FTP_TO_LOCAL_FILES, each naming its folder's file:///base/dest_path/
+        asset=FTP_TO_LOCAL_FILES,
         allowed=allowed,
     ).expand_kwargs(folders_to_sweep())
 

@@ -1,10 +1,11 @@
 """filepool_new_files: an example of a DAG scheduled on files filepool moved. It runs when a transfer task of
-`filepool_sftp_to_minio` has moved files into `s3://landing/` (that DAG's default route: each of its transfer
-tasks that moved files emits an asset event on its route's Asset), and lists what arrived.
+`filepool_sftp_to_minio` (or `filepool_sftp_to_minio_on_arrival`) has moved files - each such task emits an event
+on the Asset `filepool_sftp_to_minio_files` - and lists what arrived and where (`location`: s3://bucket/prefix).
 
 Each event's `extra` is either a run's counts (`files`, `bytes`, `route`, `run_id`, `worker`: the default) or,
 when the transfer DAG runs with `asset_events: file`, one file (`destination`, `size`, `sha256`, `source`).
-Write your own by copying this DAG: schedule on the Asset of your route (`s3://<bucket>/<key_prefix>`).
+Write your own by copying this DAG: schedule on `filepool.assets.SFTP_TO_MINIO_FILES` (or `FTP_TO_LOCAL_FILES`) and
+keep the events whose `location` or `route` is yours.
 
 With per-file events, Airflow 3.3 gives a run the events registered up to the moment its run was queued: of one
 task's events, the first triggers a run and the others come with the next run (Airflow issue #54659 describes
@@ -18,26 +19,28 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, task
+
+from filepool.assets import SFTP_TO_MINIO_FILES
 
 log = logging.getLogger(__name__)
-LANDING = Asset("s3://landing/")
+FILES = SFTP_TO_MINIO_FILES
 
 with DAG(
     dag_id="filepool_new_files",
-    description="Example: runs on new files filepool moved to s3://landing/",
-    schedule=[LANDING],
+    description="Example: runs on new files filepool_sftp_to_minio moved",
+    schedule=[FILES],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["filepool", "example", "assets"],
     doc_md=__doc__,
 ) as dag:
 
-    @task(inlets=[LANDING])
+    @task(inlets=[FILES])
     def arrived(triggering_asset_events: Any = None) -> dict[str, Any]:
         """What the events that triggered this run say: the files (per-file events) or the counts (run events)."""
-        events = list((triggering_asset_events or {}).get(LANDING, []))  # keyed by the asset (and by the alias)
-        files = [e.extra for e in events if "destination" in e.extra and "size" in e.extra]
+        events = list((triggering_asset_events or {}).get(FILES, []))  # keyed by the asset (and by the alias)
+        files = [e.extra for e in events if "size" in e.extra]
         runs = [e.extra for e in events if "files" in e.extra]
         for f in files[:20]:
             log.info(

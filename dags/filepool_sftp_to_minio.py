@@ -12,9 +12,10 @@ its interval's files, keys relative to the source folder as always:
 --dag-run-conf '{"select_by": "partition"}'`. Re-running a date moves only what it still lacks; `"resend": true`
 sends its files again, on purpose, recorded as such. The summary task says what became of the interval's files.
 
-New files, for downstream DAGs: each transfer task that moved files emits an asset event on
-`s3://<bucket>/<key_prefix>` (the `asset_events` Param: one per task run with its counts, one per file, or none);
-`filepool_new_files` shows a DAG scheduled on it.
+New files, for downstream DAGs: each transfer task that moved files emits an asset event on the Asset
+`filepool_sftp_to_minio_files` (filepool.assets), its extra naming the route and `s3://<bucket>/<key_prefix>` (the
+`asset_events` Param: one per task run with its counts, one per file, or none); `filepool_new_files` shows a DAG
+scheduled on it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, AssetAlias, Param, task
+from airflow.sdk import DAG, Param, task
 
+from filepool.assets import SFTP_TO_MINIO_ALIAS, SFTP_TO_MINIO_FILES
 from filepool.exceptions import TransferFailed
 from filepool.operators import SFTPToMinIOOperator
 from filepool.params import CONNECTIONS, TUNING, WHAT, interval_params, transfer_params
@@ -41,10 +43,6 @@ ALLOWED: dict[str, list[str]] = {
     "buckets": ["landing"],
     "paths": ["/data/outgoing"],
 }
-
-# Each transfer task that moved files emits an asset event on its route's Asset (s3://bucket/key_prefix) through
-# this alias; filepool_new_files is scheduled on the default route's Asset.
-ALIAS = AssetAlias("filepool_sftp_to_minio")
 
 ROUTE: dict[str, Any] = {
     "sftp_conn_id": "{{ params.sftp_conn_id }}",
@@ -145,7 +143,7 @@ with DAG(
     def worker_slots(params: dict[str, Any] | None = None) -> list[int]:
         return list(range(int((params or {})["workers"])))
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", inlets=[SFTP_TO_MINIO_FILES])  # declared: Airflow knows it before any event
     def summary(ti: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
         pulled = ti.xcom_pull(task_ids="transfer", key="summary") or []
         # One value per mapped transfer task; with a single one, Airflow hands back that value, not a list.
@@ -191,7 +189,9 @@ with DAG(
         discover=False,
         threads="{{ params.threads }}",
         asset_events="{{ params.asset_events }}",
-        outlets=[ALIAS],
+        # each task that moved files emits an event on SFTP_TO_MINIO_FILES through the alias (none when it moved none)
+        outlets=[SFTP_TO_MINIO_ALIAS],
+        asset=SFTP_TO_MINIO_FILES,
         **ROUTE,
     ).expand(worker_slot=worker_slots())
     discover >> transfer >> summary()

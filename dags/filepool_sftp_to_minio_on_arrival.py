@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import DAG, Asset, AssetAlias, AssetWatcher
+from airflow.sdk import DAG, Asset, AssetWatcher
 
+from filepool.assets import SFTP_TO_MINIO_ALIAS, SFTP_TO_MINIO_FILES
 from filepool.operators import SFTPToMinIOOperator
 from filepool.settings import S3_CONN_ID, SFTP_CONN_ID, setting
 from filepool.triggers.new_files import NewFilesTrigger
@@ -65,6 +66,7 @@ with DAG(
         linger_seconds=float(
             setting("watch_linger_seconds")
         ),  # files the watcher registers during a run move in it, at once
-        outlets=[AssetAlias("filepool_sftp_to_minio")],
+        outlets=[SFTP_TO_MINIO_ALIAS],  # new files for filepool_sftp_to_minio's downstream DAGs too
+        asset=SFTP_TO_MINIO_FILES,
         **ROUTE,
     )

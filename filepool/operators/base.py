@@ -85,7 +85,8 @@ class FileTransferOperator(Guarded, BaseOperator):
         files: ``run`` (default) one event with the run's counts, ``file`` one event per moved file (destination,
         size, sha256, source) up to ``max_file_events`` (a run that moved more sends its run event instead), or
         ``none``. Events are on one Asset per route, its destination (``s3://bucket/prefix``, ``file:///...``,
-        ``ftp://host:port/...``); see :mod:`filepool.operators.outlets`.
+        ``ftp://host:port/...``) unless ``asset`` names one (declare it in the DAG: see filepool.assets); see
+        :mod:`filepool.operators.outlets`.
     :param linger_seconds: once the route's queue is empty, keep claiming for this long, so that files registered
         meanwhile (by a file watcher, another task's discovery) move at once instead of waiting for the next run;
         the task holds its worker slot that long. 0 (default): end when the queue is empty.
@@ -125,6 +126,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         asset_events: str = "run",
         max_file_events: int = 1000,
         linger_seconds: float = 0.0,
+        asset: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -153,6 +155,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         self.asset_events = asset_events
         self.max_file_events = positive_int("max_file_events", max_file_events)
         self.linger_seconds = seconds("linger_seconds", linger_seconds)
+        self.asset = asset
         self._locations: tuple[str, str] | None = None
         self.notify = (
             {"conn_id": notify_amqp_conn_id, "exchange": notify_exchange, "routing_key": notify_routing_key}
@@ -221,7 +224,9 @@ class FileTransferOperator(Guarded, BaseOperator):
             else:
                 summary = task.run(source, None)
         moved = summary.pop("moved_files", [])
-        emit_assets(context, self.outlets, self._locations[1], summary, moved, asset_events, self.max_file_events)
+        emit_assets(
+            context, self.outlets, self.asset, self._locations[1], summary, moved, asset_events, self.max_file_events
+        )
         return finish(context, summary, _failure(summary) if self.fail_on_file_errors else None)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -1,12 +1,13 @@
 """What a transfer task tells Airflow about where its files went: asset events (for DAGs scheduled on new files)
 and OpenLineage datasets (for a lineage backend).
 
-Asset events go through the `AssetAlias` outlets the DAG file gives the task, onto one Asset per route (its
-destination, e.g. `s3://landing/incoming/`), never one Asset per file: each event is a row in Airflow's metadata
-database. `run` (the default) emits one event per task run that moved files, with its counts and where to find
-them; `file` emits one event per moved file (destination, size, SHA-256, source) up to `max_file_events` - a run
-that moved more emits the run's event instead, saying so; `none` emits nothing. A run that moved nothing emits
-nothing, so a downstream DAG runs only when there is something new.
+Asset events go through the `AssetAlias` outlets the DAG file gives the task, onto the Asset it names (`asset`;
+filepool's DAGs declare one per DAG in filepool.assets) or else one per route (its destination, e.g.
+`s3://landing/incoming/`), never one Asset per file: each event is a row in Airflow's metadata database. Each event
+says its route and destination. `run` (the default) emits one event per task run that moved files, with its counts
+and where to find them; `file` emits one event per moved file (destination, size, SHA-256, source) up to
+`max_file_events` - a run that moved more emits the run's event instead, saying so; `none` emits nothing. A run that
+moved nothing emits nothing, so a downstream DAG runs only when there is something new.
 """
 
 from __future__ import annotations
@@ -30,20 +31,22 @@ def check_asset_events(value: str) -> str:
 def emit_assets(
     context: Any,
     outlets: list[Any],
+    asset: Any,
     destination: str,
     summary: dict[str, Any],
     moved: list[dict[str, Any]],
     mode: str,
     max_file_events: int,
 ) -> int:
-    """Add this run's asset events to every AssetAlias among `outlets`; returns how many events per alias."""
+    """Add this run's asset events on `asset` (None: the route's destination as an Asset of its own) to every
+    AssetAlias among `outlets`; returns how many events per alias."""
     from airflow.sdk import Asset, AssetAlias
 
     aliases = [o for o in outlets if isinstance(o, AssetAlias)]
     files = int(summary.get("files_transferred") or 0)
     if mode == "none" or not aliases or not files or "outlet_events" not in (context or {}):
         return 0
-    asset = Asset(uri=destination)
+    asset = asset if asset is not None else Asset(uri=destination)
     ti = context.get("ti")
     run = {
         "route": summary.get("job"),
@@ -59,7 +62,7 @@ def emit_assets(
         "worker": summary.get("worker"),
     }
     if mode == "file" and len(moved) <= max_file_events:
-        extras = [{**f, "route": run["route"]} for f in moved]
+        extras = [{**f, "route": run["route"], "location": destination} for f in moved]
     else:
         if mode == "file":
             run["per_file_events"] = f"not sent: more than max_file_events ({max_file_events}) files moved"

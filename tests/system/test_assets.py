@@ -1,5 +1,6 @@
 """Asset events with Airflow's scheduler running: a transfer task of filepool_sftp_to_minio that moved files
-emits events on its route's Asset (s3://landing/), and filepool_new_files, scheduled on it, runs and sees them:
+emits events on the DAG's Asset (each naming s3://landing/), and filepool_new_files, scheduled on it, runs and sees
+them:
 one event per moved file with `asset_events: file`, one for the run by default, none when nothing moved."""
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def test_a_dag_scheduled_on_the_routes_asset_runs_on_new_files(
         run_upstream(cluster, "per_file", {**conf, "asset_events": "file"})
         registered = cluster.api("GET", "assets/events?source_run_id=per_file&limit=100")["asset_events"]
         assert sorted(e["extra"]["destination"] for e in registered) == sorted(f"a/{rel}" for rel in first)
-        assert {e["uri"] for e in registered} == {"s3://landing/"}  # one Asset for the route, never one per file
+        assert {e["uri"] for e in registered} == {"filepool://filepool_sftp_to_minio/files"}  # never one per file
+        assert {e["extra"]["location"] for e in registered} == {"s3://landing/"}
         seen = next_downstream(cluster, 0)
         assert 1 <= seen["events"] == seen["files"] <= 12, seen  # one event per file (see filepool_new_files)
 

@@ -35,7 +35,7 @@ def emitted(mode: str, moved: int, cap: int = 3) -> list[tuple[Asset, dict[str, 
     alias, accessor = AssetAlias("route"), Accessor()
     files = [{"source": f"/s/{i}", "destination": f"d/{i}", "size": i, "sha256": "ab"} for i in range(moved)]
     summary = {"job": "sftp://c/s -> s3://c/b/", "files_transferred": moved, "bytes_transferred": 10, "worker": "w"}
-    emit_assets({"outlet_events": {alias: accessor}}, [alias], "s3://b/", summary, files, mode, cap)
+    emit_assets({"outlet_events": {alias: accessor}}, [alias], None, "s3://b/", summary, files, mode, cap)
     return accessor.added
 
 
@@ -44,6 +44,7 @@ def test_asset_events_per_run_per_file_and_over_the_cap() -> None:
     assert asset.uri == "s3://b/" and extra["files"] == 5 and extra["worker"] == "w"
     per_file = emitted("file", 3)
     assert [e["destination"] for _, e in per_file] == ["d/0", "d/1", "d/2"]
+    assert {e["location"] for _, e in per_file} == {"s3://b/"}
     assert {a.uri for a, _ in per_file} == {"s3://b/"}  # one Asset for the route, never one per file
     [(_, extra)] = emitted("file", 4)  # over the cap: the run's event, saying so
     assert extra["files"] == 4 and "max_file_events" in extra["per_file_events"]
@@ -53,3 +54,13 @@ def test_asset_events_per_run_per_file_and_over_the_cap() -> None:
 def test_an_unknown_asset_events_value_is_refused() -> None:
     with pytest.raises(InvalidConfig):
         check_asset_events("always")
+
+
+def test_events_go_on_the_asset_the_dag_declares() -> None:
+    from filepool.assets import SFTP_TO_MINIO_FILES
+
+    alias, accessor = AssetAlias("route"), Accessor()
+    summary = {"job": "j", "files_transferred": 2, "bytes_transferred": 2}
+    emit_assets({"outlet_events": {alias: accessor}}, [alias], SFTP_TO_MINIO_FILES, "s3://b/", summary, [], "run", 3)
+    [(asset, extra)] = accessor.added
+    assert asset == SFTP_TO_MINIO_FILES and extra["destination"] == "s3://b/"
