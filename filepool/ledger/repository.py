@@ -314,6 +314,16 @@ class Ledger:
         """Delete the rows of workers dead for longer than `retention_seconds` (a day at least) that hold nothing."""
         self._run(queries()["forget_workers"], {"retention": retention_seconds}, fetch=False)
 
+    def listed_folders(self, job: str) -> dict[str, bytes]:
+        """{folder: digest} of the folders of `job` a sweep saw whole and registered (filepool/transfer/folders.py)."""
+        return {folder: bytes(digest) for folder, digest in self._query("listed_folders", job=job)}
+
+    def remember_folders(self, job: str, folders: Sequence[tuple[str, bytes, int]]) -> None:
+        """Record (folder, digest, files) of folders whose files are registered now."""
+        if folders:
+            rows = [{"folder": f, "digest": d.hex(), "files": n} for f, d, n in folders]
+            self._run(queries()["remember_folders"], {"job": job, "folders": json.dumps(rows)}, fetch=False)
+
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,
         metadata. Later entries for the same job, path and destination win."""

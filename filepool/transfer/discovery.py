@@ -16,6 +16,7 @@ from typing import Any
 
 from filepool.ledger import DiscoveredFile, Ledger
 from filepool.names import storable
+from filepool.transfer.folders import ListedFolders
 from filepool.transfer.interfaces import Listing, RemoteFile, Unlisted
 from filepool.transfer.route import Route
 from filepool.transfer.window import SWEEP, Window
@@ -68,13 +69,16 @@ class _Registrar:
     window: Window
     resend: str | None
     registered: Callable[[], None] | None
+    folders: ListedFolders | None = None
     new: int = 0
+    sent: int = 0  # files sent to the ledger
     selected: int = 0
     moved_already: int = 0
     resent: int = 0
 
     def __call__(self, files: list[RemoteFile]) -> None:
         found = [DiscoveredFile(f.path, f.size, f.mtime, self.route.destination_for(f.path)) for f in files]
+        self.sent += len(found)
         if self.window.exact:
             self.selected += len(found)
             done = self.ledger.moved_already(self.route.job, found)  # before registering: none of ours yet
@@ -82,6 +86,8 @@ class _Registrar:
             if done and self.resend:
                 self.resent += self.ledger.resend(self.route.job, found, self.resend)
         self.new += self.ledger.register(self.route.job, found)
+        if self.folders is not None:
+            self.folders.registered()
         if self.registered is not None:
             self.registered()
 
@@ -106,19 +112,31 @@ def discover(
     last_registered = float("-inf")
     ready: list[RemoteFile] = []
     young: list[RemoteFile] = []
-    register = _Registrar(ledger, route, window, resend, registered)
+    # Only a sweep skips unchanged folders: the run of one data interval selects by time and counts what it finds.
+    folders = ListedFolders(ledger, route.job) if window == SWEEP and resend is None else None
+    register = _Registrar(ledger, route, window, resend, registered, folders)
 
     for root in window.roots(route.source_root):
-        for batch in source.iter_files(root, selection.pattern, selection.recursive):
+        for batch in source.iter_files(root, selection.pattern, selection.recursive):  # one folder's entries
+            taken: list[RemoteFile] = []
+            whole = True  # every entry of the folder taken at once: its digest may be kept
             for f in batch:
                 if isinstance(f, Unlisted):
                     unlisted.append(f)
+                    whole = False
                     continue
                 listed += 1
                 if not window.takes(f.mtime):
                     outside += 1
+                    whole = False
                     continue
-                (ready if selection.old_enough(f, now) else young).append(f)
+                if selection.old_enough(f, now):
+                    taken.append(f)
+                else:
+                    young.append(f)
+                    whole = False
+            if not (folders is not None and whole and taken and folders.unchanged(taken)):
+                ready.extend(taken)
             if ready and (len(ready) >= _REGISTER_EVERY or time.monotonic() - last_registered >= _REGISTER_SECONDS):
                 register(ready)
                 ready, last_registered = [], time.monotonic()
@@ -140,12 +158,21 @@ def discover(
     outcome: dict[str, Any] = {
         "listed": listed,
         "registered": register.new,
+        "sent": register.sent,
         "rejected": len(unlisted),
         "still_changing": len(moving),
         "seconds": round(finished - started, 3),
         "listing_seconds": round(listed_at - started, 3),
         "settle_seconds": round(finished - listed_at, 3),
     }
+    if folders is not None:
+        outcome |= {"unchanged_folders": folders.unchanged_folders, "unchanged_files": folders.unchanged_files}
+        log.info(
+            "%d folders (%d files) as at the last sweep: not sent to the ledger; %d files sent",
+            folders.unchanged_folders,
+            folders.unchanged_files,
+            register.sent,
+        )
     if window != SWEEP:
         outcome |= {"window": window.describe(), "outside_window": outside}
         log.info("Selected by this run's data interval: %s; %d listed files outside it", window.describe(), outside)

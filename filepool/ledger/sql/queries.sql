@@ -538,3 +538,23 @@ WITH gone AS (
     DELETE FROM filepool_outbox WHERE sent_at < now() - make_interval(secs => %(older_than)s) RETURNING 1
 )
 SELECT count(*) FROM gone;
+
+-- name: listed_folders
+-- The folders of a route a sweep saw whole, with the digest of their taken files (see migration 0008).
+SELECT folder, digest FROM filepool_listed_folders WHERE job = %(job)s;
+
+-- name: remember_folders
+-- Folders whose files are now registered, with their digest: the next sweep skips them while they stay the same.
+INSERT INTO filepool_listed_folders (job, folder, digest, files)
+SELECT %(job)s, r.folder, decode(r.digest, 'hex'), r.files
+FROM jsonb_to_recordset(%(folders)s::jsonb) AS r(folder text, digest text, files integer)
+ON CONFLICT (job, folder) DO UPDATE
+    SET digest = EXCLUDED.digest, files = EXCLUDED.files, changed_at = now();
+
+-- name: prune_listed_folders
+-- Retention of folder digests unchanged for `older_than` seconds (a deleted folder's row would stay for ever); a
+-- folder still there is sent once more by the next sweep, which registers nothing twice. Returns how many.
+WITH gone AS (
+    DELETE FROM filepool_listed_folders WHERE changed_at < now() - make_interval(secs => %(older_than)s) RETURNING 1
+)
+SELECT count(*) FROM gone;
