@@ -56,6 +56,21 @@ class Connection:
         except (TypeError, ValueError):
             raise InvalidConfig(f"connection {self.conn_id!r}: extra {key!r} must be a number, got {value!r}") from None
 
+    def limit(self, key: str) -> int | None:
+        """A positive whole number from the extra, or None when it is not given."""
+        value = self.extra.get(key)
+        if value in (None, ""):
+            return None
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise InvalidConfig(
+                f"connection {self.conn_id!r}: extra {key!r} must be a whole number of at least 1, got {value!r}"
+            )
+        return number
+
     def require_host(self) -> str:
         if not self.host:
             raise InvalidConfig(f"connection {self.conn_id!r} has no host")

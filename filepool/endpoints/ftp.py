@@ -58,6 +58,7 @@ class FTPConfig:
     ca_file: str | None
     timeout: float
     zone: tzinfo | None = None  # of the server's LIST times; None: not known
+    max_logins: int | None = None  # sessions open at once over every worker and host (None: no such cap)
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> FTPConfig:
@@ -74,6 +75,7 @@ class FTPConfig:
             ca_file=conn.text("ca_file"),
             timeout=conn.number("timeout", 30),
             zone=_zone(conn_id, conn.text("timezone")),
+            max_logins=conn.limit("max_logins"),
         )
 
     def where(self) -> str:

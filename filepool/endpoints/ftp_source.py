@@ -16,7 +16,7 @@ from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import FileNotFound, FilepoolError
 from filepool.names import TEMP_SUFFIX
-from filepool.transfer.interfaces import RemoteFile, Source, Unlisted
+from filepool.transfer.interfaces import GateFor, RemoteFile, Source, Unlisted
 
 _LISTING_SESSIONS = 4
 
@@ -80,6 +80,9 @@ class FTPSource(Source):
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         with self.session() as session:
             return session.stat_files(paths)
+
+    def share_logins(self, gate_for: GateFor) -> None:
+        self.pool.share_logins(self.config.max_logins, gate_for)
 
     def close(self) -> None:
         self.pool.close()

@@ -18,7 +18,7 @@ from filepool.endpoints.ftp import CHUNK, FTPConfig, FTPSession
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import ConnectionFailed, SizeMismatch
 from filepool.names import temp_name
-from filepool.transfer.interfaces import NO_CONTEXT, Destination, WriteContext, WriteResult
+from filepool.transfer.interfaces import NO_CONTEXT, Destination, GateFor, WriteContext, WriteResult
 
 
 class FTPWriter:
@@ -100,6 +100,9 @@ class FTPDestination(Destination):
 
     def open_writer(self, key: str, size: int, context: WriteContext = NO_CONTEXT) -> FTPWriter:
         return FTPWriter(self.pool, key, size, context.claim)
+
+    def share_logins(self, gate_for: GateFor) -> None:
+        self.pool.share_logins(self.config.max_logins, gate_for)
 
     def close(self) -> None:
         self.pool.close()

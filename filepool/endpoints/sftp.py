@@ -38,7 +38,7 @@ from filepool.exceptions import (
     InvalidConfig,
     TransferIOError,
 )
-from filepool.transfer.interfaces import RemoteFile, Source, Unlisted
+from filepool.transfer.interfaces import GateFor, RemoteFile, Source, Unlisted
 
 # asyncssh logs every channel open and close at INFO: task logs would drown in them.
 if logging.getLogger("asyncssh").level == logging.NOTSET:
@@ -70,6 +70,7 @@ class SFTPConfig:
     connect_timeout: float
     ciphers: tuple[str, ...]
     compression: tuple[str, ...]
+    max_logins: int | None = None  # sessions open at once over every worker and host (None: no such cap)
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> SFTPConfig:
@@ -94,6 +95,7 @@ class SFTPConfig:
             ciphers=tuple(ciphers),
             # Off unless asked for: the data we move is mostly compressed already, and zlib costs CPU.
             compression=("zlib@openssh.com", "none") if conn.flag("compress") else ("none",),
+            max_logins=conn.limit("max_logins"),
         )
 
 
@@ -360,6 +362,9 @@ class SFTPSource(Source):
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         with self.session() as session:
             return session.stat_files(paths)
+
+    def share_logins(self, gate_for: GateFor) -> None:
+        self.pool.share_logins(self.config.max_logins, gate_for)
 
     def close(self) -> None:
         self.pool.close()

@@ -324,6 +324,21 @@ class Ledger:
             rows = [{"folder": f, "digest": d.hex(), "files": n} for f, d, n in folders]
             self._run(queries()["remember_folders"], {"job": job, "folders": json.dumps(rows)}, fetch=False)
 
+    def take_login_slot(self, conn_id: str, cap: int, lease_seconds: float) -> int | None:
+        """A free login slot of `conn_id` (of `cap`), leased to this worker; None when all are held."""
+        rows = self._query("take_login_slot", conn_id=conn_id, cap=cap, worker=self.worker, lease=lease_seconds)
+        return int(rows[0][0]) if rows else None
+
+    def give_login_slot(self, conn_id: str, slot: int) -> None:
+        self._run(queries()["give_login_slot"], {"conn_id": conn_id, "slot": slot, "worker": self.worker}, fetch=False)
+
+    def renew_login_slots(self, conn_id: str, slots: Sequence[int], lease_seconds: float) -> set[int]:
+        """Renew the leases of these slots; returns those this worker still holds."""
+        rows = self._query(
+            "renew_login_slots", conn_id=conn_id, slots=list(slots), worker=self.worker, lease=lease_seconds
+        )
+        return {int(r[0]) for r in rows}
+
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,
         metadata. Later entries for the same job, path and destination win."""

@@ -67,6 +67,19 @@ class SourceSession(Protocol):
         ...
 
 
+class LoginGate(Protocol):
+    """Login slots of one server shared with other workers (filepool.transfer.login_slots.LoginSlots)."""
+
+    def try_take(self) -> int | None: ...
+    def holds(self, slot: int) -> bool: ...
+    def give(self, slot: int) -> None: ...
+    def close(self) -> None: ...
+
+
+GateFor = Callable[[str, int], LoginGate]
+"""`gate_for(conn_id, max_logins)`: the login gate of a connection that caps its logins."""
+
+
 class Listing(Protocol):
     """What discovery reads: a source's files folder by folder, and a second look at some of them."""
 
@@ -89,6 +102,12 @@ class Source(Listing, Protocol):
     def session(self) -> AbstractContextManager[SourceSession]:
         """A session of the pool for the calling thread, given back when the block ends."""
         ...
+
+    def share_logins(self, gate_for: GateFor) -> None:
+        """Cap the sessions open to this server over every worker when its connection says so (`max_logins`):
+        the pool takes a slot from `gate_for(conn_id, max_logins)` for each session it opens. The default: a
+        source without sessions to cap."""
+        return None
 
     def close(self) -> None:
         """Close every session; called once, when the task is over."""
@@ -155,6 +174,10 @@ class Destination(Protocol):
         key)` is asked before each is made visible (`claim` as given to open_writer). The default: every
         writer's commit was already final."""
         return {}
+
+    def share_logins(self, gate_for: GateFor) -> None:
+        """As `Source.share_logins`: the default, a destination without sessions to cap."""
+        return None
 
     def close(self) -> None:
         """Close the destination's sessions; called once, when the task is over."""

@@ -13,7 +13,8 @@ from filepool.transfer.log_group import log_group
 log = logging.getLogger(__name__)
 
 # Ledger connections one transfer task holds at once: this one (start-up and summary), the worker's claims, its
-# batched results, its multipart upload ids, its heartbeat, and discovery's when it runs alongside the worker.
+# batched results, its multipart upload ids, its heartbeat, and discovery's when it runs alongside the worker (and
+# one per endpoint whose connection has max_logins: its login slots, filepool/transfer/login_slots.py).
 LEDGER_CONNECTIONS_PER_TASK = 6
 
 

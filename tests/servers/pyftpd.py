@@ -162,9 +162,11 @@ if __name__ == "__main__":
 
 
 @contextlib.contextmanager
-def serving_as_filepool_ftp(root: Path, monkeypatch: Any, **options: Any) -> Iterator[CountingFTPServer]:
+def serving_as_filepool_ftp(
+    root: Path, monkeypatch: Any, extra: dict[str, Any] | None = None, **options: Any
+) -> Iterator[CountingFTPServer]:
     """A CountingFTPServer on `root` (its `options`: drop_once, hostile), as the `filepool_ftp` connection (LIST
-    times in UTC) while the block runs; stopped after it."""
+    times in UTC, and `extra`) while the block runs; stopped after it."""
     monkeypatch.chdir(REPO)  # the server runs as `python -m tests.servers.pyftpd`
     server = CountingFTPServer(root=root, **options).start()
     try:
@@ -177,7 +179,7 @@ def serving_as_filepool_ftp(root: Path, monkeypatch: Any, **options: Any) -> Ite
                     "port": server.port,
                     "login": server.user,
                     "password": server.password,
-                    "extra": {"timezone": "UTC"},
+                    "extra": {"timezone": "UTC", **(extra or {})},
                 }
             ),
         )

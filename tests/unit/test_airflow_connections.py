@@ -21,8 +21,9 @@ def _ftp(monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
 
 
 def test_extras_typed_as_text_become_flags_and_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    _ftp(monkeypatch, tls="True", passive="false", timeout="12.5")
+    _ftp(monkeypatch, tls="True", passive="false", timeout="12.5", max_logins="4")
     config = FTPConfig.from_airflow("filepool_ftp_form")
+    assert config.max_logins == 4
     assert (config.host, config.port, config.tls, config.passive, config.verify, config.timeout) == (
         "ftp.example",
         2121,
@@ -38,6 +39,8 @@ def test_extras_typed_as_text_become_flags_and_numbers(monkeypatch: pytest.Monke
     [
         ({"tls": "maybe"}, "extra 'tls' must be true or false, got 'maybe'"),
         ({"timeout": "soon"}, "extra 'timeout' must be a number, got 'soon'"),
+        ({"max_logins": "0"}, "extra 'max_logins' must be a whole number of at least 1, got '0'"),
+        ({"max_logins": 2.5}, "extra 'max_logins' must be a whole number of at least 1, got 2.5"),
     ],
 )
 def test_an_extra_that_means_nothing_is_refused_by_name(

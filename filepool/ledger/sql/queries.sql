@@ -235,9 +235,11 @@ WHERE host = %(host)s AND pid_namespace = %(pid_namespace)s
   AND EXISTS (SELECT 1 FROM filepool_files f WHERE f.claimed_by = w.name AND f.status = 'IN_PROGRESS');
 
 -- name: mark_workers_gone
--- Workers whose process is gone: their leases end now, so their files may be taken at once.
+-- Workers whose process is gone: their leases end now, so their files and login slots may be taken at once.
 WITH gone AS (
     UPDATE filepool_workers SET alive_until = '-infinity' WHERE name = ANY(%(names)s::text[])
+), slots AS (
+    UPDATE filepool_login_slots SET lease_until = '-infinity' WHERE worker = ANY(%(names)s::text[])
 ), theirs AS (
     SELECT id FROM filepool_files
     WHERE claimed_by = ANY(%(names)s::text[]) AND status = 'IN_PROGRESS'
@@ -558,3 +560,33 @@ WITH gone AS (
     DELETE FROM filepool_listed_folders WHERE changed_at < now() - make_interval(secs => %(older_than)s) RETURNING 1
 )
 SELECT count(*) FROM gone;
+
+-- name: take_login_slot
+-- A free login slot of `conn_id` for this worker, leased for `lease` seconds; no row when all `cap` are held.
+-- Free: never taken, given back, or its holder's lease lapsed. The slots are created on first use; a cap lowered
+-- since leaves the slots above it to their holders until they give them back.
+INSERT INTO filepool_login_slots (conn_id, slot)
+SELECT %(conn_id)s, n FROM generate_series(0, %(cap)s - 1) AS n
+ON CONFLICT (conn_id, slot) DO NOTHING;
+WITH free AS (
+    SELECT slot FROM filepool_login_slots
+    WHERE conn_id = %(conn_id)s AND slot < %(cap)s AND lease_until < now()
+    ORDER BY slot
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE filepool_login_slots s SET worker = %(worker)s, lease_until = now() + make_interval(secs => %(lease)s)
+FROM free WHERE s.conn_id = %(conn_id)s AND s.slot = free.slot
+RETURNING s.slot;
+
+-- name: give_login_slot
+-- A session closed: its slot is free at once.
+UPDATE filepool_login_slots SET worker = NULL, lease_until = '-infinity'
+WHERE conn_id = %(conn_id)s AND slot = %(slot)s AND worker = %(worker)s;
+
+-- name: renew_login_slots
+-- The holder is alive: its slots stay leased. Returns the slots it still holds (one taken over after a lapsed
+-- lease is not among them).
+UPDATE filepool_login_slots SET lease_until = now() + make_interval(secs => %(lease)s)
+WHERE conn_id = %(conn_id)s AND slot = ANY(%(slots)s::integer[]) AND worker = %(worker)s
+RETURNING slot;
