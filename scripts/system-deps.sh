@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests, the demo and the benchmarks run for real: PostgreSQL, OpenSSH, vsftpd, rclone, lftp,
 # the Docker Engine (and debootstrap, to make a base image: no registry is reachable), kcat, chromium,
-# RabbitMQ.
+# RabbitMQ, Redis.
 # Installs what is missing when run as root; otherwise only says what is missing.
 set -euo pipefail
 need=()
@@ -17,6 +17,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v kcat >/dev/null || need+=(kcat)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the browser tests drive it through Playwright
 [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)  # arrival notifications over AMQP
+[ -x /usr/bin/redis-server ] || need+=(redis-server)  # the Celery broker of the CeleryExecutor test
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages (install them as root): ${need[*]}" >&2

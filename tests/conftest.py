@@ -91,6 +91,15 @@ def kafka_conn(kafka_broker: KafkaBroker, monkeypatch: pytest.MonkeyPatch) -> Ka
 
 
 @pytest.fixture(scope="session")
+def redis_server():  # type: ignore[no-untyped-def]
+    from tests.servers.redis import RedisServer
+
+    server = _start(RedisServer())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def rabbitmq_server():  # type: ignore[no-untyped-def]
     from tests.servers.rabbitmq import RabbitMQServer
 

@@ -1,5 +1,7 @@
 """A real Airflow 3 deployment for system tests: api-server, scheduler (LocalExecutor) and dag-processor on this
-repository's dags/, with its metadata database on the test PostgreSQL. Its REST API is what the UI uses."""
+repository's dags/, with its metadata database on the test PostgreSQL. Its REST API is what the UI uses. With a
+Celery broker, the scheduler runs the CeleryExecutor and `start_celery_worker` adds workers, each on a host of its
+own (a UTS namespace with its own host name)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class AirflowCluster:
     # {name: role} of Airflow's simple auth manager, each with the password "pw-<name>"; empty: everyone is admin
     users: dict[str, str] = field(default_factory=dict)
     by_name: dict[str, int] = field(default_factory=dict)  # component -> pid of its process group
+    celery_broker: str | None = None  # a broker URL: the CeleryExecutor instead of the LocalExecutor
+    hosts: list[str] = field(default_factory=list)  # the Celery workers' host names
 
     def start(self) -> AirflowCluster:
         import psycopg2
@@ -61,9 +65,17 @@ class AirflowCluster:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery_broker else "LocalExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.uri(database).replace(
                 "postgresql://", "postgresql+psycopg2://"
+            ),
+            **(
+                {
+                    "AIRFLOW__CELERY__BROKER_URL": self.celery_broker,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.uri(database),
+                }
+                if self.celery_broker
+                else {}
             ),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
@@ -90,6 +102,38 @@ class AirflowCluster:
         self.by_name[name] = proc.pid
         if name == "api-server":
             wait_for_port(self.port, proc, self.home / f"{name}.log", timeout=180)
+
+    def start_celery_worker(self, host: str, concurrency: int) -> None:
+        """`airflow celery worker` in a UTS namespace of its own whose host name is `host`: filepool names its
+        workers and finds dead ones by host name, so it sees another machine. Its logs are not served (two
+        workers on one machine would want one port): the api-server reads them from the shared logs folder."""
+        script = f'hostname {host} && exec "$0" celery worker --concurrency {concurrency} --skip-serve-logs'
+        log = self.home / f"celery-{host}.log"
+        proc = spawn(["unshare", "--uts", "sh", "-c", script, AIRFLOW], log, env=self.env)
+        self.pids.append(proc.pid)
+        self.by_name[host] = proc.pid
+        self.hosts.append(host)
+        self.until(f"celery worker {host} ready", lambda: " ready." in log.read_text(errors="replace"), timeout=180)
+
+    def kill_host(self, host: str) -> int:
+        """SIGKILL every process of a Celery worker's host (its UTS namespace): the worker, its pool and the task
+        processes it started, as when the machine dies. Returns how many."""
+        pid = self.by_name.pop(host)
+        self.pids.remove(pid)
+        self.hosts.remove(host)
+        try:
+            namespace = os.readlink(f"/proc/{pid}/ns/uts")
+        except FileNotFoundError:  # the worker is gone already
+            return 0
+        killed = 0
+        for entry in os.listdir("/proc"):
+            with contextlib.suppress(OSError):
+                if entry.isdigit() and os.readlink(f"/proc/{entry}/ns/uts") == namespace:
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return killed
 
     def kill_component(self, name: str) -> None:
         """SIGKILL a component's whole process group (a triggerer and its trigger runner, say)."""
@@ -175,6 +219,8 @@ class AirflowCluster:
         return "\n".join(f"--- {p.relative_to(self.home)}\n{p.read_text(errors='replace')[-3000:]}" for p in paths)
 
     def stop(self) -> None:
+        for host in list(self.hosts):  # with the task processes they started, whatever their process group
+            self.kill_host(host)
         for pid in reversed(self.pids):
             stop(pid)
         self.pids.clear()
