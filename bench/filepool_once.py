@@ -2,6 +2,7 @@
 
 Usage: python bench/filepool_once.py sftp-s3 SOURCE_ROOT BUCKET KEY_PREFIX THREADS
        python bench/filepool_once.py ftp-local SOURCE_ROOT DEST_PATH THREADS
+       (sftp-s3-sweep and ftp-local-sweep: the same route's discovery alone, a sweep that moves nothing)
 Connections: filepool_sftp, filepool_minio, filepool_ftp, filepool_local, filepool_ledger (AIRFLOW_CONN_*).
 """
 
@@ -22,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def operator(argv: list[str]) -> Any:
     from filepool.operators import FTPToLocalOperator, SFTPToMinIOOperator
 
-    now = {"min_age_seconds": 0, "settle_seconds": 0}
-    if argv[0] == "sftp-s3":
+    now = {"min_age_seconds": 0, "settle_seconds": 0, "transfer": not argv[0].endswith("-sweep")}
+    if argv[0].startswith("sftp-s3"):
         root, bucket, prefix, threads = argv[1], argv[2], argv[3], int(argv[4])
         return SFTPToMinIOOperator(
             task_id="bench",
@@ -63,9 +64,9 @@ def main(argv: list[str]) -> int:
             {
                 "seconds": time.perf_counter() - started,
                 "cpu_seconds": time.process_time() - cpu,
-                "files": summary["files_transferred"],
-                "bytes": summary["bytes_transferred"],
-                "failed": summary["files_failed"],
+                "files": summary.get("files_transferred", 0),
+                "bytes": summary.get("bytes_transferred", 0),
+                "failed": summary.get("files_failed", 0),
                 "user_seconds": round(after.ru_utime - before.ru_utime, 2),
                 "system_seconds": round(after.ru_stime - before.ru_stime, 2),
                 "discovery": summary.get("discovery"),

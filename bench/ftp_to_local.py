@@ -1,8 +1,12 @@
-"""FTP -> local benchmark: filepool against `rclone copy --transfers 8` and `lftp mirror --parallel=8`.
+"""FTP -> local benchmark: filepool against `rclone copy --transfers 8` and `lftp mirror --parallel=8`, raw and doing
+filepool's whole job.
 
 Starts its own vsftpd and PostgreSQL; makes 1,000 x 200 KiB files in nested folders; runs each tool REPS
 times, rotating the order, each into a fresh folder; reports median and spread. filepool runs as it always
-does: SHA-256 of every file, a temporary name, fsync, rename. Results: bench/results/ftp_to_local.json.
+does: SHA-256 of every file, a temporary name, fsync, rename. The peers run twice: raw (`rclone`, `lftp`: the
+copy alone, nothing verified, nothing durable when they exit) and doing the same job as filepool (`rclone+job`,
+`lftp+job`: the copy, then `sha256sum` of every file, then `sync`, timed as one command). Results:
+bench/results/ftp_to_local.json.
 
 Usage: python bench/ftp_to_local.py [--reps 3] [--small 1000]
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,10 +39,15 @@ from tests.servers.vsftpd import FTPServer  # noqa: E402
 
 prepare_environment()
 
-TOOLS = ("filepool", "rclone", "lftp")
+TOOLS = ("filepool", "rclone", "lftp", "rclone+job", "lftp+job")
+# What filepool does besides the copy, for a peer: a SHA-256 of every file, and the files durable on disk.
+SAME_JOB = "find {dest} -type f -print0 | xargs -0 -r -P 2 -n 100 sha256sum > /dev/null && sync"
 
 
 def commands(tool: str, ftp: FTPServer, source: Path, dest: Path, env: dict[str, str]) -> list[str]:
+    if tool.endswith("+job"):
+        copy = " ".join(shlex.quote(a) for a in commands(tool.removesuffix("+job"), ftp, source, dest, env))
+        return ["bash", "-c", f"set -e; {copy}; {SAME_JOB.format(dest=shlex.quote(str(dest)))}"]
     if tool == "filepool":
         return [sys.executable, "bench/filepool_once.py", "ftp-local", str(source), dest.name, "8"]
     if tool == "rclone":

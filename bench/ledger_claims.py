@@ -1,13 +1,14 @@
-"""The ledger alone: claims per second in batches, and claim latency (p50, p99) with 10 thousand and with 1 million
-rows in the table. Results: bench/results/ledger.json.
+"""The ledger alone: claims per second in batches, and claim latency (p50, p99), with 10 thousand and with 10 million
+rows in the table; and what retention costs at the larger size. Results: bench/results/ledger.json.
 
-Usage: python bench/ledger_claims.py [--sizes 10000,1000000] [--rounds 5] [--batch 64]
-Each size gets a fresh database with SIZE registered files of one job (plus as many COMPLETED rows of other jobs,
-as an old ledger has); one worker then claims batches of `--batch` and completes them as it goes. Every size
-gets the same number of claims, so their p99s compare like with like: `--rounds` rounds of as many claims as the
-smallest size holds (156 at 10,000 rows), each round of the smallest size on a fresh database, the larger sizes
-draining on (5 x 156 x 64 = 50,000 of a million files). The sizes take turns claim by claim, so both see the same
-moments of the machine.
+Usage: python bench/ledger_claims.py [--sizes 10000,10000000] [--rounds 10] [--batch 64]
+Each size gets a fresh database with SIZE rows: half of them (at most 1,000,000) registered files of one job, the
+rest COMPLETED rows of other jobs, as a ledger holds after months. One worker then claims batches of `--batch` and
+completes them as it goes. Every size gets the same number of claims, so their p99s compare like with like:
+`--rounds` rounds of as many claims as the smallest size holds (78 at 10,000 rows), each round of the smallest size
+on a fresh database, the larger sizes draining on. The sizes take turns claim by claim, so both see the same
+moments of the machine. Then retention on the largest: 1,000,000 of its COMPLETED rows made older than the
+retention and pruned (`prune_completed`, 10,000 a statement), timed, with the table's size before and after.
 """
 
 from __future__ import annotations
@@ -33,22 +34,27 @@ from tests.servers.postgres import PostgresServer  # noqa: E402
 JOB = "sftp://bench/data -> s3://bench/in/"
 
 
+def pending_rows(rows: int) -> int:
+    return min(rows // 2, 1_000_000)
+
+
 def fill(uri: str, rows: int) -> None:
-    """`rows` DISCOVERED files of JOB and `rows` COMPLETED ones of other jobs, set-based (seconds, not minutes)."""
+    """`rows` rows: `pending_rows(rows)` DISCOVERED files of JOB, the rest COMPLETED ones of other jobs, set-based
+    (10 million in a few minutes)."""
     conn = psycopg2.connect(uri)
     with conn, conn.cursor() as cur:
         cur.execute(
             """
             INSERT INTO filepool_files (job, source_path, size, mtime, destination)
             SELECT %s, '/data/f' || g, g, 1000, 'in/f' || g FROM generate_series(1, %s) g""",
-            (JOB, rows),
+            (JOB, pending_rows(rows)),
         )
         cur.execute(
             """
             INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, completed_at)
             SELECT 'old job ' || (g %% 100), '/old/f' || g, g, 1000, 'old/f' || g, 'COMPLETED', now()
             FROM generate_series(1, %s) g""",
-            (rows,),
+            (rows - pending_rows(rows),),
         )
     # Vacuumed, as an old ledger is. Left to itself, autovacuum takes up a bulk insert of 2 million rows about a
     # minute later and works on it for ~8 s here: that can fall into the measurement (one run in six had its p99 at
@@ -104,15 +110,45 @@ def database(pg: PostgresServer, name: str, rows: int) -> str:
     return uri
 
 
+def retention(uri: str, pruned: int = 1_000_000) -> dict[str, float]:
+    """Make `pruned` COMPLETED rows older than a 90-day retention and prune them as the maintenance DAG does."""
+    conn = psycopg2.connect(uri)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE filepool_files SET completed_at = now() - interval '100 days' WHERE id IN "
+            "(SELECT id FROM filepool_files WHERE status = 'COMPLETED' AND job <> %s ORDER BY id LIMIT %s)",
+            (JOB, pruned),
+        )
+        cur.execute("VACUUM (ANALYZE) filepool_files")
+        cur.execute("SELECT count(*), pg_total_relation_size('filepool_files') FROM filepool_files")
+        rows_before, bytes_before = cur.fetchone()
+    started = time.perf_counter()
+    done = Ledger(lambda: psycopg2.connect(uri), "bench").prune_completed(90 * 86400)
+    seconds = time.perf_counter() - started
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_total_relation_size('filepool_moved')")
+        (moved_bytes,) = cur.fetchone()
+    conn.close()
+    return {
+        "rows_before": rows_before,
+        "table_mb_before": round(bytes_before / 1e6),
+        "pruned": done,
+        "seconds": round(seconds, 1),
+        "pruned_per_second": round(done / seconds),
+        "moved_table_mb": round(moved_bytes / 1e6),
+    }
+
+
 def main() -> int:
     exit_on_sigterm()
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sizes", default="10000,10000000")
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    claims = sizes[0] // args.batch  # per round: what the smallest size holds
+    claims = pending_rows(sizes[0]) // args.batch  # per round: what the smallest size holds
     pg = PostgresServer().start()
     report: dict[str, object] = {"batch": args.batch, "rounds": args.rounds, "claims_per_round": claims}
     try:
@@ -122,9 +158,13 @@ def main() -> int:
                 rounds[size] = [database(pg, f"bench_{size}_{r}", size) for r in range(args.rounds)]
             else:
                 rounds[size] = [database(pg, f"bench_{size}", size)] * args.rounds
-        for size, result in measure(rounds, claims, args.batch).items():
+        measured = measure(rounds, claims, args.batch)
+        for size, result in measured.items():
             report[f"rows_{size}"] = result
             print(size, result, flush=True)
+        report["p99_ratio"] = round(measured[sizes[-1]]["latency_ms_p99"] / measured[sizes[0]]["latency_ms_p99"], 3)
+        report[f"retention_at_{sizes[-1]}"] = retention(rounds[sizes[-1]][0])
+        print("retention", report[f"retention_at_{sizes[-1]}"], flush=True)
     finally:
         pg.stop()
     (REPO / "bench" / "results" / "ledger.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -1,9 +1,9 @@
 """`make bench`: every benchmark in turn, each on servers it starts itself, then one summary.
 
-Runs bench/sftp_to_s3.py, bench/ftp_to_local.py, bench/producer_vs_kcat.py (each alternates filepool and its
-peers, REPS times), bench/ledger_claims.py and bench/page_queries.py, merges their results into
-bench/results/latest.json and writes the table in docs/BENCHMARKS.md with the machine, the versions and the
-command.
+Runs bench/sftp_to_s3.py, bench/ftp_to_local.py, bench/producer_vs_kcat.py, bench/sweep_tree.py (each alternates
+filepool and its peers, REPS times), bench/ledger_claims.py, bench/ledger_concurrency.py and bench/page_queries.py,
+merges their results into bench/results/latest.json and writes docs/BENCHMARKS.md - the tables, and the targets
+with whether this run met them - with the machine, the versions and the command.
 
 Usage: python bench/run.py [--reps 3] [--only ledger,producer]
 (--only reruns those steps and takes the others' figures from their last result files.)
@@ -27,8 +27,11 @@ STEPS = {  # result file -> the command that writes it
     "ftp_to_local": ["bench/ftp_to_local.py"],
     "producer": ["bench/producer_vs_kcat.py"],
     "ledger": ["bench/ledger_claims.py"],
+    "ledger_concurrency": ["bench/ledger_concurrency.py"],
+    "sweep": ["bench/sweep_tree.py"],
     "page": ["bench/page_queries.py"],
 }
+NO_REPS = ("ledger", "ledger_concurrency", "page")  # steps that repeat inside, not by --reps
 
 
 def median(results: dict, tool: str, metric: str) -> float | None:
@@ -71,8 +74,15 @@ def table(latest: dict) -> str:
             "1,000 x 200 KiB FTP->local (files/s)",
             "filepool",
             median(ftp, "filepool", "files_per_s"),
-            "rclone / lftp",
+            "rclone / lftp, raw (the copy alone)",
             f"{median(ftp, 'rclone', 'files_per_s')} / {median(ftp, 'lftp', 'files_per_s')}",
+        ),
+        (
+            "the same, the same job (files/s)",
+            "filepool",
+            median(ftp, "filepool", "files_per_s"),
+            "rclone / lftp, then sha256sum of every file and sync, as one job",
+            f"{median(ftp, 'rclone+job', 'files_per_s')} / {median(ftp, 'lftp+job', 'files_per_s')}",
         ),
         (
             "200,000 events to Kafka (events/s)",
@@ -84,14 +94,15 @@ def table(latest: dict) -> str:
     ]
     lines = ["| what | filepool side | median | peer | median |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
-    for size in ("rows_10000", "rows_1000000"):
-        if size in ledger:
-            r = ledger[size]
-            lines.append(
-                f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
-                f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |"
-            )
-    lines += cpu_table(s3, ftp) + page_table(latest.get("page", {}))
+    for size in sorted((k for k in ledger if k.startswith("rows_")), key=lambda k: int(k[5:])):
+        r = ledger[size]
+        lines.append(
+            f"| ledger, {int(size[5:]):,} rows | claims/s | {r['claims_per_second']} | "
+            f"claim p50 / p99 (ms) | {r['latency_ms_p50']} / {r['latency_ms_p99']} |"
+        )
+    lines += targets(latest) + sweep_table(latest.get("sweep", {}))
+    lines += claimers_table(latest.get("ledger_concurrency", {}))
+    lines += retention_table(ledger) + cpu_table(s3, ftp) + page_table(latest.get("page", {}))
     scaling = sorted((int(name.partition("@")[2]), m) for name, m in s3.items() if name.startswith("threads/"))
     if scaling:
         lines += [
@@ -105,12 +116,104 @@ def table(latest: dict) -> str:
     return "\n".join(lines)
 
 
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def targets(latest: dict) -> list[str]:
+    """The targets this project holds itself to, and whether this run met them."""
+    s3, ftp, ledger = (latest.get(k, {}) for k in ("sftp_to_s3", "ftp_to_local", "ledger"))
+    fp = median(ftp, "filepool", "files_per_s")
+    best_job = max((median(ftp, t, "files_per_s") or 0 for t in ("rclone+job", "lftp+job")), default=0) or None
+    checks = [
+        ("FTP->local: at least the best peer doing the same job", ratio(fp, best_job), 1.0, ">="),
+        ("FTP->local: at least 0.85x raw lftp", ratio(fp, median(ftp, "lftp", "files_per_s")), 0.85, ">="),
+        (
+            "1,000 x 200 KiB SFTP->S3: at least 1.5x rclone (time ratio)",
+            ratio(median(s3, "small/rclone", "seconds"), median(s3, "small/filepool", "seconds")),
+            1.5,
+            ">=",
+        ),
+        ("ledger: claim p99 at the largest size within 1.2x of 10,000 rows", ledger.get("p99_ratio"), 1.2, "<="),
+    ]
+    lines = ["", "Targets (the ratio measured in this run):", "", "| target | ratio | met |", "| --- | --- | --- |"]
+    for what, value, bound, sense in checks:
+        met = "-" if value is None else ("yes" if (value >= bound if sense == ">=" else value <= bound) else "**no**")
+        lines.append(f"| {what} | {value if value is not None else '-'} | {met} |")
+    return lines
+
+
+def sweep_table(sweep: dict) -> list[str]:
+    if "files" not in sweep:
+        return []
+    lines = [
+        "",
+        f"An hourly sweep of a tree that keeps {sweep['files']:,} files in {sweep['folders']:,} folders, "
+        f"{sweep['new_files']:,} of them new (medians; `bench/sweep_tree.py`):",
+        "",
+        "| protocol | run | seconds | peak RSS (MB) | files sent to the ledger | rows written |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for protocol in ("sftp", "ftp"):
+        first = sweep.get(f"{protocol}/first_sweep", {})
+        lines.append(
+            f"| {protocol} | first sweep (registers all) | {first.get('seconds')} | {first.get('peak_rss_mb')} | "
+            f"{sweep['files']:,} | {sweep['files']:,} |"
+        )
+        for variant, label in (
+            ("incremental", "incremental sweep"),
+            ("every_file_sent", "sweep sending every file (before folder digests)"),
+            ("rclone_lsf", "rclone lsf -R (listing only)"),
+        ):
+            r = sweep.get(f"{protocol}/{variant}")
+            if r:
+                sent = r.get("sent", {}).get("median", "-")
+                lines.append(
+                    f"| {protocol} | {label} | {r['seconds']['median']} | {r['peak_rss_mb']['median']} | {sent} | "
+                    f"{r['rows_written']['median']} |"
+                )
+    return lines
+
+
+def claimers_table(concurrency: dict) -> list[str]:
+    levels = concurrency.get("levels", [])
+    if not levels:
+        return []
+    lines = [
+        "",
+        f"Concurrent claimers on one ledger of {concurrency['rows']:,} rows (batches of {concurrency['batch']}, each "
+        f"claimed and completed; {concurrency['seconds_per_level']} s per level; `bench/ledger_concurrency.py`):",
+        "",
+        "| claimers | files/s (all) | claim p50 (ms) | claim p99 (ms) | backends waiting on a lock | on an LWLock |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in levels:
+        lines.append(
+            f"| {r['claimers']} | {r['files_per_second']:,} | {r['latency_ms_p50']} | {r['latency_ms_p99']} | "
+            f"{r['waiting_on_locks_mean']} | {r['waiting_on_lwlocks_mean']} |"
+        )
+    return lines
+
+
+def retention_table(ledger: dict) -> list[str]:
+    found = [(k, v) for k, v in ledger.items() if k.startswith("retention_at_")]
+    if not found:
+        return []
+    key, r = found[0]
+    return [
+        "",
+        f"Retention on the ledger of {int(key.rpartition('_')[2]):,} rows ({r['table_mb_before']:,} MB with indexes): "
+        f"{r['pruned']:,} COMPLETED rows pruned to their version key in {r['seconds']} s "
+        f"({r['pruned_per_second']:,} rows/s, 10,000 a statement); `filepool_moved` then {r['moved_table_mb']} MB.",
+    ]
+
+
 def cpu_table(s3: dict, ftp: dict) -> list[str]:
     """Where each run's CPU went: the tool itself (filepool: its execute(), without start-up) and each server."""
     servers = ("sshd", "seaweedfs", "vsftpd", "postgresql")
     runs = [("SFTP->S3", s3, f"small/{t}") for t in ("filepool", "rclone", "rclone@32")]
     runs += [("local->S3", s3, "small/s3-only")]
-    runs += [("FTP->local", ftp, t) for t in ("filepool", "rclone", "lftp")]
+    runs += [("FTP->local", ftp, t) for t in ("filepool", "rclone", "lftp", "rclone+job", "lftp+job")]
     rows = []
     for case, results, tool in runs:
         if tool not in results or "machine_cpu_seconds" not in results[tool]:
@@ -163,7 +266,7 @@ def main() -> int:
         if name not in args.only.split(","):
             latest[name] = json.loads((RESULTS / f"{name}.json").read_text())
             continue
-        extra = [] if name in ("ledger", "page") else ["--reps", str(args.reps)]
+        extra = [] if name in NO_REPS else ["--reps", str(args.reps)]
         print(f"== {name}", flush=True)
         subprocess.run([sys.executable, *script, *extra], cwd=REPO, check=True)
         latest[name] = json.loads((RESULTS / f"{name}.json").read_text())

@@ -43,9 +43,10 @@ with DAG(
 
     @task(inlets=[FTP_TO_LOCAL_FILES])  # declared: Airflow knows the Asset before any event
     def folders_to_sweep(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The configured folders, or none when the run was triggered with task messages."""
+        """The configured folders that are enabled, or none when the run was triggered with task messages."""
         params = params or {}
-        return [] if params.get("tasks") else list(params.get("folders") or [])
+        folders = [] if params.get("tasks") else list(params.get("folders") or [])
+        return [{k: v for k, v in f.items() if k != "enabled"} for f in folders if f.get("enabled", True)]
 
     # Folders and task messages may use the connections below and FTP folders under /outgoing, and what
     # [filepool] allowed_connections and allowed_paths add (see filepool/allow.py).

@@ -125,6 +125,7 @@ SWEPT_FOLDER = {
         "pattern": {"type": "string", "minLength": 1},
         "local_conn_id": _CONN_ID,
         "dest_path": {"type": "string"},
+        "enabled": {"type": "boolean"},
     },
     "required": ["ftp_conn_id", "source_path", "local_conn_id"],
     "additionalProperties": False,
@@ -162,7 +163,8 @@ def task_message_params() -> dict[str, Any]:
             title="Folders swept every hour",
             description_md=(
                 "One JSON object per folder: `ftp_conn_id`, `source_path` (absolute), `pattern` (a glob, `*` by "
-                "default), `local_conn_id` and `dest_path` (under that connection's base path)."
+                "default), `local_conn_id`, `dest_path` (under that connection's base path) and `enabled` (true by "
+                "default; false leaves the folder out)."
             ),
             section=WHAT,
         ),

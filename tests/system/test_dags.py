@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import warnings
 from datetime import UTC, datetime
@@ -74,7 +75,9 @@ def test_sftp_to_minio_dag_end_to_end(
     # dag.test() runs the mapped slots one after another, so the first may drain the queue: what it must show is
     # every slot's summary, adding up to the files moved, each slot its own worker in the ledger.
     first = capfd.readouterr()
-    slots = re.findall(r"Worker (\S+): (\d+) files transferred, 0 failed", first.out + first.err + caplog.text)
+    slots = re.findall(
+        r"Worker (\S+) on [^\n]*?: (\d+) files transferred, 0 failed", first.out + first.err + caplog.text
+    )
     assert len(slots) == 3 and len({w for w, _ in slots}) == 3, slots
     assert sum(int(n) for _, n in slots) == 150
     claimers = ledger_rows(ledger_uri, "SELECT DISTINCT worker FROM filepool_file_events WHERE event = 'claimed'")
@@ -85,7 +88,7 @@ def test_sftp_to_minio_dag_end_to_end(
         "SELECT dag_id, run_id, task_id, map_index, try_number FROM filepool_workers ORDER BY task_id, map_index",
     )
     assert [(t[0], t[2], t[3], t[4]) for t in tries] == [
-        ("filepool_sftp_to_minio", "discover", -1, 1),
+        ("filepool_sftp_to_minio", "discover", 0, 1),  # mapped over the run's routes: here the form's one
         *[("filepool_sftp_to_minio", "transfer", slot, 1) for slot in range(3)],
     ]
     assert {t[1] for t in tries} == {run.run_id}
@@ -101,6 +104,55 @@ def test_sftp_to_minio_dag_end_to_end(
     assert "'files_transferred': 150" in logs.split("filepool summary:")[1]  # the first run's summary task
     for secret in SECRETS:
         assert secret not in logs
+
+
+def test_several_routes_in_one_run_and_a_server_that_is_down_fails_only_its_own(
+    airflow_db: None,
+    conns: None,
+    sftp_root: Path,
+    bucket: str,
+    s3_client: Any,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.servers.process import free_port
+
+    a = write_tree(sftp_root / "a", 40, size=3000)
+    b = write_tree(sftp_root / "b", 25, size=3000, random_seed=9)
+    age(sftp_root)
+    down = json.loads(os.environ["AIRFLOW_CONN_FILEPOOL_SFTP"]) | {"port": free_port()}  # nothing listens there
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_SFTP_DOWN", json.dumps(down))
+    conf = {
+        "routes": [
+            {"name": "a", "source_path": str(sftp_root / "a"), "key_prefix": "a/"},
+            {"name": "b", "source_path": str(sftp_root / "b"), "key_prefix": "b/", "workers": 1},
+            {"name": "down", "sftp_conn_id": "filepool_sftp_down", "source_path": str(sftp_root / "a"),
+             "key_prefix": "down/"},
+            {"name": "off", "source_path": "/nowhere", "enabled": False},
+        ],
+        "bucket": bucket,
+        "workers": 2,
+        "threads": 4,
+        "settle_seconds": 0,
+    }  # fmt: skip
+    run = load("filepool_sftp_to_minio").test(logical_date=datetime(2026, 11, 3, tzinfo=UTC), run_conf=conf)
+
+    assert str(run.state) in {"failed", "DagRunState.FAILED"}  # the summary says a route's tasks did not finish
+    expected = {f"a/{rel}": sha256(d) for rel, d in a.items()} | {f"b/{rel}": sha256(d) for rel, d in b.items()}
+    assert bucket_contents(s3_client, bucket) == expected
+    assert ledger_rows(
+        ledger_uri, "SELECT split_part(job, ' -> ', 2), status, count(*) FROM filepool_files GROUP BY 1, 2 ORDER BY 1"
+    ) == [(f"s3://filepool_minio/{bucket}/a/", "COMPLETED", 40), (f"s3://filepool_minio/{bucket}/b/", "COMPLETED", 25)]
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    # the down route's discovery failed with its code; its transfer slots found its queue empty; nothing else failed
+    assert sorted(k for k, v in states.items() if "failed" in v) == [("discover", 2), ("summary", -1)], states
+    assert len([k for k in states if k[0] == "transfer"]) == 5  # a: 2 slots, b: 1, down: 2, off: none
+    out = capfd.readouterr()
+    logs = out.out + out.err + caplog.text
+    assert "[CONNECTION_ERROR] connection to 127.0.0.1" in logs and "(connection 'filepool_sftp_down')" in logs
+    assert "discovery failed on 1 of 3 routes: sftp://filepool_sftp_down" in logs
 
 
 def test_ftp_to_local_dag_sweeps_then_runs_task_messages(

@@ -1,0 +1,71 @@
+"""Many SFTP sources in one DAG run: the `routes` Param of filepool_sftp_to_minio, planned into its mapped tasks.
+
+A route is one JSON object: `name`, `sftp_conn_id`, `source_path`, `pattern`, `recursive`, `aws_conn_id`, `bucket`,
+`key_prefix`, `workers` (transfer tasks for it) and `enabled`; every key but `source_path` may be left out and is
+then the run's Param of the same name. An empty list means the one route the single-route Params give (the trigger
+form's fields). Disabled routes are left out. The run maps its discover task over the routes and its transfer task
+over routes x worker slots: a server that is down fails its route's tasks with its error code while the others
+move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from filepool.exceptions import InvalidConfig
+
+ROUTE_FIELDS = ("sftp_conn_id", "source_path", "pattern", "recursive", "aws_conn_id", "bucket", "key_prefix")
+MAX_TASKS = 256  # transfer tasks of one run, over all routes: well below Airflow's max_map_length (1,024)
+
+# The JSON schema of one route, for the trigger form.
+ROUTE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "sftp_conn_id": {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9_.-]+$"},
+        "source_path": {"type": "string", "minLength": 1, "pattern": "^/"},
+        "pattern": {"type": "string", "minLength": 1},
+        "recursive": {"type": "boolean"},
+        "aws_conn_id": {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9_.-]+$"},
+        "bucket": {"type": "string", "minLength": 3, "maxLength": 63},
+        "key_prefix": {"type": "string"},
+        "workers": {"type": "integer", "minimum": 1, "maximum": 64},
+        "enabled": {"type": "boolean"},
+    },
+    "required": ["source_path"],
+    "additionalProperties": False,
+}
+
+
+def plan_routes(params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """{"routes": the keyword arguments of each enabled route's discover task, "slots": those of its transfer tasks
+    (the route's, and `worker_slot`)}, from the run's Params."""
+    given = params.get("routes") or [{}]
+    if not isinstance(given, list) or not all(isinstance(r, Mapping) for r in given):
+        raise InvalidConfig("routes must be a list of JSON objects, one per route")
+    routes: list[dict[str, Any]] = []
+    slots: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for n, raw in enumerate(given):
+        unknown = set(raw) - {*ROUTE_FIELDS, *ROUTE_SCHEMA["properties"]}
+        if unknown:
+            raise InvalidConfig(f"route {n + 1} has unknown keys {sorted(unknown)}; a route takes {ROUTE_FIELDS}")
+        if not raw.get("enabled", True):
+            continue
+        route = {field: raw.get(field, params.get(field)) for field in ROUTE_FIELDS}
+        name = str(raw.get("name") or f"{route['sftp_conn_id']}:{route['source_path']}")
+        if name in names:
+            raise InvalidConfig(f"two routes are named {name!r}: give each route its own name")
+        names.add(name)
+        routes.append(route)
+        workers = int(raw.get("workers", params.get("workers", 1)))
+        slots += [{**route, "worker_slot": slot} for slot in range(workers)]
+    if len(slots) > MAX_TASKS:
+        raise InvalidConfig(f"the routes ask for {len(slots)} transfer tasks; at most {MAX_TASKS} a run")
+    return {"routes": routes, "slots": slots}
+
+
+def routes_named(routes: list[dict[str, Any]], *fields: str) -> list[str]:
+    """The values the DAG file's own routes give `fields` (what the file names literally is allowed)."""
+    return [str(route[field]) for route in routes for field in fields if route.get(field)]
