@@ -1,7 +1,7 @@
 """How many workers one ledger serves: 1 to 64 concurrent claimers against one PostgreSQL, each claiming batches of
 64 files and completing them as a worker does, for `--seconds` each. Results: bench/results/ledger_concurrency.json.
 
-Usage: python bench/ledger_concurrency.py [--claimers 1,2,4,8,16,32,64] [--seconds 15] [--processes 4]
+Usage: python bench/ledger_concurrency.py [--claimers 1,2,4,8,16,32,64] [--seconds 15] [--processes 4] [--rows N]
 
 The claimers are threads with a ledger connection each, spread over `--processes` processes (the statements wait
 on PostgreSQL, not on Python, but one process's GIL would still cap 64 threads). The table holds 10,000,000 rows:
@@ -121,11 +121,12 @@ def main() -> int:
     parser.add_argument("--claimers", default="1,2,4,8,16,32,64")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--rows", type=int, default=ROWS)
     args = parser.parse_args()
     pg = PostgresServer().start()
-    report: dict[str, Any] = {"rows": ROWS, "batch": BATCH, "seconds_per_level": args.seconds, "levels": []}
+    report: dict[str, Any] = {"rows": args.rows, "batch": BATCH, "seconds_per_level": args.seconds, "levels": []}
     try:
-        uri = database(pg, "bench_concurrency", ROWS)
+        uri = database(pg, "bench_concurrency", args.rows)
         for n in (int(c) for c in args.claimers.split(",")):
             result = level(uri, n, args.seconds, args.processes)
             report["levels"].append(result)

@@ -151,13 +151,14 @@ def sweep_table(sweep: dict) -> list[str]:
         f"An hourly sweep of a tree that keeps {sweep['files']:,} files in {sweep['folders']:,} folders, "
         f"{sweep['new_files']:,} of them new (medians; `bench/sweep_tree.py`):",
         "",
-        "| protocol | run | seconds | peak RSS (MB) | files sent to the ledger | rows written |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| protocol | run | seconds (process) | seconds (discovery) | peak RSS (MB) | files sent to the ledger | "
+        "rows written |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for protocol in ("sftp", "ftp"):
         first = sweep.get(f"{protocol}/first_sweep", {})
         lines.append(
-            f"| {protocol} | first sweep (registers all) | {first.get('seconds')} | {first.get('peak_rss_mb')} | "
+            f"| {protocol} | first sweep (registers all) | {first.get('seconds')} | - | {first.get('peak_rss_mb')} | "
             f"{sweep['files']:,} | {sweep['files']:,} |"
         )
         for variant, label in (
@@ -168,9 +169,10 @@ def sweep_table(sweep: dict) -> list[str]:
             r = sweep.get(f"{protocol}/{variant}")
             if r:
                 sent = r.get("sent", {}).get("median", "-")
+                own = r.get("discovery_seconds", {}).get("median", "-")
                 lines.append(
-                    f"| {protocol} | {label} | {r['seconds']['median']} | {r['peak_rss_mb']['median']} | {sent} | "
-                    f"{r['rows_written']['median']} |"
+                    f"| {protocol} | {label} | {r['seconds']['median']} | {own} | {r['peak_rss_mb']['median']} | "
+                    f"{sent} | {r['rows_written']['median']} |"
                 )
     return lines
 
