@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +66,26 @@ def process_claimers(uri: str, threads: int, start: float, until: float, out: An
     out.put((latencies, sum(claimed)))
 
 
-def lock_waits(uri: str, until: float) -> dict[str, float]:
+def lock_waits(uri: str, until: float) -> dict[str, Any]:
     conn = psycopg2.connect(uri)
     conn.autocommit = True
     samples: list[tuple[int, int]] = []
+    events: Counter[str] = Counter()  # which waits, to tell contention on rows from contention on the machine
     with conn.cursor() as cur:
         while time.time() < until:
             cur.execute(
-                "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), "
-                "count(*) FILTER (WHERE wait_event_type = 'LWLock') FROM pg_stat_activity WHERE datname = "
-                "current_database() AND pid <> pg_backend_pid()"
+                "SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND wait_event_type IN ('Lock', 'LWLock')"
             )
-            samples.append(cur.fetchone())
+            waits = cur.fetchall()
+            samples.append((sum(t == "Lock" for t, _ in waits), sum(t == "LWLock" for t, _ in waits)))
+            events.update(f"{t}:{e}" for t, e in waits)
             time.sleep(0.05)
     conn.close()
     return {
         "waiting_on_locks_mean": round(statistics.mean(s[0] for s in samples), 2) if samples else 0.0,
         "waiting_on_lwlocks_mean": round(statistics.mean(s[1] for s in samples), 2) if samples else 0.0,
+        "waits_seen": dict(events.most_common(5)),
     }
 
 

@@ -129,8 +129,11 @@ def main() -> int:
                         sql(uri, "DELETE FROM filepool_listed_folders WHERE job = %s", (job,))
                     before = sql(uri, "SELECT count(*) FROM filepool_files")[0][0]
                     if variant == "rclone_lsf":
-                        run = timed(["rclone", "lsf", "-R", "--files-only", f"{protocol.upper()}:{tree}"], env, servers)
-                        figures: dict[str, float] = {"listed": len(run.out.splitlines())}
+                        # counted by wc, not read here: this process holding a million names would grow, and a
+                        # child's peak RSS counts what it inherits at fork
+                        listing = f"rclone lsf -R --files-only {protocol.upper()}:{tree} | wc -l"
+                        run = timed(["bash", "-o", "pipefail", "-c", listing], env, servers)
+                        figures: dict[str, float] = {"listed": int(run.out)}
                     else:
                         run = timed(command, env, servers)
                         found = json.loads(run.out.strip().splitlines()[-1])["discovery"]

@@ -53,8 +53,14 @@ class FTPSource(Source):
                     return folder, [], [("", f"{folder} could not be listed: {exc.message}")], 0.0
 
         with ThreadPoolExecutor(_LISTING_SESSIONS, thread_name_prefix="filepool-list") as pool:
-            pending = {pool.submit(entries, root)}
-            while pending:
+            # Folders still to list wait here as names; at most 2 x _LISTING_SESSIONS listings are in flight or
+            # done and not yet taken, so a caller slower than the server (a first sweep registering every file)
+            # holds a few folders' entries, not the whole tree's.
+            todo = [root]
+            pending: set[Any] = set()
+            while todo or pending:
+                while todo and len(pending) < 2 * _LISTING_SESSIONS:
+                    pending.add(pool.submit(entries, todo.pop()))
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     folder, listed, problems, slack = future.result()
@@ -69,7 +75,7 @@ class FTPSource(Source):
                         elif kind == "dir" and recursive:
                             admitted, problem = walk.admit(full)
                             if admitted:
-                                pending.add(pool.submit(entries, full))
+                                todo.append(full)
                             elif problem is not None:
                                 found.append(problem)
                         elif kind == "file" and fnmatch.fnmatchcase(name, pattern) and not name.endswith(TEMP_SUFFIX):
