@@ -18,8 +18,6 @@ import ftplib
 import posixpath
 import socket
 import ssl
-import struct
-import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filepool.airflow_connections import read_connection
 from filepool.endpoints.ftp_listing import Entry, Problems, list_entries, mlsd_entries
+from filepool.endpoints.ftp_wire import LeanFTP, kernel_timeouts, recv_full
 from filepool.exceptions import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -128,7 +127,7 @@ class FTPSession:
                 context.verify_mode = ssl.CERT_NONE
             ftp = ftplib.FTP_TLS(context=context, timeout=config.timeout, encoding=_WIRE)
         else:
-            ftp = ftplib.FTP(timeout=config.timeout, encoding=_WIRE)
+            ftp = LeanFTP(timeout=config.timeout, encoding=_WIRE)
         try:
             ftp.connect(config.host, config.port)
             ftp.login(_wire(config.username), _wire(config.password))
@@ -342,7 +341,7 @@ class FTPSourceFile:
         self._conn = self._session.data_connection(f"RETR {self.path}", self.path, self._offset)
         while True:
             try:
-                data = _recv_full(self._conn, part_size)
+                data = recv_full(self._conn, part_size)
             except OSError as exc:
                 raise ConnectionFailed(
                     f"data connection for {self.path} dropped at {self._session.config.where()}: {exc}"
@@ -359,42 +358,3 @@ class FTPSourceFile:
                 self._conn.close()
             self._conn = None
             self._session.mark_broken()
-
-
-_buffers = threading.local()
-
-
-def kernel_timeouts(conn: socket.socket, seconds: float) -> None:
-    """Make `conn` blocking, with its timeout kept by the kernel (SO_RCVTIMEO / SO_SNDTIMEO; a read or write
-    that times out fails with EAGAIN, an OSError).
-
-    A Python socket with a timeout polls before every recv: two system calls and two hand-overs of the GIL
-    per read (1,000 downloads on 8 threads made 187 futex calls per file). A blocking socket can also wait for
-    a whole part in one call (MSG_WAITALL). Only for data connections read with recv_into: a text file over
-    such a socket (ftplib's control connection) would return half a line at a timeout instead of failing.
-    """
-    conn.settimeout(None)
-    whole = int(seconds)
-    value = struct.pack("ll", whole, int((seconds - whole) * 1e6))
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-
-
-def _recv_full(conn: socket.socket, size: int) -> bytes:
-    """Up to `size` bytes: fewer only at the end of the stream.
-
-    Reads into a buffer kept per thread: allocating (and zero-filling) a fresh 1 MiB per file showed up in
-    profiles of 200 KiB downloads. A plain blocking socket waits for the whole part in one call.
-    """
-    buffer = getattr(_buffers, "buffer", None)
-    if buffer is None or len(buffer) < size:
-        buffer = _buffers.buffer = bytearray(size)
-    view = memoryview(buffer)
-    flags = socket.MSG_WAITALL if conn.gettimeout() is None and not isinstance(conn, ssl.SSLSocket) else 0
-    got = 0
-    while got < size:
-        n = conn.recv_into(view[got:size], size - got, flags)
-        if n == 0:
-            break
-        got += n
-    return bytes(view[:got])

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp import _recv_full, kernel_timeouts
+from filepool.endpoints.ftp_wire import kernel_timeouts, recv_full
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_a_stalled_data_connection_fails_after_the_timeout(pair: tuple[socket.so
     theirs.sendall(b"x" * 65536)  # then nothing, and the connection stays open
     started = time.monotonic()
     with pytest.raises(OSError):
-        _recv_full(ours, 1 << 20)
+        recv_full(ours, 1 << 20)
     assert 0.4 <= time.monotonic() - started < 5
 
 
@@ -48,7 +48,7 @@ def test_a_slow_server_is_read_whole(pair: tuple[socket.socket, socket.socket]) 
 
     sender = threading.Thread(target=trickle)
     sender.start()
-    got = _recv_full(ours, 1 << 20)
+    got = recv_full(ours, 1 << 20)
     sender.join()
     assert got == b"".join(pieces)
-    assert _recv_full(ours, 1 << 20) == b""  # the end of the stream
+    assert recv_full(ours, 1 << 20) == b""  # the end of the stream
