@@ -150,8 +150,13 @@ class Ledger:
                 conn.autocommit = True
 
     def rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
-        """The rows of the named query `name` (sql/*.sql), for readers outside the engine (the UI plugin)."""
+        """The rows of the named query `name` (sql/queries.sql), for the parts that keep their own tables (folder
+        digests, login slots) and readers outside the engine (the UI plugin)."""
         return self._query(name, **params)
+
+    def execute(self, name: str, **params: Any) -> None:
+        """Run the named query `name`, which returns no rows."""
+        self._run(queries()[name], params, fetch=False)
 
     # -- schema ---------------------------------------------------------------------------------------------
 
@@ -313,31 +318,6 @@ class Ledger:
     def forget_workers(self, retention_seconds: float = 86400) -> None:
         """Delete the rows of workers dead for longer than `retention_seconds` (a day at least) that hold nothing."""
         self._run(queries()["forget_workers"], {"retention": retention_seconds}, fetch=False)
-
-    def listed_folders(self, job: str) -> dict[str, bytes]:
-        """{folder: digest} of the folders of `job` a sweep saw whole and registered (filepool/transfer/folders.py)."""
-        return {folder: bytes(digest) for folder, digest in self._query("listed_folders", job=job)}
-
-    def remember_folders(self, job: str, folders: Sequence[tuple[str, bytes, int]]) -> None:
-        """Record (folder, digest, files) of folders whose files are registered now."""
-        if folders:
-            rows = [{"folder": f, "digest": d.hex(), "files": n} for f, d, n in folders]
-            self._run(queries()["remember_folders"], {"job": job, "folders": json.dumps(rows)}, fetch=False)
-
-    def take_login_slot(self, conn_id: str, cap: int, lease_seconds: float) -> int | None:
-        """A free login slot of `conn_id` (of `cap`), leased to this worker; None when all are held."""
-        rows = self._query("take_login_slot", conn_id=conn_id, cap=cap, worker=self.worker, lease=lease_seconds)
-        return int(rows[0][0]) if rows else None
-
-    def give_login_slot(self, conn_id: str, slot: int) -> None:
-        self._run(queries()["give_login_slot"], {"conn_id": conn_id, "slot": slot, "worker": self.worker}, fetch=False)
-
-    def renew_login_slots(self, conn_id: str, slots: Sequence[int], lease_seconds: float) -> set[int]:
-        """Renew the leases of these slots; returns those this worker still holds."""
-        rows = self._query(
-            "renew_login_slots", conn_id=conn_id, slots=list(slots), worker=self.worker, lease=lease_seconds
-        )
-        return {int(r[0]) for r in rows}
 
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,

@@ -14,6 +14,7 @@ entry not taken, or listed in a run of one data interval (which selects by time)
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from collections.abc import Sequence
 
@@ -36,7 +37,7 @@ class ListedFolders:
     def __init__(self, ledger: Ledger, job: str) -> None:
         self._ledger = ledger
         self._job = job
-        self._known = ledger.listed_folders(job)
+        self._known = {folder: bytes(digest) for folder, digest in ledger.rows("listed_folders", job=job)}
         self._registering: list[tuple[str, bytes, int]] = []
         self.unchanged_folders = 0
         self.unchanged_files = 0
@@ -57,5 +58,6 @@ class ListedFolders:
         """The files of the folders passed to `unchanged` since the last call are in the ledger: store their
         digests."""
         if self._registering:
-            self._ledger.remember_folders(self._job, self._registering)
+            rows = [{"folder": f, "digest": d.hex(), "files": n} for f, d, n in self._registering]
+            self._ledger.execute("remember_folders", job=self._job, folders=json.dumps(rows))
             self._registering = []

@@ -38,9 +38,13 @@ class LoginSlots:
     def try_take(self) -> int | None:
         """A slot for a new session, or None when every slot is held."""
         with self._lock:
-            slot = self._ledger.take_login_slot(self.conn_id, self.cap, self._lease)
-            if slot is not None:
-                self._held.add(slot)
+            rows = self._ledger.rows(
+                "take_login_slot", conn_id=self.conn_id, cap=self.cap, worker=self._ledger.worker, lease=self._lease
+            )
+            if not rows:
+                return None
+            slot = int(rows[0][0])
+            self._held.add(slot)
             return slot
 
     def holds(self, slot: int) -> bool:
@@ -52,7 +56,7 @@ class LoginSlots:
         with self._lock:
             self._held.discard(slot)
             try:
-                self._ledger.give_login_slot(self.conn_id, slot)
+                self._ledger.execute("give_login_slot", conn_id=self.conn_id, slot=slot, worker=self._ledger.worker)
             except FilepoolError as exc:  # its lease lapses on its own
                 log.warning("Giving back login slot %d of %s failed (%s); it frees when its lease lapses", slot,
                             self.conn_id, exc)  # fmt: skip
@@ -71,7 +75,14 @@ class LoginSlots:
                 if not held:
                     continue
                 try:
-                    kept = self._ledger.renew_login_slots(self.conn_id, sorted(held), self._lease)
+                    rows = self._ledger.rows(
+                        "renew_login_slots",
+                        conn_id=self.conn_id,
+                        slots=sorted(held),
+                        worker=self._ledger.worker,
+                        lease=self._lease,
+                    )
+                    kept = {int(r[0]) for r in rows}
                 except FilepoolError as exc:
                     log.warning("Renewing the login slots of %s failed: %s", self.conn_id, exc)
                     continue
