@@ -129,6 +129,14 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def completed_files(uri: str) -> int:
+    """Files COMPLETED in the ledger; 0 before a task has created its tables."""
+    try:
+        return int(ledger_rows(uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")[0][0])
+    except psycopg2.errors.UndefinedTable:
+        return 0
+
+
 def ledger_rows(uri: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Run one statement and commit it; its rows (none for a statement that returns none)."""
     conn = psycopg2.connect(uri)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.helpers import age, bucket_contents, completed_files, ledger_rows, sha256, write_tree
 from tests.servers.airflow import AirflowCluster
 
 pytestmark = pytest.mark.system
@@ -39,15 +39,7 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
             "POST", f"dags/{DAG}/dagRuns", {"dag_run_id": "killed_then_cleared", "conf": conf, "logical_date": None}
         )["dag_run_id"]
 
-        def completed() -> int:
-            try:
-                return int(
-                    ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")[0][0]
-                )
-            except Exception:  # not migrated yet
-                return 0
-
-        cluster.until("200 files moved", lambda: completed() >= 200)
+        cluster.until("200 files moved", lambda: completed_files(ledger_uri) >= 200)
         holder = cluster.until(
             "a file in flight",
             lambda: ledger_rows(
@@ -55,7 +47,7 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
             ),
         )[0][0]
         os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # worker names are host:pid:task:...
-        before = completed()
+        before = completed_files(ledger_uri)
 
         def transfer_states() -> list[str]:
             tis = cluster.api("GET", f"dags/{DAG}/dagRuns/{run}/taskInstances")["task_instances"]
@@ -67,7 +59,7 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
         )
         # As a user sees it in the UI: the run has failed; then they clear the failed task and what follows it.
         cluster.until("the run failed", lambda: cluster.api("GET", f"dags/{DAG}/dagRuns/{run}")["state"] == "failed")
-        assert completed() < len(files), "the task ended before it was killed"
+        assert completed_files(ledger_uri) < len(files), "the task ended before it was killed"
         cleared = cluster.api(
             "POST",
             f"dags/{DAG}/clearTaskInstances",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.helpers import age, bucket_contents, completed_files, ledger_rows, sha256, write_tree
 from tests.servers.airflow import AirflowCluster
 
 pytestmark = pytest.mark.system
@@ -63,14 +63,6 @@ def test_two_celery_workers_share_the_ledger_and_one_dies_mid_run(
         run = cluster.api("POST", f"dags/{DAG}/dagRuns", {"dag_run_id": "celery", "conf": conf, "logical_date": None})
         run_id = run["dag_run_id"]
 
-        def completed() -> int:
-            try:
-                return int(
-                    ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")[0][0]
-                )
-            except Exception:  # not migrated yet
-                return 0
-
         def hosts_in_flight() -> set[str]:
             rows = ledger_rows(
                 ledger_uri,
@@ -84,11 +76,12 @@ def test_two_celery_workers_share_the_ledger_and_one_dies_mid_run(
             return [ti for ti in tis if ti["task_id"] == "transfer"]
 
         cluster.until(
-            "both hosts moving files", lambda: completed() >= 300 and hosts_in_flight() >= {"celery-a", "celery-b"}
+            "both hosts moving files",
+            lambda: completed_files(ledger_uri) >= 300 and hosts_in_flight() >= {"celery-a", "celery-b"},
         )
         on_hosts = {ti["hostname"] for ti in transfers()}
         assert on_hosts == {"celery-a", "celery-b"}, on_hosts  # Airflow's view: tasks ran on both workers
-        figures["killed_after_files"] = completed()
+        figures["killed_after_files"] = completed_files(ledger_uri)
         figures["processes_killed"] = cluster.kill_host("celery-a")
 
         # What a user sees: the dead host's transfer tasks fail (heartbeats missed), the run fails at its summary.
@@ -104,7 +97,7 @@ def test_two_celery_workers_share_the_ledger_and_one_dies_mid_run(
         assert "success" in {s for _, h, s in states if h == "celery-b"}, states
         if {s for _, h, s in states if h == "celery-b"} != {"success"}:
             print("a task on the surviving host failed:", states, cluster.logs())
-        left = FILES - completed()
+        left = FILES - completed_files(ledger_uri)
         assert left > 0, "the run ended before the host was killed"
         figures["left_after_the_failed_run"] = left
         cluster.api(

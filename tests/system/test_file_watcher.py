@@ -16,16 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ledger_rows, sha256
+from tests.helpers import completed_files, ledger_rows, sha256
 from tests.servers.airflow import AirflowCluster
 
 pytestmark = pytest.mark.system
 DAG = "filepool_sftp_to_minio_on_arrival"
 FILES = 100
-
-
-def completed(uri: str) -> int:
-    return int(ledger_rows(uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")[0][0])
 
 
 def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_restart(
@@ -53,7 +49,7 @@ def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_r
         (drop / "warm-up.bin").write_bytes(b"x")
         (drop / "warm-up.bin").chmod(0o644)
         started = time.monotonic()
-        cluster.until("the watcher to start", lambda: completed(ledger_uri) == 1, 180, every=0.5)
+        cluster.until("the watcher to start", lambda: completed_files(ledger_uri) == 1, 180, every=0.5)
         warm_up = time.monotonic() - started
         down: list[float] = []
 
