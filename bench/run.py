@@ -186,14 +186,23 @@ def claimers_table(concurrency: dict) -> list[str]:
         f"Concurrent claimers on one ledger of {concurrency['rows']:,} rows (batches of {concurrency['batch']}, each "
         f"claimed and completed; {concurrency['seconds_per_level']} s per level; `bench/ledger_concurrency.py`):",
         "",
-        "| claimers | files/s (all) | claim p50 (ms) | claim p99 (ms) | backends waiting on a lock | on an LWLock |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| claimers | files/s (all) | claim p50 (ms) | claim p99 (ms) | backends waiting on a lock | on an LWLock "
+        "| waits seen most (samples) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in levels:
+        seen = sorted(r.get("waits_seen", {}).items(), key=lambda kv: -kv[1])[:3]
         lines.append(
             f"| {r['claimers']} | {r['files_per_second']:,} | {r['latency_ms_p50']} | {r['latency_ms_p99']} | "
-            f"{r['waiting_on_locks_mean']} | {r['waiting_on_lwlocks_mean']} |"
+            f"{r['waiting_on_locks_mean']} | {r['waiting_on_lwlocks_mean']} | "
+            f"{', '.join(f'{name} {n:,}' for name, n in seen) or '-'} |"
         )
+    lines += [
+        "",
+        "`Lock:transactionid`: a claim waiting for another's transaction to end (a row it picked was being claimed "
+        "or completed); `LWLock:BufferContent`: claimers on the same index pages (every claim starts at the "
+        "queue's head); `LWLock:LockManager`: the lock table itself; `Lock:extend`: the events table growing.",
+    ]
     return lines
 
 
