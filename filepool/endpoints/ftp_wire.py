@@ -1,10 +1,10 @@
 """FTP on the wire, lean where a session spends its time: replies, passive data connections, data reads.
 
 ftplib reads replies through a text file over a socket with a Python timeout (a poll before every read, and the
-GIL handed over twice), and opens each passive data connection by name (getaddrinfo, IDNA encoding) after a
-regular-expression parse of the reply. Per 200 KiB file those were a fifth of a download's CPU on 8 threads.
-`LeanFTP` keeps ftplib's protocol logic and replaces those three steps for plain FTP over IPv4; FTPS and IPv6
-sessions use ftplib as it is.
+GIL handed over twice), and opens each passive data connection by name (getaddrinfo, IDNA encoding) with a
+timeout connect. `LeanFTP` keeps ftplib's protocol logic and replaces those two steps for plain FTP over IPv4
+(FTPS and IPv6 sessions use ftplib as it is): 1,000 downloads of 200 KiB on 8 threads took 1.45 s of CPU instead
+of 1.58, and 7% less time (alternating A/B runs on the same servers).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import ssl
 import struct
 import threading
 from typing import Any
-
-_CRLF = b"\r\n"
 
 
 def kernel_timeouts(conn: socket.socket, seconds: float) -> None:
