@@ -139,16 +139,24 @@ _LOGS = "/app/logs"
 
 
 def _closing_summary(output: Any) -> dict[str, Any] | None:
-    """The producer's closing summary: the last line of its output that is a JSON object."""
+    """The producer's closing summary: the last line of its output that ends in a JSON object. Ends in, not is:
+    the operator reads stdout and stderr as one stream, and a stderr line whose newline came apart from it (print()
+    writes the two apart, as older producer images did) has the summary glued behind it."""
     lines = output if isinstance(output, list) else [output]
+    decoder = json.JSONDecoder()
     for line in reversed(lines):
         if isinstance(line, bytes):
             line = line.decode(errors="replace")
-        if isinstance(line, str) and line.lstrip().startswith("{"):
+        if not isinstance(line, str):
+            continue
+        line = line.rstrip()
+        start = line.find("{")
+        while start >= 0:
             with contextlib.suppress(ValueError):
-                found = json.loads(line)
-                if isinstance(found, dict):
+                found, end = decoder.raw_decode(line, start)
+                if isinstance(found, dict) and end == len(line):
                     return found
+            start = line.find("{", start + 1)
     return None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from producer import config
 from producer.events import DEDUP_ALGORITHM
-from producer.replay import Progress, Rejects, Tally, batch, realtime
+from producer.replay import Progress, Rejects, Tally, batch, realtime, write_line
 from producer.sender import BrokersUnreachable, Sender
 
 log = logging.getLogger("producer")
@@ -133,5 +133,5 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%d malformed lines skipped; see %s", tally.rejected, reject_path)
     if undelivered:
         log.error("%d of %d events were not delivered: %s", undelivered, sender.produced, sender.errors)
-    print(json.dumps(summary), flush=True)
+    write_line(sys.stdout, json.dumps(summary))
     return 1 if undelivered else 0

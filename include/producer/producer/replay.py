@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TextIO
 
 from producer.events import Event, Malformed, parse
 from producer.ordering import in_time_order
@@ -54,12 +54,18 @@ class Progress:
             return
         self._next = now + self._every
         rate = self._sender.produced / max(now - self._tally.started, 1e-9)
-        print(
+        write_line(
+            sys.stderr,
             f"progress: {self._sender.produced:,} sent, {self._sender.delivered:,} delivered, "
             f"{self._tally.rejected:,} rejected, {rate:,.0f} events/s",
-            file=sys.stderr,
-            flush=True,
         )
+
+
+def write_line(stream: TextIO, text: str) -> None:
+    """`text` and its newline in one write: print() writes them apart, and Docker, reading stdout and stderr
+    side by side, may put a line from the other stream between them (a summary glued behind a progress line)."""
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def _events(path: Path, tally: Tally, rejects: Rejects, max_bytes: int) -> Iterator[Event]:
