@@ -90,5 +90,8 @@ class FTPSource(Source):
     def share_logins(self, gate_for: GateFor) -> None:
         self.pool.share_logins(self.config.max_logins, gate_for)
 
+    def release_logins(self) -> None:
+        self.pool.release_logins()
+
     def close(self) -> None:
         self.pool.close()

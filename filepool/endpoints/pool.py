@@ -137,13 +137,22 @@ class SessionPool(Generic[S]):
         if slot is not None and self.gate is not None:
             self.gate.give(slot)
 
+    def release_logins(self) -> None:
+        """Log out the idle sessions that hold a login slot, giving their slots back: for a pool used now and
+        then (a watcher between polls), so that a slot never idles here while other workers wait for one."""
+        if self.gate is not None:
+            self._discard_idle()
+
     def close(self) -> None:
+        self._discard_idle()
+        if self.gate is not None:
+            self.gate.close()
+
+    def _discard_idle(self) -> None:
         with self._lock:
             idle, self._idle = list(self._idle), deque()
         for session in idle:
             self._discard(session)
-        if self.gate is not None:
-            self.gate.close()
 
     def _count(self, change: int, opened: int = 0) -> None:
         with self._lock:

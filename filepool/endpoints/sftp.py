@@ -366,5 +366,8 @@ class SFTPSource(Source):
     def share_logins(self, gate_for: GateFor) -> None:
         self.pool.share_logins(self.config.max_logins, gate_for)
 
+    def release_logins(self) -> None:
+        self.pool.release_logins()
+
     def close(self) -> None:
         self.pool.close()

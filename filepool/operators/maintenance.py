@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from filepool import maintenance
 from filepool.allow import Guarded
-from filepool.endpoints.ftp import FTPConfig, FTPSession
+from filepool.endpoints.ftp import FTPConfig
+from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.local import LocalConfig
 from filepool.endpoints.s3 import S3Destination
 from filepool.ledger import Ledger
 from filepool.operators.arguments import as_list, seconds
 from filepool.operators.task_instance import worker_name
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, Settings
+from filepool.transfer.login_slots import login_gate
 from filepool.transfer.publish import Publisher
 
 HOUR = 3600.0
@@ -97,12 +99,12 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
         with _ledger(self.ledger_conn_id, context) as ledger:
             for conn_id in local_conn_ids:
                 removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than, ledger)
-            for folder in ftp_folders:
-                session = FTPSession.open(FTPConfig.from_airflow(folder["ftp_conn_id"]))
-                try:
+            connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker_name(context))
+            for folder in ftp_folders:  # one session each, within the server's max_logins
+                source = FTPSource(FTPConfig.from_airflow(folder["ftp_conn_id"]), 1)
+                source.share_logins(login_gate(connect, Settings.load().lease_seconds))
+                with closing(source), source.session() as session:
                     removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than, ledger)
-                finally:
-                    session.close()
         for path in removed:
             self.log.info("Removed orphaned temporary file %s", path)
         self.log.info("Orphaned temporary files removed: %d", len(removed))

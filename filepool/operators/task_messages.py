@@ -24,6 +24,8 @@ from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
+from filepool.transfer.interfaces import GateFor
+from filepool.transfer.login_slots import login_gate
 from filepool.transfer.messages import TaskMessage, kinds, result
 from filepool.transfer.startup import open_ledger
 from filepool.transfer.task import move_queued
@@ -124,8 +126,10 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         """Move the messages of one source/destination pair: check, register each file version, drain, report."""
         src_id, src_kind, dst_id, dst_kind = pair
         job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
+        connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
+        per_connection = min(threads, settings.max_sessions_per_connection)
         try:
-            source, destination = open_pair(pair, min(threads, settings.max_sessions_per_connection), sessions)
+            source, destination = open_pair(pair, per_connection, sessions, login_gate(connect, settings.lease_seconds))
         except FilepoolError as exc:
             for index, _message in members:
                 out.refuse(index, exc, job)
@@ -143,7 +147,6 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
                     for message, (path, size, mtime, dst) in versions.values()
                 ],
             )
-            connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
             move_queued(connect, job, source, destination, threads, settings, after_transfer=self.after)
             _report(ledger, job, versions, out)
 
@@ -215,10 +218,11 @@ class _Outcomes:
 
 
 def open_pair(
-    pair: tuple[str, str, str, str], per_connection: int, sessions: threading.BoundedSemaphore
+    pair: tuple[str, str, str, str], per_connection: int, sessions: threading.BoundedSemaphore, gate_for: GateFor
 ) -> tuple[FTPSource | LocalSource, FTPDestination | LocalDestination]:
     """The source and destination of a (src_id, src kind, dst_id, dst kind) pair of task messages, their FTP
-    sessions pooled (`per_connection` each, `sessions` for the whole task)."""
+    sessions pooled (`per_connection` each, `sessions` for the whole task) and within their servers' `max_logins`
+    (`gate_for`)."""
     src_id, src_kind, dst_id, dst_kind = pair
     source: FTPSource | LocalSource = (
         FTPSource(FTPConfig.from_airflow(src_id), per_connection, sessions)
@@ -234,6 +238,8 @@ def open_pair(
     except BaseException:
         source.close()
         raise
+    source.share_logins(gate_for)
+    destination.share_logins(gate_for)
     return source, destination
 
 

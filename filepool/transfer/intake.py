@@ -28,6 +28,8 @@ from filepool.ledger.outbox import TakenMessage, take_messages
 from filepool.names import storable
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
+from filepool.transfer.interfaces import GateFor
+from filepool.transfer.login_slots import login_gate
 from filepool.transfer.messages import TaskMessage, kinds, result
 from filepool.transfer.publish import Publisher
 from filepool.transfer.task import move_queued
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 JOIN_SECONDS = 120  # how long joining the consumer group may take before quiet time counts anyway
 Pair = tuple[str, str, str, str]  # (src_id, src kind, dst_id, dst kind)
 # (pair, sessions per connection, sessions in all) -> (source, destination), and a pair's file versions
-OpenPair = Callable[[Pair, int, threading.BoundedSemaphore], tuple[Any, Any]]
+OpenPair = Callable[[Pair, int, threading.BoundedSemaphore, GateFor], tuple[Any, Any]]
 Versions = Callable[[Any, Any, list[tuple[int, TaskMessage]]], tuple[dict[int, Any], dict[int, FilepoolError]]]
 
 
@@ -262,7 +264,8 @@ class Intake:
         """A pair's source and destination, opened once for the whole task: their sessions stay pooled."""
         if pair not in self._pairs:
             per_connection = min(self.config.threads, self.settings.max_sessions_per_connection)
-            self._pairs[pair] = self._open_pair(pair, per_connection, self._sessions)
+            gate_for = login_gate(self._connect, self.settings.lease_seconds)
+            self._pairs[pair] = self._open_pair(pair, per_connection, self._sessions, gate_for)
         return self._pairs[pair]
 
     def _move(self, pair: Pair) -> None:

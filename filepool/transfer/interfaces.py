@@ -109,6 +109,11 @@ class Source(Listing, Protocol):
         source without sessions to cap."""
         return None
 
+    def release_logins(self) -> None:
+        """Log out the idle sessions that hold a login slot (`share_logins`), for a source used now and then (a
+        watcher between polls). The default: no such sessions."""
+        return None
+
     def close(self) -> None:
         """Close every session; called once, when the task is over."""
         return None

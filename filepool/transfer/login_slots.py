@@ -13,11 +13,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from filepool.exceptions import FilepoolError
 from filepool.ledger import Ledger
+from filepool.transfer.interfaces import GateFor
 
 log = logging.getLogger(__name__)
+
+
+def login_gate(connect: Callable[[], Ledger], lease_seconds: float) -> GateFor:
+    """The `gate_for` of one worker (a transfer task, task messages, the Kafka intake, a maintenance sweep, a file
+    watcher): each connection that caps its logins gets its slots, on a ledger connection of their own."""
+
+    def gate_for(conn_id: str, max_logins: int) -> LoginSlots:
+        log.info("Sessions to %s: at most %d over every worker (max_logins)", conn_id, max_logins)
+        return LoginSlots(connect(), conn_id, max_logins, lease_seconds)
+
+    return gate_for
 
 
 class LoginSlots:

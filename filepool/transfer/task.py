@@ -15,7 +15,7 @@ from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import Discovery, Selection, discover
 from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.log_group import log_group
-from filepool.transfer.login_slots import LoginSlots
+from filepool.transfer.login_slots import login_gate
 from filepool.transfer.publish import Publisher, PublisherThread
 from filepool.transfer.route import Route
 from filepool.transfer.startup import open_ledger
@@ -50,9 +50,10 @@ class TransferTask:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
         ledger = open_ledger(self.ledger_conn_id, self.worker, self.settings, self.task)
         summary: dict[str, Any] = {"job": self.route.job, "worker": self.worker}
+        gate_for = login_gate(self._connect, self.settings.lease_seconds)
         for endpoint in (source, destination):  # before any session opens: discovery's listing counts too
             if endpoint is not None:
-                endpoint.share_logins(self._login_slots)
+                endpoint.share_logins(gate_for)
         discovery = None
         publisher: PublisherThread | None = None
         try:
@@ -112,10 +113,6 @@ class TransferTask:
 
     def _connect(self) -> Ledger:
         return Ledger.from_airflow(self.ledger_conn_id, self.worker)
-
-    def _login_slots(self, conn_id: str, max_logins: int) -> LoginSlots:
-        log.info("Sessions to %s: at most %d over every worker (max_logins)", conn_id, max_logins)
-        return LoginSlots(self._connect(), conn_id, max_logins, self.settings.lease_seconds)
 
     def _notified(self, thread: PublisherThread) -> dict[str, Any]:
         """Send what the run's files left in the outbox, waiting up to `notify_timeout` for a broker that is

@@ -1,6 +1,7 @@
-"""Watching a route's folder for new files: list it over one session kept open, apply discovery's stability rule,
-register what is new in the ledger. The ledger decides what is new, so a watcher that restarts neither misses nor
-repeats a file; the watcher only remembers which versions it registered, to spare the ledger their upserts."""
+"""Watching a route's folder for new files: list it over one session kept open (logged out between polls where the
+connection caps its logins: `max_logins`), apply discovery's stability rule, register what is new in the ledger.
+The ledger decides what is new, so a watcher that restarts neither misses nor repeats a file; the watcher only
+remembers which versions it registered, to spare the ledger their upserts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 from filepool.ledger import Ledger
 from filepool.transfer.discovery import Selection, discover
-from filepool.transfer.interfaces import Listing, RemoteFile, Unlisted
+from filepool.transfer.interfaces import Listing, RemoteFile, Source, Unlisted
 from filepool.transfer.route import Route
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,16 @@ class _Unseen:
 class Watch:
     """One route's folder, polled: `poll()` registers the new stable files and says how many."""
 
-    def __init__(self, ledger: Ledger, route: Route, source: Listing, selection: Selection) -> None:
+    def __init__(self, ledger: Ledger, route: Route, source: Source, selection: Selection) -> None:
         self.ledger, self.route, self.source, self.selection = ledger, route, source, selection
         self._listing = _Unseen(source, selection)
 
     def poll(self, now: float) -> int:
         self._listing.now = now
-        found = discover(self.ledger, self.route, self._listing, self.selection)
+        try:
+            found = discover(self.ledger, self.route, self._listing, self.selection)
+        finally:
+            self.source.release_logins()  # a login slot never idles here between polls
         return int(found.get("registered", 0))
 
     def queued(self) -> int:
@@ -63,6 +67,6 @@ class Watch:
 
     def close(self) -> None:
         try:
-            self.source.close()  # type: ignore[attr-defined]
+            self.source.close()
         finally:
             self.ledger.close()

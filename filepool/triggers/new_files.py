@@ -87,10 +87,15 @@ class NewFilesTrigger(BaseEventTrigger):
         return TriggerEvent({"route": job, "new_files": new, "waiting": waiting, "at": at})
 
     def _open(self) -> Any:
-        """The route, its source with one session, and the ledger (on the triggerer's thread pool)."""
+        """The route, its source with one session (within its server's `max_logins`), and the ledger (on the
+        triggerer's thread pool)."""
+        import functools
+
         from filepool.ledger import Ledger
+        from filepool.settings import Settings
         from filepool.transfer import process
         from filepool.transfer.discovery import Selection
+        from filepool.transfer.login_slots import login_gate
         from filepool.transfer.route import ftp_to_local, sftp_to_s3
         from filepool.transfer.watch import Watch
 
@@ -110,7 +115,10 @@ class NewFilesTrigger(BaseEventTrigger):
             route = sftp_to_s3(
                 r["sftp_conn_id"], r["source_path"], r["aws_conn_id"], r["bucket"], r.get("key_prefix", "")
             )
-        ledger = Ledger.from_airflow(self.ledger_conn_id, process.worker_name(f"watch {route.source}"))
+        worker = process.worker_name(f"watch {route.source}")
+        ledger = Ledger.from_airflow(self.ledger_conn_id, worker)
         ledger.migrate()
+        connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
+        source.share_logins(login_gate(connect, Settings.load().lease_seconds))
         selection = Selection(self.pattern, self.recursive, self.settle_seconds, self.min_age_seconds)
         return Watch(ledger, route, source, selection)
