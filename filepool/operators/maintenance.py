@@ -180,6 +180,7 @@ class PruneLedgerOperator(Guarded, BaseOperator):
             n = ledger.prune_completed(retention)
             ledger.forget_workers(retention)
             ledger.rows("prune_outbox", older_than=retention)
+            ledger.rows("prune_task_messages", older_than=retention)
             ledger.rows("prune_listed_folders", older_than=retention)
         self.log.info("COMPLETED rows older than %s days pruned to their version key: %d", self.retention_days, n)
         return {"pruned": n}

@@ -62,6 +62,31 @@ def test_first_task_id_wins_and_each_message_is_answered_once(ledger_uri: str) -
     assert ledger.claim(JOB, 10, 60) == []
 
 
+def test_retention_forgets_the_task_messages_of_pruned_files_and_a_late_repeat_moves_nothing(ledger_uri: str) -> None:
+    ledger = make(ledger_uri)
+    refusal = {"task_id": "bad", "status": "failure", "error_code": "INVALID_CONFIG", "error_message": "no"}
+    refused = TakenMessage("bad", "d", {"src_id": "x"}, None, None, refusal)
+    take_messages(ledger, [message("done", "/a"), message("failing", "/b"), refused], REPLY)
+    by_path = {f.source_path: f for f in ledger.claim(JOB, 10, 60)}
+    ledger.complete([Completion(by_path["/a"].id, 1, 10, "ab", "sha256", None, 0.1, 0.1, 0.25)])
+    ledger.fail([Failure(by_path["/b"].id, 1, "NETWORK_ERROR", "reset", 0.0)])  # attempts left: its row stays
+    conn = psycopg2.connect(ledger_uri)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE filepool_files SET completed_at = now() - interval '8 days' WHERE status = 'COMPLETED'")
+        cur.execute("UPDATE filepool_task_messages SET received_at = now() - interval '8 days'")
+    conn.close()
+    assert ledger.prune_completed(7 * 86400) == 1
+    assert ledger.rows("prune_task_messages", older_than=7 * 86400) == [(2,)]  # "done" and "bad"
+    assert ledger_rows(ledger_uri, "SELECT task_id FROM filepool_task_messages") == [("failing",)]
+    # "done" again, after its row went: taken as new, answered as moved earlier, nothing to move
+    assert take_messages(ledger, [message("done", "/a")], REPLY) == {"done": "new"}
+    answers = ledger_rows(
+        ledger_uri, "SELECT payload->>'moved_earlier' FROM filepool_outbox WHERE message_key = 'done' ORDER BY id"
+    )
+    assert answers == [(None,), ("true",)]
+    assert [f.source_path for f in ledger.claim(JOB, 10, 60)] == ["/b"]
+
+
 def test_a_failure_with_attempts_left_is_not_a_result(ledger_uri: str) -> None:
     ledger = make(ledger_uri)
     take_messages(ledger, [message("t1", "/a")], REPLY)

@@ -541,6 +541,19 @@ WITH gone AS (
 )
 SELECT count(*) FROM gone;
 
+-- name: prune_task_messages
+-- Retention of task messages: those taken longer ago than `older_than` seconds whose file version's row is gone
+-- (pruned to filepool_moved: moved, and never moved again) or that never had one (refused). The same task_id
+-- coming again after that is taken as new: its version is in filepool_moved, so nothing moves, and its result
+-- says moved_earlier. Returns how many.
+WITH gone AS (
+    DELETE FROM filepool_task_messages t
+    WHERE received_at < now() - make_interval(secs => %(older_than)s)
+      AND NOT EXISTS (SELECT 1 FROM filepool_files f WHERE f.id = t.file_id)
+    RETURNING 1
+)
+SELECT count(*) FROM gone;
+
 -- name: listed_folders
 -- The folders of a route a sweep saw whole, with the digest of their taken files (see migration 0008).
 SELECT folder, digest FROM filepool_listed_folders WHERE job = %(job)s;
