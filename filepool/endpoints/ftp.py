@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filepool.airflow_connections import read_connection
 from filepool.endpoints.ftp_listing import Entry, Problems, list_entries, mlsd_entries
-from filepool.endpoints.ftp_wire import LeanFTP, kernel_timeouts, recv_full
+from filepool.endpoints.ftp_wire import LeanFTP, recv_full
+from filepool.endpoints.sockets import kernel_timeouts
 from filepool.exceptions import (
     AuthenticationFailed,
     ConnectionFailed,

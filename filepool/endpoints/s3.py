@@ -106,6 +106,10 @@ class S3Destination(Destination):
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key} (connection {self.aws_conn_id!r})"
 
+    def close(self) -> None:
+        if self.fast_put is not None:
+            self.fast_put.close()
+
     def chunk_size(self, size: int) -> int:
         """One PUT below the multipart threshold; above it, parts (grown to stay within 10,000)."""
         if size < self.multipart_threshold:

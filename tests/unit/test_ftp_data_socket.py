@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp_wire import kernel_timeouts, recv_full
+from filepool.endpoints.ftp_wire import recv_full
+from filepool.endpoints.sockets import kernel_timeouts
 
 
 @pytest.fixture

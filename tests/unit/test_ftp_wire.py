@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp_wire import _pasv_port, _Replies, kernel_timeouts
+from filepool.endpoints.ftp_wire import _pasv_port, _Replies
+from filepool.endpoints.sockets import kernel_timeouts
 
 
 @contextlib.contextmanager
