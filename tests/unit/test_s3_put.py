@@ -9,12 +9,17 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from urllib.parse import quote
 
+import botocore.auth
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from filepool.endpoints import s3_put
-from filepool.endpoints.s3_put import SignedPut
+from filepool.endpoints.s3_put import SignedPut, SigV4
 from filepool.exceptions import AuthenticationFailed, ConnectionFailed, DestinationError
 
 OK = b'HTTP/1.1 200 OK\r\nETag: "abc"\r\nContent-Length: 0\r\n\r\n'
@@ -79,6 +84,27 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(s3_put, "_BACKOFF", 0.01)
 
 
+class BotocoreUnsigned(S3SigV4Auth):
+    def payload(self, request: object) -> str:
+        return "UNSIGNED-PAYLOAD"
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+@pytest.mark.parametrize(
+    "key", ["plain.bin", "dir/a b.bin", "données/файл 데이터.bin", "odd/+=&@$,;:!'()*~_-.bin", "trailing/"]
+)
+def test_the_signature_is_botocores(key: str, token: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = datetime(2026, 11, 27, 4, 15, 51, tzinfo=UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: at.replace(tzinfo=None))
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    path = f"/prefix/my-bucket/{quote(key, safe='/~')}"
+    given = {"host": "store.example:9000", "content-length": "12", "x-amz-checksum-sha256": "c2hhMjU2"}
+    ours = SigV4(credentials, "eu-west-3").headers(path, given, stamp=at.strftime("%Y%m%dT%H%M%SZ"))
+    request = AWSRequest(method="PUT", url=f"http://store.example:9000{path}", data=b"x" * 12, headers=given)
+    BotocoreUnsigned(credentials.get_frozen_credentials(), "s3", "eu-west-3").add_auth(request)
+    assert ours == {name.lower(): value for name, value in request.headers.items()}
+
+
 def test_a_signed_request_on_one_kept_alive_connection() -> None:
     with server(lambda conn, n: conn.sendall(OK) or True) as seen:
         signer = SignedPut(f"http://127.0.0.1:{seen['port']}", "us-east-1", Credentials("AK", "SK"), None, 4)
@@ -88,8 +114,8 @@ def test_a_signed_request_on_one_kept_alive_connection() -> None:
     assert seen["connections"] == 1 and len(heads) == 3  # type: ignore[arg-type]
     first = heads[0].decode()  # type: ignore[index]
     assert first.startswith("PUT /bucket/dir/a%20b%200.bin HTTP/1.1\r\n")
-    assert f"Host: 127.0.0.1:{seen['port']}" in first and "x-amz-checksum-sha256: c2hh" in first
-    assert "X-Amz-Content-SHA256: UNSIGNED-PAYLOAD" in first and "Credential=AK/" in first
+    assert f"host: 127.0.0.1:{seen['port']}" in first and "x-amz-checksum-sha256: c2hh" in first
+    assert "x-amz-content-sha256: UNSIGNED-PAYLOAD" in first and "Credential=AK/" in first
 
 
 def test_a_chunked_error_reply_gives_the_stores_code() -> None:
