@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger
-from filepool.ledger.queries import migrations
+from filepool.ledger.queries import migrations, queries
 from tests.helpers import ledger_rows
 
 pytestmark = pytest.mark.integration
@@ -57,6 +57,23 @@ def test_registration_is_idempotent_and_a_new_version_is_a_new_row(ledger_uri: s
     assert ledger.register(JOB, [replaced]) == 1
     events = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'discovered'")
     assert events == [(11,)]
+
+
+def test_a_table_that_grew_fast_is_claimed_through_the_queue_index(ledger_uri: str) -> None:
+    """3,000 files registered into a fresh ledger: the planner's statistics are refreshed on the way, so a claim
+    reads the queue's index instead of scanning and sorting the whole table (autovacuum would only catch up a
+    minute later)."""
+    ledger = make(ledger_uri)
+    for folder in range(3):
+        ledger.register(JOB, [DiscoveredFile(f"/d{folder}/f{i}", i, 1.0, f"{folder}/f{i}") for i in range(1000)])
+    claim = dict(job=JOB, worker="w1", lease=60, max_attempts=5, limit=8, path_prefix=None, mtime_from=None)
+    conn = psycopg2.connect(ledger_uri)
+    with conn, conn.cursor() as cur:
+        cur.execute("EXPLAIN " + queries()["claim"], {**claim, "mtime_until": None})
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    conn.close()
+    assert "Index Scan using filepool_files_pending on filepool_files f " in plan, plan
+    assert "Seq Scan on filepool_files" not in plan
 
 
 def test_claims_from_concurrent_workers_never_overlap(ledger_uri: str) -> None:

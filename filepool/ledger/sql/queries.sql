@@ -298,6 +298,20 @@ WITH incoming AS (
 )
 SELECT count(*) FROM upserted;
 
+-- name: counted_rows
+-- The rows of filepool_files as the planner's statistics last counted them (-1: never counted).
+SELECT reltuples FROM pg_class WHERE oid = 'filepool_files'::regclass;
+
+-- name: refresh_statistics
+-- The planner's statistics of filepool_files taken again, by one session at a time (the others go on at once:
+-- what one takes serves all).
+DO $$
+BEGIN
+    IF pg_try_advisory_xact_lock(%(lock)s) THEN
+        ANALYZE filepool_files;
+    END IF;
+END $$;
+
 -- name: moved_already
 -- How many of these versions of a job were moved already (COMPLETED, or moved and since pruned): what a run of
 -- one data interval finds done before it starts.
