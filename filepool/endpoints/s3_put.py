@@ -1,4 +1,4 @@
-"""A lean single-request PUT for small objects: signed with SigV4 here, the request written and its reply read
+"""A lean single-request PUT for small objects: signed by `s3_sigv4.SigV4`, the request written and its reply read
 straight on a pooled keep-alive socket.
 
 boto3's `put_object` spends about 3.6 ms of CPU per call in its event machinery; urllib3 and http.client under
@@ -11,8 +11,6 @@ request carries x-amz-checksum-sha256.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import socket
 import ssl
@@ -25,6 +23,7 @@ from urllib.parse import quote, urlsplit
 from botocore.exceptions import ClientError
 
 from filepool.endpoints.s3_errors import translate
+from filepool.endpoints.s3_sigv4 import SigV4
 from filepool.endpoints.sockets import kernel_timeouts
 from filepool.exceptions import ConnectionFailed, FilepoolError
 
@@ -34,49 +33,6 @@ _CONNECT_SECONDS, _REPLY_SECONDS = 5.0, 120.0
 _RETRIES, _BACKOFF = 3, 0.2  # a refused connection or a 5xx reply is tried again, 0.2, 0.4, 0.8 s apart
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
 _MAX_HEAD = 64 * 1024
-
-
-class SigV4:
-    """AWS Signature Version 4 of a PUT whose body is not hashed again (UNSIGNED-PAYLOAD: the store checks it
-    against x-amz-checksum-sha256), as botocore's S3 signer makes it, with the signing key derived once a day
-    instead of on every request (four HMACs). tests/unit/test_s3_put.py checks it against botocore's."""
-
-    def __init__(self, credentials: Any, region: str) -> None:
-        self._credentials, self._region = credentials, region
-        self._key: tuple[str, str, bytes] = ("", "", b"")  # (secret, day, key)
-
-    def headers(self, path: str, headers: dict[str, str], stamp: str | None = None) -> dict[str, str]:
-        """`headers` (Host among them) with x-amz-date, x-amz-content-sha256, the session token if any, and the
-        Authorization of a PUT of `path` (URI-encoded as sent); `stamp` (20261127T041551Z) is now by default."""
-        creds = self._credentials.get_frozen_credentials()
-        stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        day = stamp[:8]
-        signed = {name.lower(): " ".join(str(value).split()) for name, value in headers.items()}
-        signed["x-amz-date"] = stamp
-        signed["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
-        if creds.token:
-            signed["x-amz-security-token"] = creds.token
-        names = sorted(signed)
-        canonical = "\n".join(
-            ["PUT", path, "", *(f"{n}:{signed[n]}" for n in names), "", ";".join(names), "UNSIGNED-PAYLOAD"]
-        )
-        scope = f"{day}/{self._region}/s3/aws4_request"
-        to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(creds.secret_key, day), to_sign.encode(), hashlib.sha256).hexdigest()
-        signed["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, SignedHeaders={';'.join(names)}, "
-            f"Signature={signature}"
-        )
-        return signed
-
-    def _signing_key(self, secret: str, day: str) -> bytes:
-        cached_secret, cached_day, key = self._key
-        if (cached_secret, cached_day) != (secret, day):
-            key = ("AWS4" + secret).encode()
-            for part in (day, self._region, "s3", "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            self._key = (secret, day, key)
-        return key
 
 
 @dataclass(frozen=True)
@@ -96,12 +52,16 @@ class _Connection:
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
         sock = socket.create_connection((host, port), timeout=_CONNECT_SECONDS)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # the body must not wait behind the head
-        if tls is not None:
-            sock.settimeout(_REPLY_SECONDS)
-            sock = tls.wrap_socket(sock, server_hostname=host)
-        else:
-            kernel_timeouts(sock, _REPLY_SECONDS)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # the body must not wait behind the head
+            if tls is not None:
+                sock.settimeout(_REPLY_SECONDS)
+                sock = tls.wrap_socket(sock, server_hostname=host)
+            else:
+                kernel_timeouts(sock, _REPLY_SECONDS)
+        except BaseException:
+            sock.close()
+            raise
         self.sock = sock
         self.used = False
         self._buffer = b""

@@ -19,7 +19,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from filepool.endpoints import s3_put
-from filepool.endpoints.s3_put import SignedPut, SigV4
+from filepool.endpoints.s3_put import SignedPut
+from filepool.endpoints.s3_sigv4 import SigV4
 from filepool.exceptions import AuthenticationFailed, ConnectionFailed, DestinationError
 
 OK = b'HTTP/1.1 200 OK\r\nETag: "abc"\r\nContent-Length: 0\r\n\r\n'
