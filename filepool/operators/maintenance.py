@@ -100,9 +100,10 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
             for conn_id in local_conn_ids:
                 removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than, ledger)
             connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker_name(context))
+            gate_for = login_gate(connect, Settings.load().lease_seconds)
             for folder in ftp_folders:  # one session each, within the server's max_logins
                 source = FTPSource(FTPConfig.from_airflow(folder["ftp_conn_id"]), 1)
-                source.share_logins(login_gate(connect, Settings.load().lease_seconds))
+                source.share_logins(gate_for)
                 with closing(source), source.session() as session:
                     removed += maintenance.remove_ftp_temp_files(session, folder["path"], older_than, ledger)
         for path in removed:
