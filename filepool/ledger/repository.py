@@ -30,6 +30,7 @@ from filepool.ledger.records import (
     Version,
     WorkerIdentity,
 )
+from filepool.ledger.statistics import TableStatistics
 from filepool.names import path_bytes, storable
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 # Any keys are fine as long as every filepool worker uses the same ones.
 _MIGRATION_LOCK = 0x66696C65706F6F6C  # "filepool"
 _PRUNE_LOCK = 0x66696C65707275  # "fileprun": registrations share it, retention takes it alone
-_ANALYZE_LOCK = 0x66696C65616E61  # "fileana": one refresh of the statistics at a time
-_ANALYZE_AFTER = 500  # rows this ledger registers before it looks at the table's statistics (see _note_registered)
 # SQLSTATEs of a statement PostgreSQL rolled back whole: a deadlock, a serialization failure, statement_timeout.
 _ROLLED_BACK = {"40P01", "40001", "57014"}
 
@@ -78,7 +77,7 @@ class Ledger:
         self.worker = worker
         self.retry_seconds = retry_seconds
         self._conn: Any = None
-        self._unanalyzed = 0  # rows registered here since this ledger last refreshed the table's statistics
+        self._statistics = TableStatistics()
 
     @classmethod
     def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
@@ -210,22 +209,8 @@ class Ledger:
                 chunk = []
         if chunk:
             new += self._register_chunk(job, chunk)
-        self._note_registered(new)
+        self._statistics.note_registered(self, new)
         return new
-
-    def _note_registered(self, new: int) -> None:
-        """Refresh the planner's statistics of filepool_files once the rows registered here outnumber the table as
-        they last counted it. Autovacuum does it too, but up to a minute later (its naptime); until then a table
-        that grew fast looks small, and every claim scans and sorts all of it instead of reading the queue's index:
-        122 ms instead of 2.2 ms a claim at 200,000 rows. Refreshing at each doubling made a first registration of
-        200,000 files take 16.3 s instead of 15.9."""
-        self._unanalyzed += new
-        if self._unanalyzed <= _ANALYZE_AFTER:
-            return
-        counted = float(self._query("counted_rows")[0][0])
-        if self._unanalyzed > max(counted, 0.0) + _ANALYZE_AFTER:
-            self.execute("refresh_statistics", lock=_ANALYZE_LOCK)
-            self._unanalyzed = 0
 
     def moved_already(self, job: str, files: Sequence[DiscoveredFile]) -> int:
         """How many of these versions were moved already (COMPLETED, or pruned since)."""
