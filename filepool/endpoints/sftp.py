@@ -28,6 +28,7 @@ from filepool.airflow_connections import Connection, read_connection
 from filepool.endpoints import aioloop
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.ssh_ignore import skip_ignore_packets
+from filepool.endpoints.ssh_logging import log_only_what_is_written
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import (
     AuthenticationFailed,
@@ -211,6 +212,8 @@ class SFTPSession:
 
     @classmethod
     def open(cls, config: SFTPConfig) -> SFTPSession:
+        log_only_what_is_written()
+
         async def connect() -> tuple[Any, Any]:
             conn = await asyncssh.connect(
                 config.host,
