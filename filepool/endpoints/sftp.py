@@ -155,8 +155,10 @@ class SFTPSourceFile:
         mtime: float,
         prefetched: bytes | None = None,
         offset: int = 0,
+        single_requests: bool = False,
     ) -> None:
         self._session = session
+        self._single_requests = single_requests  # each read one request, which the server may answer short
         self.path = path
         self._handle = handle
         self.size = size
@@ -169,7 +171,7 @@ class SFTPSourceFile:
         if self.size == 0:
             yield b""
             return
-        if self._prefetched is not None and part_size >= self.size:
+        if self._prefetched is not None and len(self._prefetched) == self.size <= part_size:
             yield self._prefetched
             return
         offsets = list(range(self._offset, self.size, part_size))
@@ -190,7 +192,18 @@ class SFTPSourceFile:
                 raise translate(exc, self._session.config, self.path) from exc
 
     def _read_async(self, offset: int, length: int) -> Future[bytes]:
+        if self._single_requests:  # the file grew past one request since it was listed: rare, read it in turns
+            return aioloop.submit(self._read_in_turns(offset, length))
         return aioloop.submit(self._handle.read(length, offset))
+
+    async def _read_in_turns(self, offset: int, length: int) -> bytes:
+        data = b""
+        while len(data) < length:
+            more = await self._handle.read(length - len(data), offset + len(data))
+            if not more:
+                break
+            data += more
+        return data
 
     def close(self) -> None:
         """Close the handle in the background: nobody needs to wait for the server's reply."""
@@ -261,8 +274,12 @@ class SFTPSession:
         """Open and stat a file; with `prefetch`, read that many bytes in the same round of requests."""
         prefetch = 0 if offset else prefetch
 
+        # A file that fits in one read request is read with one: asyncssh's reader of parallel requests (tasks,
+        # a wait, the data reassembled) costs 0.2-0.3 ms of CPU a file of 200 KiB on the one I/O thread.
+        single = 0 < prefetch <= (self._sftp.limits.max_read_len or 0)
+
         async def opener() -> tuple[Any, Any, bytes | None]:
-            handle = await self._sftp.open(path, "rb")
+            handle = await self._sftp.open(path, "rb", block_size=None if single else -1)
             try:
                 if prefetch:
                     attrs, data = await asyncio.gather(handle.stat(), handle.read(prefetch, 0))
@@ -273,7 +290,7 @@ class SFTPSession:
                 raise
 
         handle, attrs, data = self.call(opener(), path)
-        return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data, offset)
+        return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data, offset, single)
 
     def remove(self, path: str) -> None:
         self.call(self._sftp.remove(path), path)

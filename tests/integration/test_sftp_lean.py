@@ -1,9 +1,11 @@
-"""What asyncssh does for every packet that filepool skips, on a real sshd: no SSH_MSG_IGNORE before each packet on
-a non-CBC connection, no packet described and no log line made for a log that is off; the file still reads whole."""
+"""What asyncssh does for every packet and file that filepool skips, on a real sshd: no SSH_MSG_IGNORE before each
+packet on a non-CBC connection, no packet described and no log line made for a log that is off, a small file read in
+one request; every file still reads whole."""
 
 from __future__ import annotations
 
 import collections
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import asyncssh
 import asyncssh.connection
 import asyncssh.logging
 import asyncssh.packet
+import asyncssh.sftp
 import pytest
 from asyncssh.constants import MSG_IGNORE
 
@@ -128,3 +131,35 @@ def test_log_arguments_become_text_only_for_a_line_written(caplog: pytest.LogCap
     caplog.set_level("DEBUG", logger="asyncssh")
     logger.debug1("Opening %s", [Name()])
     assert made == ["text"] and [r.getMessage() for r in caplog.records] == ["Opening name"]
+
+
+def test_a_small_file_is_read_in_one_request_and_a_grown_one_whole(
+    sshd_server: SSHServer, sftp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    real = asyncssh.sftp.SFTPClientHandler.read
+
+    async def counting(self: Any, handle: bytes, offset: int, length: int) -> Any:
+        reads.append(length)
+        return await real(self, handle, offset, length)
+
+    monkeypatch.setattr(asyncssh.sftp.SFTPClientHandler, "read", counting)
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_SFTP", sftp_conn(sshd_server))
+    small, grown = os.urandom(200 * 1024), os.urandom(3 << 20)
+    (sftp_root / "small.bin").write_bytes(small)
+    (sftp_root / "grown.bin").write_bytes(grown)  # listed at 1,000 bytes, 3 MiB when opened
+    make_readable(sftp_root)
+    session = SFTPSession.open(SFTPConfig.from_airflow("filepool_sftp"))
+    try:
+        opened = session.open_file(str(sftp_root / "small.bin"), prefetch=len(small))
+        got_small = b"".join(opened.parts(8 << 20))
+        opened.close()
+        assert reads == [len(small)]  # one request: no reader of parallel requests, no read at the end of file
+        opened = session.open_file(str(sftp_root / "grown.bin"), prefetch=1000)
+        assert opened.size == len(grown)
+        got_grown = b"".join(opened.parts(8 << 20))  # the server answers at most its read limit a request
+        opened.close()
+    finally:
+        session.close()
+    assert sha256(got_small) == sha256(small)
+    assert sha256(got_grown) == sha256(grown) and len(reads) > 3, reads
