@@ -177,11 +177,11 @@ class Worker:
             self.stats.at_source.update(complete_at_source(self._record_ledger, cfg.job, self.source))
             with ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool:
                 while True:
-                    # Claim in batches of at least `threads` files: one statement per batch, never one per file.
-                    room = cfg.threads * 3 - len(in_flight)
+                    # Claim in batches of at least 2 x `threads` files: one statement per batch, never one per file.
+                    room = cfg.threads * 4 - len(in_flight)
                     if cfg.max_files is not None:
                         room = min(room, cfg.max_files - claimed_total)
-                    wanted = room >= cfg.threads or (room > 0 and len(in_flight) < cfg.threads)
+                    wanted = room >= 2 * cfg.threads or (room > 0 and len(in_flight) < cfg.threads)
                     lingering = time.monotonic() - last_files_at < cfg.linger
                     if not exhausted and self.stats.halted_by is None and wanted:
                         coming = self._more_coming(0) or lingering  # asked before the claim: none slips by
