@@ -197,13 +197,13 @@ class SFTPSourceFile:
         return aioloop.submit(self._handle.read(length, offset))
 
     async def _read_in_turns(self, offset: int, length: int) -> bytes:
-        data = b""
+        data = bytearray()  # grows in place: a part of many requests is not copied once per request
         while len(data) < length:
             more = await self._handle.read(length - len(data), offset + len(data))
             if not more:
                 break
             data += more
-        return data
+        return bytes(data)
 
     def close(self) -> None:
         """Close the handle in the background: nobody needs to wait for the server's reply."""
