@@ -199,7 +199,7 @@ class FTPSession:
     def data_connection(self, command: str, path: str, offset: int = 0) -> socket.socket:
         """Open a data connection for `command`; with `offset`, REST first (resume a download)."""
         conn: socket.socket = self._call(self._ftp.transfercmd, _wire(command), offset or None, path=path)
-        if not isinstance(conn, ssl.SSLSocket):
+        if conn.gettimeout() is not None and not isinstance(conn, ssl.SSLSocket):  # not already LeanFTP's kind
             kernel_timeouts(conn, self.config.timeout)
         return conn
 

@@ -69,8 +69,14 @@ class LeanFTP(ftplib.FTP):
         # Like ftplib, connect to the control connection's peer, never to an address the server names.
         conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            conn.settimeout(self.timeout)
-            conn.connect((self._peer, port))
+            # Blocking from the start, the kernel keeping the timeouts (SO_SNDTIMEO bounds the connect too): a
+            # Python timeout would connect without blocking, then poll, then ask for the outcome, then switch the
+            # socket to blocking again - four more system calls, and GIL hand-overs, for every file.
+            kernel_timeouts(conn, self.timeout)
+            try:
+                conn.connect((self._peer, port))
+            except BlockingIOError as exc:  # SO_SNDTIMEO ran out ("operation now in progress")
+                raise TimeoutError(f"the data connection (port {port}) did not open within {self.timeout:g} s") from exc
             if rest is not None:
                 self.sendcmd(f"REST {rest}")
             resp = self.sendcmd(cmd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp_wire import recv_full
+from filepool.endpoints.ftp_wire import LeanFTP, recv_full
 from filepool.endpoints.sockets import kernel_timeouts
 
 
@@ -53,3 +54,39 @@ def test_a_slow_server_is_read_whole(pair: tuple[socket.socket, socket.socket]) 
     sender.join()
     assert got == b"".join(pieces)
     assert recv_full(ours, 1 << 20) == b""  # the end of the stream
+
+
+def test_a_data_connection_that_never_opens_fails_after_the_timeout() -> None:
+    """The passive data connection is blocking from the start: the kernel's send timeout bounds its connect."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as data, socket.create_server(("127.0.0.1", 0)) as control:
+        # Nobody accepts on the data port and its queue is full: further connects get no answer at all.
+        queued = []
+        for _ in range(4):
+            pending = socket.socket()
+            pending.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                pending.connect(data.getsockname())
+            queued.append(pending)
+        port = data.getsockname()[1]
+
+        def serve() -> None:
+            conn, _ = control.accept()
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(b"220 ready\r\n")
+                for line in lines:
+                    if line.startswith(b"PASV"):
+                        conn.sendall(f"227 Entering Passive Mode (127,0,0,1,{port >> 8},{port & 255})\r\n".encode())
+                    else:
+                        conn.sendall(b"200 ok\r\n")
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        ftp = LeanFTP(timeout=1.0)
+        ftp.connect(*control.getsockname())
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"data connection \(port \d+\) did not open within 1 s"):
+            ftp.ntransfercmd("RETR x")
+        assert 0.8 <= time.monotonic() - started < 5
+        ftp.close()
+        for pending in queued:
+            pending.close()
