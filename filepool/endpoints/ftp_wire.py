@@ -67,6 +67,7 @@ class LeanFTP(ftplib.FTP):
             return super().ntransfercmd(cmd, rest)
         port = _pasv_port(self.sendcmd("PASV"))
         # Like ftplib, connect to the control connection's peer, never to an address the server names.
+        assert self.timeout is not None  # FTPSession makes every session with one
         conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             # Blocking from the start, the kernel keeping the timeouts (SO_SNDTIMEO bounds the connect too): a
