@@ -82,10 +82,16 @@ class Ledger:
     @classmethod
     def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
         """A ledger on the Airflow `postgres` connection `conn_id`."""
+        return cls.opener(conn_id, worker)()
 
+    @classmethod
+    def opener(cls, conn_id: str, worker: str) -> Callable[[], Ledger]:
+        """A maker of ledgers on the Airflow connection `conn_id`, read once: a task's ledger connections (six or
+        more) share one lookup, which in an Airflow task is a request to its API server."""
         from filepool.ledger.connect import airflow_connector
 
-        return cls(airflow_connector(conn_id), worker)
+        connect = airflow_connector(conn_id)
+        return lambda: cls(connect, worker)
 
     def close(self) -> None:
         if self._conn is not None:

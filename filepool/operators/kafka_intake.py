@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,9 +98,9 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
         )
         settings = Settings.load()
         worker = worker_name(context)
-        ledger = open_ledger(self.ledger_conn_id, worker, settings, task_ref(context))
+        connect = Ledger.opener(self.ledger_conn_id, worker)
+        ledger = open_ledger(connect, settings, task_ref(context))
         try:
-            connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
             summary = Intake(config, connect, settings, allowed, open_pair, file_versions, self.after).run()
             ledger.retire_worker()
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
@@ -99,7 +98,7 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
         with _ledger(self.ledger_conn_id, context) as ledger:
             for conn_id in local_conn_ids:
                 removed += maintenance.remove_local_temp_files(LocalConfig.from_airflow(conn_id), older_than, ledger)
-            connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker_name(context))
+            connect = Ledger.opener(self.ledger_conn_id, worker_name(context))
             gate_for = login_gate(connect, Settings.load().lease_seconds)
             for folder in ftp_folders:  # one session each, within the server's max_logins
                 source = FTPSource(FTPConfig.from_airflow(folder["ftp_conn_id"]), 1)
@@ -206,7 +205,7 @@ class PublishOutboxOperator(Guarded, BaseOperator):
         self.check_allowed(context)
         with _ledger(self.ledger_conn_id, context):  # migrated
             pass
-        publisher = Publisher(functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker_name(context)))
+        publisher = Publisher(Ledger.opener(self.ledger_conn_id, worker_name(context)))
         try:
             left = publisher.drain(seconds("timeout_seconds", self.timeout_seconds))
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -84,7 +83,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         out = _Outcomes(list(self.tasks or []))
         settings = Settings.load()
         worker = worker_name(context)
-        ledger = open_ledger(self.ledger_conn_id, worker, settings, task_ref(context))
+        ledger = open_ledger(Ledger.opener(self.ledger_conn_id, worker), settings, task_ref(context))
         try:
             groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
             for index, raw in enumerate(out.raws):
@@ -126,7 +125,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         """Move the messages of one source/destination pair: check, register each file version, drain, report."""
         src_id, src_kind, dst_id, dst_kind = pair
         job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
-        connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
+        connect = Ledger.opener(self.ledger_conn_id, worker)
         per_connection = min(threads, settings.max_sessions_per_connection)
         try:
             source, destination = open_pair(pair, per_connection, sessions, login_gate(connect, settings.lease_seconds))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from filepool.exceptions import LedgerError
 from filepool.ledger import Ledger, TaskRef
@@ -18,16 +19,16 @@ log = logging.getLogger(__name__)
 LEDGER_CONNECTIONS_PER_TASK = 6
 
 
-def open_ledger(conn_id: str, worker: str, settings: Settings, task: TaskRef | None = None) -> Ledger:
-    """Connect, check that PostgreSQL has room for this task's connections, apply pending migrations, say this
-    worker is alive (in the Airflow task try `task`), mark gone the workers of this host whose process is gone,
-    and put back the files of workers no longer alive (the stale-lock clean-up at start)."""
+def open_ledger(connect: Callable[[], Ledger], settings: Settings, task: TaskRef | None = None) -> Ledger:
+    """Connect (`connect`: a `Ledger.opener`), check that PostgreSQL has room for this task's connections, apply
+    pending migrations, say this worker is alive (in the Airflow task try `task`), mark gone the workers of this
+    host whose process is gone, and put back the files of workers no longer alive (the stale-lock clean-up at
+    start)."""
     with log_group("Ledger start-up"):
-        return _start(conn_id, worker, settings, task)
+        return _start(connect(), settings, task)
 
 
-def _start(conn_id: str, worker: str, settings: Settings, task: TaskRef | None) -> Ledger:
-    ledger = Ledger.from_airflow(conn_id, worker)
+def _start(ledger: Ledger, settings: Settings, task: TaskRef | None) -> Ledger:
     room = ledger.connection_room()
     if room < LEDGER_CONNECTIONS_PER_TASK - 1:  # this one is open already
         ledger.close()

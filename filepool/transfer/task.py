@@ -3,6 +3,7 @@ moves what it registers), the worker, and the summary with the route's ledger co
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class TransferTask:
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
-        ledger = open_ledger(self.ledger_conn_id, self.worker, self.settings, self.task)
+        ledger = open_ledger(self._connect, self.settings, self.task)
         summary: dict[str, Any] = {"job": self.route.job, "worker": self.worker}
         gate_for = login_gate(self._connect, self.settings.lease_seconds)
         for endpoint in (source, destination):  # before any session opens: discovery's listing counts too
@@ -112,7 +113,11 @@ class TransferTask:
         return summary
 
     def _connect(self) -> Ledger:
-        return Ledger.from_airflow(self.ledger_conn_id, self.worker)
+        return self._opener()
+
+    @functools.cached_property
+    def _opener(self) -> Callable[[], Ledger]:
+        return Ledger.opener(self.ledger_conn_id, self.worker)
 
     def _notified(self, thread: PublisherThread) -> dict[str, Any]:
         """Send what the run's files left in the outbox, waiting up to `notify_timeout` for a broker that is

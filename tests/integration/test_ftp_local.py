@@ -227,3 +227,26 @@ def test_a_listing_that_breaks_half_read_costs_its_folder_and_the_session_is_not
         ledger_uri, "SELECT error_code, source_path FROM filepool_files WHERE status = 'FAILED'"
     )
     assert code == "LISTING_ERROR" and path.endswith("/breaks")
+
+
+def test_a_task_reads_the_ledger_connection_once(
+    ftp_conns: None, sftp_root: Path, local_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transfer task opens six ledger connections or more; in an Airflow task each lookup of the Airflow
+    connection is a request to the API server, so the task makes one."""
+    from filepool.ledger import connect
+
+    looked_up: list[str] = []
+    read = connect.read_connection
+
+    def counted(conn_id: str) -> Any:
+        looked_up.append(conn_id)
+        return read(conn_id)
+
+    monkeypatch.setattr(connect, "read_connection", counted)
+    files = write_tree(sftp_root, 20, size=100)
+    make_readable(sftp_root)
+    age(sftp_root)
+    summary = download(sftp_root)
+    assert summary["files_transferred"] == len(files)
+    assert looked_up == ["filepool_ledger"]

@@ -298,8 +298,8 @@ def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connectio
     held = [psycopg2.connect(ledger_uri) for _ in range(room - LEDGER_CONNECTIONS_PER_TASK + 3)]
     try:
         with pytest.raises(LedgerError, match=r"takes -?\d+ more connections; a transfer task needs 6"):
-            open_ledger("filepool_ledger", "w", Settings.load())
+            open_ledger(Ledger.opener("filepool_ledger", "w"), Settings.load())
     finally:
         for conn in held:
             conn.close()
-    open_ledger("filepool_ledger", "w", Settings.load()).close()
+    open_ledger(Ledger.opener("filepool_ledger", "w"), Settings.load()).close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -145,5 +146,6 @@ def test_the_sftp_servers_sshd_config_and_the_init_script_are_valid(tmp_path: Pa
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     config = tmp_path / "sshd_config"
     config.write_text((REPO / "docker" / "sshd_config").read_text().replace("/keys/ssh_host_ed25519_key", str(key)))
+    os.makedirs("/run/sshd", exist_ok=True)  # sshd -t asks for it, as the sshd fixture's server does
     checked = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
