@@ -211,6 +211,22 @@ class FTPSession:
         conn.close()
         self._call(self._ftp.voidresp, path=path)
 
+    def lend_socket(self) -> tuple[socket.socket, str] | None:
+        """The control connection's socket, non-blocking, and the server's address, for FTPDownloads to drive
+        itself (filepool/endpoints/ftp_loop.py); None for a session it cannot drive (FTPS, active mode, IPv6)."""
+        ftp = self._ftp
+        if not isinstance(ftp, LeanFTP) or not ftp.lendable() or self._broken:
+            return None
+        assert ftp.sock is not None  # lendable
+        ftp.sock.setblocking(False)
+        return ftp.sock, ftp.peer
+
+    def take_back_socket(self) -> None:
+        """The socket lent is blocking again, with its timeouts."""
+        if self._ftp.sock is not None:
+            kernel_timeouts(self._ftp.sock, self.config.timeout)
+        self._last_used = time.monotonic()
+
     # -- listing ----------------------------------------------------------------------------------------------
 
     def list_files(self, root: str, pattern: str = "*", recursive: bool = True) -> list[RemoteFile]:

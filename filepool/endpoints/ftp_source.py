@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from typing import Any
@@ -16,7 +16,7 @@ from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import FileNotFound, FilepoolError
 from filepool.names import TEMP_SUFFIX
-from filepool.transfer.interfaces import GateFor, RemoteFile, Source, Unlisted
+from filepool.transfer.interfaces import Download, Downloads, GateFor, RemoteFile, Source, Unlisted
 
 _LISTING_SESSIONS = 4
 
@@ -92,6 +92,14 @@ class FTPSource(Source):
 
     def release_logins(self) -> None:
         self.pool.release_logins()
+
+    def downloads(self, sessions: int, next_download: Callable[[], Download | None]) -> Downloads | None:
+        """Plain FTP in passive mode: downloads on one thread (FTPS and active mode: None)."""
+        if self.config.tls or not self.config.passive:
+            return None
+        from filepool.endpoints.ftp_loop import FTPDownloads
+
+        return FTPDownloads(self, sessions, next_download)
 
     def close(self) -> None:
         self.pool.close()

@@ -44,6 +44,10 @@ class _Replies:
                 return line.decode(self._encoding)
             self._buffer += data
 
+    @property
+    def unread(self) -> bool:
+        return bool(self._buffer)
+
     def close(self) -> None:
         self._buffer = b""
 
@@ -57,15 +61,21 @@ class LeanFTP(ftplib.FTP):
         assert sock is not None and text_file is not None and self.timeout is not None  # connected, with a timeout
         # The welcome is read: nothing else is on the wire before our first command.
         kernel_timeouts(sock, self.timeout)
-        self.file = _Replies(sock, self.encoding)  # type: ignore[assignment]  # all ftplib asks of it: readline
+        self.replies = _Replies(sock, self.encoding)
+        self.file = self.replies  # type: ignore[assignment]  # all ftplib asks of it: readline
         text_file.close()  # ftplib's text file over the socket, not the socket
-        self._peer = sock.getpeername()[0]
+        self.peer = sock.getpeername()[0]
         return welcome
+
+    def lendable(self) -> bool:
+        """Whether FTPDownloads can drive this session itself: passive mode over IPv4, no reply left unread."""
+        passive_ipv4 = bool(self.passiveserver) and self.af == socket.AF_INET
+        return passive_ipv4 and self.sock is not None and not self.replies.unread
 
     def ntransfercmd(self, cmd: str, rest: Any = None) -> tuple[socket.socket, int | None]:
         if not self.passiveserver or self.af != socket.AF_INET:
             return super().ntransfercmd(cmd, rest)
-        port = _pasv_port(self.sendcmd("PASV"))
+        port = pasv_port(self.sendcmd("PASV"))
         # Like ftplib, connect to the control connection's peer, never to an address the server names.
         assert self.timeout is not None  # FTPSession makes every session with one
         conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -75,7 +85,7 @@ class LeanFTP(ftplib.FTP):
             # socket to blocking again - four more system calls, and GIL hand-overs, for every file.
             kernel_timeouts(conn, self.timeout)
             try:
-                conn.connect((self._peer, port))
+                conn.connect((self.peer, port))
             except BlockingIOError as exc:  # SO_SNDTIMEO ran out ("operation now in progress")
                 raise TimeoutError(f"the data connection (port {port}) did not open within {self.timeout:g} s") from exc
             if rest is not None:
@@ -91,7 +101,7 @@ class LeanFTP(ftplib.FTP):
         return conn, (ftplib.parse150(resp) if resp[:3] == "150" else None)
 
 
-def _pasv_port(reply: str) -> int:
+def pasv_port(reply: str) -> int:
     """The port of a 227 reply (its address is not used: see `ntransfercmd`)."""
     if not reply.startswith("227"):
         raise ftplib.error_reply(reply)

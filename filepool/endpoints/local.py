@@ -322,6 +322,10 @@ class LocalDestination(Destination):
     def chunk_size(self, size: int) -> int:
         return CHUNK
 
+    @property
+    def writes_locally(self) -> bool:
+        return True
+
     def temp_tag(self) -> str:
         """Unique among this run's temporary names, and with the run's random tag, among all runs."""
         return f"{self._run_tag}{next(self._temp_numbers):x}"

@@ -56,28 +56,57 @@ class SessionPool(Generic[S]):
     @contextmanager
     def session(self) -> Iterator[S]:
         """Borrow a session: an idle one that is still alive, else a new one."""
+        session = self.borrow()
+        try:
+            yield session
+        finally:
+            self.give_back(session)
+
+    def borrow(self) -> S:
+        """A session for the caller until it calls `give_back`: an idle one that is still alive, else a new one
+        (waiting for room within the bounds, and for the login)."""
         self._slots.acquire()
         if self._total is not None:
             self._total.acquire()
         try:
-            session = self._take_idle()
-            if session is None:
-                session = self._open_new()
-            try:
-                yield session
-            finally:
-                # A file-level error (a missing file) leaves the session usable; a dead one is dropped, and so is
-                # one whose login slot was taken over.
-                if session.is_alive() and self._slot_held(session):
-                    with self._returned:
-                        self._idle.append(session)
-                        self._returned.notify()
-                else:
-                    self._discard(session)
-        finally:
-            if self._total is not None:
-                self._total.release()
+            return self._take_idle() or self._open_new()
+        except BaseException:
+            self._release()
+            raise
+
+    def borrow_idle(self) -> S | None:
+        """An idle session at once, or None: no wait, no login (for a loop that must never block)."""
+        if not self._slots.acquire(blocking=False):
+            return None
+        if self._total is not None and not self._total.acquire(blocking=False):
             self._slots.release()
+            return None
+        try:
+            session = self._take_idle()
+        except BaseException:
+            self._release()
+            raise
+        if session is None:
+            self._release()
+        return session
+
+    def give_back(self, session: S) -> None:
+        """The end of a borrow. A file-level error (a missing file) leaves the session usable; a dead one is
+        dropped, and so is one whose login slot was taken over."""
+        try:
+            if session.is_alive() and self._slot_held(session):
+                with self._returned:
+                    self._idle.append(session)
+                    self._returned.notify()
+            else:
+                self._discard(session)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._total is not None:
+            self._total.release()
+        self._slots.release()
 
     def _take_idle(self) -> S | None:
         while True:

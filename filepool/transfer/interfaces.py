@@ -114,6 +114,12 @@ class Source(Listing, Protocol):
         watcher between polls). The default: no such sessions."""
         return None
 
+    def downloads(self, sessions: int, next_download: Callable[[], Download | None]) -> Downloads | None:
+        """Downloads of many files at once on one thread, up to `sessions` at a time, to writers that write to a
+        local disk; None where the source has no such loop (the default), and files are copied on the worker's
+        threads."""
+        return None
+
     def close(self) -> None:
         """Close every session; called once, when the task is over."""
         return None
@@ -156,6 +162,41 @@ Fence = Callable[[str, str], None]
 """`fence(claim, key)` raises when the file `key`, written for `claim`, may no longer be committed."""
 
 
+class NotDoneHere(Exception):
+    """A download given up on a download loop (`Source.downloads`): the file is to be copied the ordinary way."""
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    size: int
+    sha256: bytes
+    read_seconds: float
+    write_seconds: float
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file for a download loop: its path at the source, its listed size, the writer that gets its bytes, and
+    `done`, called on the loop's thread with the outcome (a `Downloaded`, or `NotDoneHere`)."""
+
+    path: str
+    size: int
+    writer: Writer
+    done: Callable[[Downloaded | NotDoneHere], None]
+
+
+class Downloads(Protocol):
+    """Downloads driven on one thread (filepool/endpoints/ftp_loop.py): it asks `next_download()` for work."""
+
+    def wake(self) -> None:
+        """There is new work: from any thread."""
+        ...
+
+    def close(self) -> None:
+        """Finish the downloads under way and give the sessions back."""
+        ...
+
+
 class Destination(Protocol):
     """Where files go: `chunk_size` and `open_writer` are required; the rest has a default."""
 
@@ -183,6 +224,12 @@ class Destination(Protocol):
     def share_logins(self, gate_for: GateFor) -> None:
         """As `Source.share_logins`: the default, a destination without sessions to cap."""
         return None
+
+    @property
+    def writes_locally(self) -> bool:
+        """Its writers write to a local disk, never waiting on a network: a download loop's thread may write
+        with them (`Source.downloads`). The default: no."""
+        return False
 
     def close(self) -> None:
         """Close the destination's sessions; called once, when the task is over."""

@@ -6,12 +6,13 @@ heartbeat thread keeps the leases of files in flight. Files claimed but never st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ from filepool.transfer.completion import KEEP, AfterTransfer, complete_at_source
 from filepool.transfer.copy import copy_file
 from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.leases import Leases
+from filepool.transfer.loop_copy import LoopCopies
 
 log = logging.getLogger(__name__)
 _LINGER_POLL = 0.5  # seconds between claims while a worker lingers on an empty queue
@@ -175,7 +177,10 @@ class Worker:
         try:
             # what an earlier run left half done: files COMPLETED whose source action it did not get to
             self.stats.at_source.update(complete_at_source(self._record_ledger, cfg.job, self.source))
-            with ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool:
+            with (
+                ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool,
+                self._copies(pool) as copy,
+            ):
                 while True:
                     # Claim in batches of at least 2 x `threads` files: one statement per batch, never one per file.
                     room = cfg.threads * 4 - len(in_flight)
@@ -201,7 +206,7 @@ class Worker:
                             cfg.max_files is not None and claimed_total >= cfg.max_files
                         )
                         for f in batch:
-                            future = pool.submit(self._copy, f)
+                            future = copy(f)
                             in_flight[future] = f
                             future.add_done_callback(finished.put)
                     if not in_flight:
@@ -228,6 +233,23 @@ class Worker:
                 for ledger in (self.ledger, self._record_ledger, self._uploads_ledger):
                     ledger.close()
         return self.stats.summary(cfg.job, self.ledger.worker)
+
+    @contextlib.contextmanager
+    def _copies(self, pool: ThreadPoolExecutor) -> Iterator[Callable[[ClaimedFile], Future[Completion]]]:
+        """What starts a file's copy: on the source's download loop where it has one (plain FTP to a local disk,
+        `LoopCopies`), else on a copy thread of `pool`."""
+
+        def ordinary(f: ClaimedFile) -> Future[Completion]:
+            return pool.submit(self._copy, f)
+
+        loop = LoopCopies.start(self.source, self.destination, self.config.threads, self.leases.check, ordinary)
+        if loop is None:
+            yield ordinary
+            return
+        try:
+            yield loop.submit
+        finally:
+            loop.close()
 
     def _copy(self, f: ClaimedFile) -> Completion:
         def remember(upload_id: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp_wire import _pasv_port, _Replies
+from filepool.endpoints.ftp_wire import _Replies, pasv_port
 from filepool.endpoints.sockets import kernel_timeouts
 
 
@@ -58,6 +58,6 @@ def test_a_line_longer_than_the_limit_is_cut_at_the_limit() -> None:
 
 
 def test_the_port_of_a_passive_reply() -> None:
-    assert _pasv_port("227 Entering Passive Mode (127,0,0,1,229,54).") == 229 * 256 + 54
+    assert pasv_port("227 Entering Passive Mode (127,0,0,1,229,54).") == 229 * 256 + 54
     with pytest.raises(ftplib.error_reply):
-        _pasv_port("500 PASV not understood")
+        pasv_port("500 PASV not understood")

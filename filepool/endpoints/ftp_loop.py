@@ -1,0 +1,315 @@
+"""Plain FTP downloads driven on one thread: every session's control and data connection in one selector.
+
+A copy thread per session waits on the server four or five times a file (PASV, RETR, the data, the closing reply)
+and takes the GIL back after each wait: 1,000 downloads of 200 KiB on 8 threads made 24 context switches a file.
+One thread that waits on every connection at once, as lftp does, does the same work with far fewer (see
+docs/BENCHMARKS.md for the figures).
+
+The loop asks `next_download()` for work whenever it has room for another download (up to `sessions` at once),
+borrows a session of the source's pool for each file - an idle one at once, or a new login on a helper thread -
+and gives it back after the file, as a copy thread does, so that discovery's listing gets its turn. It feeds each
+file's bytes to its writer and to SHA-256 as they arrive.
+
+It does the common case only: anything else - a reply it does not expect, a connection that drops or times out,
+more or fewer bytes than listed - ends that download with `NotDoneHere` and closes its session, for the caller to
+copy the file the ordinary way, which has the error codes, the retries and the resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import queue
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from filepool.endpoints.ftp import FTPSession, _wire
+from filepool.endpoints.ftp_wire import pasv_port
+from filepool.transfer.interfaces import Download, Downloaded, NotDoneHere
+
+if TYPE_CHECKING:
+    from filepool.endpoints.ftp_source import FTPSource
+
+log = logging.getLogger(__name__)
+_READ = 256 * 1024  # bytes per data read
+
+
+class _Lent:
+    """A session lent to the loop for one download."""
+
+    def __init__(self, session: FTPSession, download: Download) -> None:
+        lent = session.lend_socket()
+        if lent is None:
+            raise NotDoneHere("the session cannot be driven by the loop")
+        self.session = session
+        self.sock, self.peer = lent
+        self.download: Download | None = download
+        self.replies = bytearray()
+        self.multiline: bytes | None = None  # the code of a multi-line reply being read
+        self.phase = ""  # "pasv", "retr", "reading"
+        self.data: socket.socket | None = None
+        self.digest = hashlib.sha256()
+        self.copied = 0
+        self.ended = False  # the closing reply (226) came
+        self.eof = False  # the data connection closed
+        self.started = time.monotonic()
+        self.write_seconds = 0.0
+        self.deadline = 0.0
+
+
+class FTPDownloads:
+    """Downloads of up to `sessions` files at once from `source`, on one thread (see the module's docstring)."""
+
+    def __init__(self, source: FTPSource, sessions: int, next_download: Callable[[], Download | None]) -> None:
+        self._pool = source.pool
+        self._wanted = sessions
+        self._next = next_download
+        self._timeout = source.config.timeout
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._helpers = ThreadPoolExecutor(sessions, thread_name_prefix="filepool-ftp-login")
+        self._logged_in: queue.SimpleQueue[tuple[Download, FTPSession | BaseException]] = queue.SimpleQueue()
+        self._logging_in = 0
+        self._busy: set[_Lent] = set()
+        self._no_logins: str | None = None  # why the loop makes no more logins (one failed)
+        self._stop = False
+        self._buffer = bytearray(_READ)
+        self._thread = threading.Thread(target=self._run, name="filepool-ftp-loop", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """There is new work, or the loop is to stop: from any thread."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def close(self) -> None:
+        """Stop once the downloads under way are over (the caller gives no new ones)."""
+        self._stop = True
+        self.wake()
+        self._thread.join()
+        self._helpers.shutdown()
+        self._take_logins()  # logins that ended after the loop stopped
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not (self._stop and not self._busy and not self._logging_in):
+                self._take_logins()
+                self._start_downloads()
+                for key, _ in self._selector.select(self._wait()):
+                    if key.data is None:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        on_event, lent = key.data
+                        on_event(lent)
+                self._time_out()
+        except BaseException as exc:  # a bug here must not strand the files under way
+            log.exception("The FTP download loop stopped")
+            for lent in list(self._busy):
+                self._give_up(lent, f"the loop stopped: {exc!r}")
+            raise
+
+    def _wait(self) -> float | None:
+        if not self._busy:
+            return None
+        return max(0.0, min(lent.deadline for lent in self._busy) - time.monotonic())
+
+    def _start_downloads(self) -> None:
+        while not self._stop and len(self._busy) + self._logging_in < self._wanted:
+            download = self._next()
+            if download is None:
+                return
+            session = self._pool.borrow_idle()
+            if session is not None:
+                self._begin(session, download)
+            elif self._no_logins is not None:
+                download.done(NotDoneHere(self._no_logins))
+            else:
+                self._logging_in += 1
+                self._helpers.submit(self._log_in, download)
+
+    def _log_in(self, download: Download) -> None:
+        """On a helper thread: a session for `download`, waiting for room in the pool or for a login."""
+        try:
+            self._logged_in.put((download, self._pool.borrow()))
+        except BaseException as exc:
+            self._logged_in.put((download, exc))
+        self.wake()
+
+    def _take_logins(self) -> None:
+        while True:
+            try:
+                download, got = self._logged_in.get_nowait()
+            except queue.Empty:
+                return
+            self._logging_in -= 1
+            if isinstance(got, BaseException):
+                # The ordinary copy meets the same error, with its code; the loop makes no more logins.
+                self._no_logins = f"no session: {got}"
+                download.done(NotDoneHere(self._no_logins))
+            elif self._stop:
+                self._pool.give_back(got)
+                download.done(NotDoneHere("the loop stopped"))
+            else:
+                self._begin(got, download)
+
+    # -- one download -----------------------------------------------------------------------------------------
+
+    def _begin(self, session: FTPSession, download: Download) -> None:
+        try:
+            lent = _Lent(session, download)
+        except NotDoneHere as exc:
+            self._pool.give_back(session)
+            download.done(exc)
+            return
+        self._busy.add(lent)
+        self._selector.register(lent.sock, selectors.EVENT_READ, (self._on_reply, lent))
+        self._send(lent, "PASV", "pasv")
+
+    def _send(self, lent: _Lent, command: str, phase: str) -> None:
+        lent.phase = phase
+        lent.deadline = time.monotonic() + self._timeout
+        try:
+            lent.sock.sendall(f"{command}\r\n".encode("latin-1"))  # a command is a few bytes: the buffer takes it
+        except OSError as exc:
+            self._give_up(lent, f"sending {command.split()[0]}: {exc}")
+
+    def _on_reply(self, lent: _Lent) -> None:
+        try:
+            chunk = lent.sock.recv(8192)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._give_up(lent, f"control connection: {exc}")
+            return
+        if not chunk:
+            self._give_up(lent, "the server closed the control connection")
+            return
+        lent.deadline = time.monotonic() + self._timeout
+        lent.replies += chunk
+        while lent.download is not None and (end := lent.replies.find(b"\n")) >= 0:
+            line = bytes(lent.replies[: end + 1])
+            del lent.replies[: end + 1]
+            if lent.multiline is not None:  # RFC 959: a multi-line reply ends with its code and a space
+                if line.startswith(lent.multiline + b" "):
+                    lent.multiline = None
+                    self._reply(lent, line.decode("latin-1").rstrip())
+            elif line[3:4] == b"-":
+                lent.multiline = line[:3]
+            else:
+                self._reply(lent, line.decode("latin-1").rstrip())
+
+    def _reply(self, lent: _Lent, line: str) -> None:
+        download = lent.download
+        assert download is not None
+        code = line[:3]
+        if lent.phase == "pasv" and code == "227":
+            try:
+                port = pasv_port(line)
+                data = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                data.setblocking(False)
+                lent.data = data
+                error = data.connect_ex((lent.peer, port))  # like ftplib: the control connection's peer
+                if error not in (0, errno.EINPROGRESS):
+                    raise OSError(error, f"connect to port {port}")
+                self._selector.register(data, selectors.EVENT_READ, (self._on_data, lent))
+            except Exception as exc:  # a reply it cannot read, a refused connect
+                self._give_up(lent, f"passive data connection: {exc}")
+                return
+            self._send(lent, f"RETR {_wire(download.path)}", "retr")
+        elif lent.phase == "retr" and code in ("125", "150"):
+            lent.phase = "reading"
+        elif lent.phase == "reading" and code in ("226", "250"):
+            lent.ended = True
+            self._finish_if_over(lent)
+        else:
+            self._give_up(lent, f"{lent.phase}: the server replied {line!r}")
+
+    def _on_data(self, lent: _Lent) -> None:
+        download, data = lent.download, lent.data
+        assert download is not None and data is not None
+        try:
+            got = data.recv_into(self._buffer)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._give_up(lent, f"data connection: {exc}")
+            return
+        lent.deadline = time.monotonic() + self._timeout
+        if got == 0:
+            self._selector.unregister(data)
+            data.close()
+            lent.data = None
+            lent.eof = True
+            self._finish_if_over(lent)
+            return
+        lent.copied += got
+        if lent.copied > download.size:
+            self._give_up(lent, f"more than the {download.size} bytes listed")
+            return
+        part = bytes(memoryview(self._buffer)[:got])
+        lent.digest.update(part)
+        started = time.perf_counter()
+        try:
+            download.writer.write(part)
+        except Exception as exc:  # the ordinary way meets it again, with its code
+            self._give_up(lent, f"writing: {exc}")
+            return
+        lent.write_seconds += time.perf_counter() - started
+
+    def _finish_if_over(self, lent: _Lent) -> None:
+        download = lent.download
+        assert download is not None
+        if not (lent.ended and lent.eof):
+            return
+        if lent.copied != download.size:
+            self._give_up(lent, f"{lent.copied} bytes instead of the {download.size} listed")
+            return
+        self._selector.unregister(lent.sock)
+        self._busy.discard(lent)
+        lent.download = None
+        self._give_back(lent)
+        read_seconds = time.monotonic() - lent.started - lent.write_seconds
+        download.done(Downloaded(lent.copied, lent.digest.digest(), read_seconds, lent.write_seconds))
+
+    def _time_out(self) -> None:
+        now = time.monotonic()
+        for lent in [lent for lent in self._busy if lent.deadline <= now]:
+            self._give_up(lent, f"no answer within {self._timeout:g} s ({lent.phase})")
+
+    def _give_up(self, lent: _Lent, why: str) -> None:
+        """End this download here and close its session: the control connection may be out of step."""
+        download = lent.download
+        if lent in self._busy:
+            self._busy.discard(lent)
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(lent.sock)
+        if lent.data is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(lent.data)
+            lent.data.close()
+            lent.data = None
+        lent.download = None
+        lent.session.mark_broken()
+        self._helpers.submit(self._give_back, lent)  # closing it may wait for the server: not on the loop
+        if download is not None:
+            log.info("%s: left to the ordinary copy (%s)", download.path, why)
+            download.done(NotDoneHere(why))
+
+    def _give_back(self, lent: _Lent) -> None:
+        lent.session.take_back_socket()
+        self._pool.give_back(lent.session)
