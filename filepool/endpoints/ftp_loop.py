@@ -82,6 +82,7 @@ class FTPDownloads:
         self._busy: set[_Lent] = set()
         self._no_logins: str | None = None  # why the loop makes no more logins (one failed)
         self._stop = False
+        self._alive = True
         self._buffer = bytearray(_READ)
         self._thread = threading.Thread(target=self._run, name="filepool-ftp-loop", daemon=True)
         self._thread.start()
@@ -105,23 +106,37 @@ class FTPDownloads:
     # -- the loop ---------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            while not (self._stop and not self._busy and not self._logging_in):
+        while not (self._stop and not self._busy and not self._logging_in):
+            try:
                 self._take_logins()
                 self._start_downloads()
                 for key, _ in self._selector.select(self._wait()):
                     if key.data is None:
                         with contextlib.suppress(OSError):
                             self._wake_r.recv(4096)
-                    else:
-                        on_event, lent = key.data
+                        continue
+                    on_event, lent = key.data
+                    try:
                         on_event(lent)
+                    except Exception as exc:  # a fault of this download alone
+                        log.exception("FTP download of %s", lent.download.path if lent.download else "?")
+                        self._give_up(lent, f"{type(exc).__name__}: {exc}")
                 self._time_out()
-        except BaseException as exc:  # a bug here must not strand the files under way
-            log.exception("The FTP download loop stopped")
-            for lent in list(self._busy):
-                self._give_up(lent, f"the loop stopped: {exc!r}")
-            raise
+            except Exception as exc:  # a fault of the loop: what it holds and what comes goes the ordinary way
+                log.exception("The FTP download loop stopped; the files left are copied the ordinary way")
+                self._stopped(f"the loop stopped: {type(exc).__name__}: {exc}")
+                return
+
+    def alive(self) -> bool:
+        return self._alive
+
+    def _stopped(self, why: str) -> None:
+        self._alive = False
+        for lent in list(self._busy):
+            with contextlib.suppress(Exception):
+                self._give_up(lent, why)
+        while (download := self._next()) is not None:
+            download.done(NotDoneHere(why))
 
     def _wait(self) -> float | None:
         if not self._busy:

@@ -99,7 +99,7 @@ class FTPSource(Source):
             return None
         from filepool.endpoints.ftp_loop import FTPDownloads
 
-        return FTPDownloads(self, sessions, next_download)
+        return FTPDownloads(self, min(sessions, self.pool.max_size), next_download)
 
     def close(self) -> None:
         self.pool.close()

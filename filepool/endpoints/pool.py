@@ -35,6 +35,7 @@ class SessionPool(Generic[S]):
         self, name: str, open_session: Callable[[], S], max_size: int, total: threading.BoundedSemaphore | None = None
     ) -> None:
         self.name = name
+        self.max_size = max_size
         self._open = open_session
         self._slots = threading.BoundedSemaphore(max_size)
         self._total = total

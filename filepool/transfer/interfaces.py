@@ -192,6 +192,10 @@ class Downloads(Protocol):
         """There is new work: from any thread."""
         ...
 
+    def alive(self) -> bool:
+        """False once the loop stopped on a fault of its own: it takes no more work."""
+        ...
+
     def close(self) -> None:
         """Finish the downloads under way and give the sessions back."""
         ...

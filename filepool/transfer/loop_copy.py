@@ -58,7 +58,8 @@ class LoopCopies:
         return copies
 
     def submit(self, f: ClaimedFile) -> Future[Completion]:
-        if f.attempts > 1 or f.size > self._destination.chunk_size(f.size):
+        assert self._loop is not None
+        if f.attempts > 1 or f.size > self._destination.chunk_size(f.size) or not self._loop.alive():
             return self._ordinary(f)
         future: Future[Completion] = Future()
         # The writer is opened here, on the caller's thread: making files was a quarter of the loop's time, and
@@ -69,15 +70,23 @@ class LoopCopies:
             future.set_exception(exc)
             return future
         self._queue.append((f, future, writer))
-        assert self._loop is not None
         self._loop.wake()
+        if not self._loop.alive():  # it stopped meanwhile, maybe after taking what was queued
+            self._to_ordinary()
         return future
 
     def close(self) -> None:
         assert self._loop is not None
         self._loop.close()
-        while self._queue:  # given after the loop stopped (the worker stops before): the ordinary way
-            f, future, writer = self._queue.popleft()
+        self._to_ordinary()
+
+    def _to_ordinary(self) -> None:
+        """What is queued goes the ordinary way (a loop that stopped takes nothing more)."""
+        while self._queue:
+            try:
+                f, future, writer = self._queue.popleft()
+            except IndexError:  # taken meanwhile by the loop
+                return
             writer.abort()
             if future.set_running_or_notify_cancel():
                 _settle(future, self._ordinary(f))

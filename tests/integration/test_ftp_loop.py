@@ -39,6 +39,10 @@ class Sink:
         pass
 
 
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): sha256(p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+
+
 def run_downloads(source: FTPSource, files: list[tuple[str, int]]) -> list[tuple[Sink, Downloaded | NotDoneHere]]:
     """Download `files` ((path, size listed)) on the loop; each file's sink and outcome, in order."""
     todo = [(path, size, Sink()) for path, size in files]
@@ -175,3 +179,33 @@ def test_a_file_that_changed_since_listing_is_failed_by_the_ordinary_copy_with_i
     assert summary["errors"] == {"SOURCE_CHANGED": 1}
     assert copied == [str(sftp_root / grown)]
     assert not list(local_base.rglob("*.filepool.tmp"))
+
+
+@pytest.mark.parametrize("fault", ["one download", "the loop"])
+def test_a_fault_on_the_loop_costs_no_file(
+    fault: str,
+    ftp_conns: None,
+    sftp_root: Path,
+    local_base: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in handling one download gives that file to the ordinary copy; a bug in the loop itself stops it,
+    and every file it held or had queued goes the ordinary way, as does what comes after."""
+    from filepool.endpoints.ftp_loop import FTPDownloads
+
+    caplog.set_level(logging.INFO)
+    files = write_tree(sftp_root, 40, size=1500)
+    make_readable(sftp_root)
+    age(sftp_root)
+
+    def bug(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(FTPDownloads, "_on_data" if fault == "one download" else "_time_out", bug)
+    summary = ftp_to_local(sftp_root, threads=8)
+    assert summary["files_transferred"] == len(files) and summary["files_failed"] == 0
+    assert tree_hashes(local_base / "incoming") == {rel: sha256(data) for rel, data in files.items()}
+    assert not list(local_base.rglob("*.filepool.tmp"))
+    stopped = "The FTP download loop stopped" in caplog.text
+    assert stopped == (fault == "the loop")
