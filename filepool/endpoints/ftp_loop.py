@@ -309,6 +309,8 @@ class FTPDownloads:
     def _give_up(self, lent: _Lent, why: str) -> None:
         """End this download here and close its session: the control connection may be out of step."""
         download = lent.download
+        if download is None:  # over already: its session is back in the pool, maybe lent again
+            return
         if lent in self._busy:
             self._busy.discard(lent)
             with contextlib.suppress(KeyError, ValueError):
@@ -321,9 +323,8 @@ class FTPDownloads:
         lent.download = None
         lent.session.mark_broken()
         self._helpers.submit(self._give_back, lent)  # closing it may wait for the server: not on the loop
-        if download is not None:
-            log.info("%s: left to the ordinary copy (%s)", download.path, why)
-            download.done(NotDoneHere(why))
+        log.info("%s: left to the ordinary copy (%s)", download.path, why)
+        download.done(NotDoneHere(why))
 
     def _give_back(self, lent: _Lent) -> None:
         lent.session.take_back_socket()
