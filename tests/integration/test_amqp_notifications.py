@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from filepool.endpoints.local import LocalWriter
 from tests.helpers import age, ledger_rows, write_tree
 from tests.integration.test_ftp_local import download
 
@@ -51,11 +52,25 @@ def sent_events(uri: str) -> list[str]:
 
 
 def test_a_broker_outage_delays_notifications_and_loses_none(
-    amqp: Any, ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
+    amqp: Any,
+    ftp_conns: None,
+    sftp_root: Path,
+    local_base: Path,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = write_tree(sftp_root, 1500, size=2000)
     age(sftp_root)
     outage: dict[str, float] = {}
+    # 3 ms a file: the run lasts past the first notifications whatever the engine's speed (1,500 small files took
+    # 2.3 s, all of them done before the first notification went out), so the broker goes down mid-run.
+    commit = LocalWriter.commit
+
+    def slow_commit(self: LocalWriter, sha256: bytes) -> Any:
+        time.sleep(0.003)
+        return commit(self, sha256)
+
+    monkeypatch.setattr(LocalWriter, "commit", slow_commit)
 
     def stop_for_ten_seconds() -> None:  # once the first notifications went out, with files still to move
         deadline = time.monotonic() + 120
