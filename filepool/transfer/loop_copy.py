@@ -7,10 +7,11 @@ commit are the ordinary copy's; only the reading differs."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
 from filepool.exceptions import FilepoolError
@@ -136,6 +137,26 @@ class LoopCopies:
                 total_seconds=round(time.perf_counter() - started, 6),
             )
         )
+
+
+@contextlib.contextmanager
+def copy_starter(
+    source: Source,
+    destination: Destination,
+    sessions: int,
+    fence: Callable[[ClaimedFile], None],
+    ordinary: Ordinary,
+) -> Iterator[Ordinary]:
+    """What starts a file's copy for a worker: `LoopCopies.submit` where the source has a download loop for this
+    destination, else `ordinary` (a copy thread); the loop is closed when the block ends."""
+    loop = LoopCopies.start(source, destination, sessions, fence, ordinary)
+    if loop is None:
+        yield ordinary
+        return
+    try:
+        yield loop.submit
+    finally:
+        loop.close()
 
 
 def _settle(future: Future[Completion], other: Future[Completion]) -> None:

@@ -6,13 +6,12 @@ heartbeat thread keeps the leases of files in flight. Files claimed but never st
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,7 +23,7 @@ from filepool.transfer.completion import KEEP, AfterTransfer, complete_at_source
 from filepool.transfer.copy import copy_file
 from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.leases import Leases
-from filepool.transfer.loop_copy import LoopCopies
+from filepool.transfer.loop_copy import copy_starter
 
 log = logging.getLogger(__name__)
 _LINGER_POLL = 0.5  # seconds between claims while a worker lingers on an empty queue
@@ -179,7 +178,10 @@ class Worker:
             self.stats.at_source.update(complete_at_source(self._record_ledger, cfg.job, self.source))
             with (
                 ThreadPoolExecutor(cfg.threads, thread_name_prefix="filepool-copy") as pool,
-                self._copies(pool) as copy,
+                # a file's copy starts on the source's download loop where it has one, else on a copy thread
+                copy_starter(
+                    self.source, self.destination, cfg.threads, self.leases.check, lambda f: pool.submit(self._copy, f)
+                ) as copy,
             ):
                 while True:
                     # Claim in batches of at least 2 x `threads` files: one statement per batch, never one per file.
@@ -233,23 +235,6 @@ class Worker:
                 for ledger in (self.ledger, self._record_ledger, self._uploads_ledger):
                     ledger.close()
         return self.stats.summary(cfg.job, self.ledger.worker)
-
-    @contextlib.contextmanager
-    def _copies(self, pool: ThreadPoolExecutor) -> Iterator[Callable[[ClaimedFile], Future[Completion]]]:
-        """What starts a file's copy: on the source's download loop where it has one (plain FTP to a local disk,
-        `LoopCopies`), else on a copy thread of `pool`."""
-
-        def ordinary(f: ClaimedFile) -> Future[Completion]:
-            return pool.submit(self._copy, f)
-
-        loop = LoopCopies.start(self.source, self.destination, self.config.threads, self.leases.check, ordinary)
-        if loop is None:
-            yield ordinary
-            return
-        try:
-            yield loop.submit
-        finally:
-            loop.close()
 
     def _copy(self, f: ClaimedFile) -> Completion:
         def remember(upload_id: str) -> None:
