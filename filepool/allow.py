@@ -1,4 +1,4 @@
-"""What a filepool task may touch: the connections, buckets, folders and producer images its DAG file or the
+"""What a filepool task may touch: the connections, buckets, folders, producer images and topics its DAG file or the
 deployment allows. Anyone who may trigger a DAG can fill its form, its `--conf` or a task message; none of those
 may point a task elsewhere.
 
@@ -7,7 +7,8 @@ Allowed are, for each kind:
   "images": [...]}` (not a template field), and what it writes literally as the operator's own argument (a
   value that is not a template, on a task that is not mapped);
 - what the deployment lists in `[filepool]`: `allowed_connections` (default `filepool_*`), `allowed_buckets`,
-  `allowed_paths`, `producer_images` (default `tripclick-producer:*`); comma-separated.
+  `allowed_paths`, `producer_images` (default `tripclick-producer:*`), `allowed_topics` (the Kafka topics task
+  messages are read from and answered on, default `ftp-*`); comma-separated.
 Connection ids, buckets and images match as globs (`filepool_*`); a path is allowed inside an allowed folder.
 Anything else fails with INVALID_CONFIG before anything moves.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from filepool.exceptions import InvalidConfig
 
-KINDS = ("connections", "buckets", "paths", "images")
+KINDS = ("connections", "buckets", "paths", "images", "topics")
 
 
 def is_template(value: Any) -> bool:
@@ -35,6 +36,7 @@ class Allowed:
     buckets: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, given: Mapping[str, Sequence[str]] | None, literals: Mapping[str, Iterable[str]] = {}) -> Allowed:
@@ -47,6 +49,7 @@ class Allowed:
             "buckets": settings.allowed_buckets,
             "paths": settings.allowed_paths,
             "images": settings.producer_images,
+            "topics": settings.allowed_topics,
         }
         given = dict(given or {})
         unknown = set(given) - set(KINDS)
@@ -65,6 +68,9 @@ class Allowed:
 
     def image(self, image: str) -> str:
         return self._match(image, self.images, "image", "producer_images")
+
+    def topic(self, topic: str, role: str) -> str:
+        return self._match(topic, self.topics, role, "allowed_topics")
 
     @staticmethod
     def _match(value: str, patterns: tuple[str, ...], what: str, key: str) -> str:
@@ -127,6 +133,8 @@ class Guarded:
                     allowed.bucket(str(value))
                 elif kind == "paths":
                     allowed.path(str(value), name)
+                elif kind == "topics":
+                    allowed.topic(str(value), name)
                 else:
                     allowed.image(str(value))
         return allowed

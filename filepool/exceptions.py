@@ -133,6 +133,14 @@ class TaskIdConflict(FilepoolError):
     retryable = False
 
 
+class MessageParked(FilepoolError):
+    """A task message (or a result record) that failed again and again on its own: set aside where an operator
+    sees it (a FAILED row on the File transfers page, an alert line in the log), so the ones behind it go on."""
+
+    code = "MESSAGE_PARKED"
+    retryable = False
+
+
 class PublishFailed(FilepoolError):
     """A broker (Kafka, AMQP) did not take a result or notification: it stays in the outbox for the next send."""
 
@@ -147,3 +155,11 @@ class TransferFailed(FilepoolError):
 
 def error_code(exc: BaseException) -> str:
     return exc.code if isinstance(exc, FilepoolError) else "UNKNOWN_ERROR"
+
+
+def as_error(exc: BaseException) -> FilepoolError:
+    """`exc` as a FilepoolError: itself, or UNKNOWN_ERROR (retryable) naming its type, for what one record raised
+    that nobody foresaw."""
+    if isinstance(exc, FilepoolError):
+        return exc
+    return FilepoolError(f"{type(exc).__name__}: {exc}"[:2000])

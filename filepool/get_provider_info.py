@@ -180,6 +180,23 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "",
                         "version_added": "0.3.0",
                     },
+                    "kafka_consumer_group": {
+                        "description": "The Kafka consumer group of the task-message intake. Two deployments "
+                        "that share a broker and a topic need groups of their own, or each takes part of the "
+                        "other's messages.",
+                        "type": "string",
+                        "example": "filepool-intake-prod",
+                        "default": "filepool-intake",
+                        "version_added": "0.6.0",
+                    },
+                    "allowed_topics": {
+                        "description": "Kafka topics (globs) a task-message intake may read from or answer on "
+                        "when they come from a trigger form or --conf, beyond those its DAG file allows.",
+                        "type": "string",
+                        "example": "ftp-*,partner-tasks",
+                        "default": "ftp-*",
+                        "version_added": "0.6.0",
+                    },
                     "producer_images": {
                         "description": "Images (globs) the producer DAGs may run on the remote Docker hosts.",
                         "type": "string",

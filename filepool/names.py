@@ -33,6 +33,25 @@ def _percent(match: re.Match[str]) -> str:
     return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
 
 
+# The longest path (source or destination, in UTF-8 bytes) the ledger takes: a version's unique index holds the
+# source path, the destination and the job in one entry, which PostgreSQL caps near 2,700 bytes. A longer path is
+# refused alone (INVALID_NAME), never left to fail the statement of its whole batch.
+MAX_PATH_BYTES = 1200
+
+
+def too_long(path: str) -> bool:
+    return len(path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES
+
+
+def clip(text: str, limit: int = MAX_PATH_BYTES) -> str:
+    """`text` within `limit` UTF-8 bytes, saying it was cut and how long it was; the same string when it fits."""
+    encoded = text.encode("utf-8", "surrogateescape")
+    if len(encoded) <= limit:
+        return text
+    note = f"... [cut: {len(encoded)} bytes]"
+    return encoded[: max(0, limit - len(note))].decode("utf-8", "ignore") + note
+
+
 # Temporary files: `.<name>.<claim>.<random>.filepool.tmp` beside the target, where <claim> is the ledger row's
 # id and attempt ("42-1"), so the temporary-file sweep can ask the ledger whether a live claim still writes it.
 TEMP_SUFFIX = ".filepool.tmp"

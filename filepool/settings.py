@@ -76,7 +76,10 @@ class Settings:
     allowed_buckets: tuple[str, ...]
     allowed_paths: tuple[str, ...]
     producer_images: tuple[str, ...]
+    allowed_topics: tuple[str, ...]
     allow_root_base_path: bool
+    # the Kafka intake of task messages
+    kafka_consumer_group: str
     # the transfer DAGs' data intervals (cron)
     transfer_schedule: str
     # the producer DAGs
@@ -103,7 +106,9 @@ class Settings:
             allowed_buckets=_list("allowed_buckets"),
             allowed_paths=_list("allowed_paths"),
             producer_images=_list("producer_images"),
+            allowed_topics=_list("allowed_topics"),
             allow_root_base_path=setting("allow_root_base_path").strip().lower() in {"true", "1", "yes"},
+            kafka_consumer_group=setting("kafka_consumer_group").strip(),
             transfer_schedule=setting("transfer_schedule").strip(),
             producer_hosts=_list("producer_hosts"),
             producer_start_date=start,

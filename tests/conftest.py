@@ -32,6 +32,7 @@ os.environ["AIRFLOW__FILEPOOL__PROGRESS_INTERVAL_SECONDS"] = "1"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_CONNECTIONS"] = "*"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_BUCKETS"] = "test-*"
 os.environ["AIRFLOW__FILEPOOL__ALLOWED_PATHS"] = "/"
+os.environ["AIRFLOW__FILEPOOL__ALLOWED_TOPICS"] = "*"
 
 from tests.servers import sshd  # noqa: E402
 from tests.servers.dockerd import PRODUCER_IMAGE, DockerEngine  # noqa: E402

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from filepool.airflow_connections import read_connection
-from filepool.exceptions import PublishFailed
+from filepool.transfer.interfaces import Refusal
 
 # pika logs every refused connection as an ERROR with its traceback; the publisher's own PUBLISH_ERROR warning
 # says what matters (what stays in the outbox, and why).
@@ -45,14 +45,17 @@ class AMQPSink:
             self._channel.confirm_delivery()
         return self._channel
 
-    def send(self, messages: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
-        """(exchange, routing key, message id, JSON body) each, persistent and confirmed one by one; raises
-        PublishFailed (and drops the connection) unless the broker confirmed them all."""
+    def send_each(self, messages: Sequence[tuple[str, str, str, dict[str, Any]]]) -> dict[int, Refusal]:
+        """(exchange, routing key, message id, JSON body) each, persistent and confirmed one by one; {index: why}
+        of those the broker did not confirm: one no queue takes (unroutable) or nacked is refused alone; once the
+        connection fails, it and every message after it are refused as `down` (and the connection dropped)."""
         import pika
+        from pika.exceptions import NackError, UnroutableError
 
-        try:
-            channel = self._open()
-            for exchange, routing_key, message_id, body in messages:
+        refused: dict[int, Refusal] = {}
+        for index, (exchange, routing_key, message_id, body) in enumerate(messages):
+            try:
+                channel = self._open()
                 channel.basic_publish(
                     exchange,
                     routing_key,
@@ -62,9 +65,14 @@ class AMQPSink:
                     ),
                     mandatory=True,
                 )
-        except Exception as exc:  # AMQPError, a lost socket, an unroutable message
-            self.close()
-            raise PublishFailed(f"AMQP ({self.conn_id}) did not confirm: {type(exc).__name__}: {exc}") from exc
+            except (UnroutableError, NackError) as exc:
+                refused[index] = Refusal(f"AMQP ({self.conn_id}) {type(exc).__name__}: {exc}", False)
+            except Exception as exc:  # AMQPError, a lost socket: this one and the rest wait for the broker
+                self.close()
+                why = f"AMQP ({self.conn_id}) did not confirm: {type(exc).__name__}: {exc}"
+                refused.update({i: Refusal(why, True) for i in range(index, len(messages))})
+                break
+        return refused
 
     def close(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None

@@ -12,6 +12,7 @@ from typing import Any
 
 from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig, PublishFailed
+from filepool.transfer.interfaces import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ _CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest", "session.timeout.ms": 10_
 _CONSUMER = {"enable.auto.commit": False, "enable.partition.eof": False}
 # Idempotent producer: a retry inside librdkafka never writes a record twice.
 _PRODUCER = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.timeout.ms": 30_000}
+# librdkafka's and the brokers' default largest record (message.max.bytes); a connection's extra may say otherwise.
+MAX_RECORD_BYTES = 1_000_000
+_RECORD_OVERHEAD = 2048  # the key, headers and framing around a record's value
 
 
 def kafka_config(conn_id: str) -> dict[str, Any]:
@@ -99,26 +103,55 @@ class KafkaSink:
         from confluent_kafka import Producer
 
         self.conn_id = conn_id
-        self._producer = Producer({**kafka_config(conn_id), **_PRODUCER})
+        config = kafka_config(conn_id)
+        self.max_value_bytes = int(config.get("message.max.bytes", MAX_RECORD_BYTES)) - _RECORD_OVERHEAD
+        self._producer = Producer({**config, **_PRODUCER})
 
     def send(self, records: Sequence[tuple[str, str | None, Any, dict[str, str] | None]], timeout: float = 30) -> None:
         """(topic, key, JSON value, headers) each; raises PublishFailed unless the brokers took them all."""
-        failures: list[str] = []
-
-        def delivered(err: Any, _msg: Any) -> None:
-            if err is not None:
-                failures.append(err.str())
-
-        for topic, key, value, headers in records:
-            body = value if isinstance(value, bytes) else json.dumps(value, default=str).encode()
-            self._producer.produce(topic, body, key, headers=list((headers or {}).items()), on_delivery=delivered)
-            self._producer.poll(0)
-        left = self._producer.flush(timeout)
-        if failures or left:
+        refused = self.send_each(records, timeout)
+        if refused:
+            first = next(iter(refused.values())).why
             raise PublishFailed(
-                f"Kafka ({self.conn_id}) did not take {len(failures) + left} of {len(records)} records: "
-                f"{failures[0] if failures else 'timed out'}"
+                f"Kafka ({self.conn_id}) did not take {len(refused)} of {len(records)} records: {first}"
             )
+
+    def send_each(
+        self, records: Sequence[tuple[str, str | None, Any, dict[str, str] | None]], timeout: float = 30
+    ) -> dict[int, Refusal]:
+        """(topic, key, JSON value, headers) each; {index: why} of the records the brokers did not take. Each
+        record stands alone: one too large or for a topic that does not exist is refused by itself (`down`
+        False); a broker that cannot be reached refuses them all (`down` True)."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        down_codes = {KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+        refused: dict[int, Refusal] = {}
+        answered: set[int] = set()
+
+        def delivered(index: int) -> Any:
+            def callback(err: Any, _msg: Any) -> None:
+                answered.add(index)
+                if err is not None:
+                    refused[index] = Refusal(err.str(), err.code() in down_codes)
+
+            return callback
+
+        for index, (topic, key, value, headers) in enumerate(records):
+            body = value if isinstance(value, bytes) else json.dumps(value, default=str).encode()
+            try:
+                self._producer.produce(
+                    topic, body, key, headers=list((headers or {}).items()), on_delivery=delivered(index)
+                )
+            except BufferError as exc:  # librdkafka's queue is full: the brokers are not taking records
+                answered.add(index)
+                refused[index] = Refusal(f"BufferError: {exc}", True)
+            except (KafkaException, ValueError, TypeError) as exc:  # refused before it left: too large
+                answered.add(index)
+                refused[index] = Refusal(f"{type(exc).__name__}: {exc}", False)
+            self._producer.poll(0)
+        if self._producer.flush(timeout):
+            refused.update({i: Refusal("timed out", True) for i in range(len(records)) if i not in answered})
+        return refused
 
     def close(self) -> None:
         self._producer.flush(5)

@@ -33,6 +33,7 @@ from filepool.exceptions import (
     FileNotFound,
     FilepoolError,
     InvalidConfig,
+    InvalidName,
     PathOutsideBase,
     TransferIOError,
 )
@@ -172,11 +173,19 @@ class LocalSession:
             raise _io_error(exc, to) from exc
 
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
+        """The paths that exist; a path that cannot be looked at (a name too long, a loop of symlinks, no
+        permission) raises its error, which the caller gives to that path alone (see `file_versions`)."""
         found = {}
         for path in paths:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 st = os.lstat(path)
-                found[path] = RemoteFile(path, st.st_size, st.st_mtime)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ENAMETOOLONG:
+                    raise InvalidName(f"{path}: a name in it is longer than the file system allows") from exc
+                raise TransferIOError(f"{exc.strerror or exc} on {path}") from exc  # EACCES, ELOOP, EIO
+            found[path] = RemoteFile(path, st.st_size, st.st_mtime)
         return found
 
 

@@ -1,8 +1,9 @@
 """What every tree listing (SFTP, FTP) takes and leaves: one bad entry never stops a walk.
 
 A name must be a plain name: no `/` (it would name another file), no NUL, not `.` or `..` (which some servers
-list and which would walk back up). A folder is listed once (a server that shows a folder under two names, or a
-cycle through `a/..`, is not walked again) and no deeper than MAX_DEPTH levels below the root.
+list and which would walk back up), and its path within MAX_PATH_BYTES (filepool.names). A folder is listed once
+(a server that shows a folder under two names, or a cycle through `a/..`, is not walked again) and no deeper than
+MAX_DEPTH levels below the root.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import posixpath
 
 from filepool.exceptions import InvalidName, ListingError
+from filepool.names import MAX_PATH_BYTES, too_long
 from filepool.transfer.interfaces import Unlisted
 
 MAX_DEPTH = 64
@@ -24,6 +26,12 @@ def bad_name(folder: str, name: str) -> Unlisted | None:
             posixpath.join(folder, name.replace("\x00", "\\0")),
             INVALID_NAME,
             f"the server listed {name!r} in {folder}: a file name cannot hold '/' or NUL",
+        )
+    if too_long(posixpath.join(folder, name)):
+        return Unlisted(
+            posixpath.join(folder, name),
+            INVALID_NAME,
+            f"the path of {name!r} in {folder} is longer than the {MAX_PATH_BYTES} bytes the ledger takes",
         )
     return None
 

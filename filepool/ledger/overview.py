@@ -160,6 +160,24 @@ class Overview:
         ]
         return found
 
+    def outbox(self, scope: Scope) -> dict[str, Any]:
+        """Per channel, messages to send and parked; and the parked messages this user may see, with their error."""
+        counts = {ch: {"pending": int(p), "parked": int(k)} for ch, p, k in self.ledger.rows("outbox_counts")}
+        keys = ("id", "channel", "target", "key", "attempts", "last_error", "parked_at", "created_at", "dag_id")
+        parked = [
+            _dates(dict(zip(keys, row, strict=True))) for row in self.ledger.rows("outbox_parked", **scope.params())
+        ]
+        return {"channels": counts, "parked": parked}
+
+    def outbox_message(self, message_id: int) -> tuple[bool, str | None] | None:
+        """(parked, its file's DAG) of an outbox message; None when there is none."""
+        rows = self.ledger.rows("outbox_message", id=message_id)
+        return (bool(rows[0][1]), rows[0][2]) if rows else None
+
+    def send_again(self, message_id: int) -> bool:
+        """A parked message is sent again by the next publisher; False when it is not parked."""
+        return bool(self.ledger.rows("outbox_unpark", id=message_id))
+
     def retry_now(self, file_id: int, user: str) -> bool:
         """A FAILED file is due again now; False when it is not FAILED."""
         return bool(self.ledger.rows("retry_now", id=file_id, user=user)[0][0])

@@ -31,7 +31,7 @@ from filepool.ledger.records import (
     WorkerIdentity,
 )
 from filepool.ledger.statistics import TableStatistics
-from filepool.names import path_bytes, storable
+from filepool.names import clip, path_bytes, storable
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,18 @@ class Ledger:
     def reject(self, rejects: Sequence[dict[str, Any]]) -> int:
         """Record refused task messages: dicts with job, source_path, destination, error_code, error_message,
         metadata. Later entries for the same job, path and destination win."""
-        unique = {(r["job"], r["source_path"], r["destination"]): r for r in rejects}
+        # whatever was refused, its row fits the ledger's indexes (a refused path may be any length)
+        bounded = [
+            {
+                **r,
+                "job": clip(r["job"], 500),
+                "source_path": clip(r["source_path"]),
+                "destination": clip(r["destination"]),
+                "error_message": clip(r["error_message"] or "", 4000),
+            }
+            for r in rejects
+        ]
+        unique = {(r["job"], r["source_path"], r["destination"]): r for r in bounded}
         if not unique:
             return 0
         return int(self._query("reject", worker=self.worker, rejects=json.dumps(list(unique.values())))[0][0])

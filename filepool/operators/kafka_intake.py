@@ -33,9 +33,13 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
     record per ``task_id``).
 
     :param kafka_conn_id: Airflow ``kafka`` connection (its extra is librdkafka's configuration).
-    :param topic: the topic of task messages; ``group``: the consumer group (one per intake DAG).
+    :param topic: the topic of task messages; ``group``: the consumer group (default ``[filepool]
+        kafka_consumer_group``, ``filepool-intake``: one per deployment and topic).
     :param idle_seconds: stop when no message came for this long; ``max_seconds``: stop after this long anyway.
     :param threads: parallel transfers per source/destination pair.
+    :param park_after: a message that fails on its own this many times (whatever it raised, in this run or in
+        runs that died on it) is parked: a FAILED row with MESSAGE_PARKED on the File transfers page and an
+        ``ALERT`` line in the log; the partition goes on behind it.
     :param allowed: connections and FTP folders messages may name, beyond ``[filepool]`` (not a template field).
     """
 
@@ -51,14 +55,17 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
         "max_seconds",
         "threads",
     )
-    ALLOWED_FIELDS = {"connections": ("ledger_conn_id", "kafka_conn_id")}
+    ALLOWED_FIELDS = {
+        "connections": ("ledger_conn_id", "kafka_conn_id"),
+        "topics": ("topic", "dead_letter_topic", "results_topic", "failures_topic"),
+    }
 
     def __init__(
         self,
         *,
         kafka_conn_id: str = KAFKA_CONN_ID,
         topic: str = "ftp-tasks",
-        group: str = "filepool-intake",
+        group: str | None = None,
         dead_letter_topic: str = "ftp-tasks-dead-letter",
         results_topic: str = "ftp-results",
         failures_topic: str = "ftp-failures",
@@ -66,6 +73,7 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
         idle_seconds: float | str = 30,
         max_seconds: float | str | None = None,
         threads: int | str = 8,
+        park_after: int = 3,
         after_transfer: str = "keep",
         archive_path: str | None = None,
         allowed: dict[str, list[str]] | None = None,
@@ -80,23 +88,25 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
         )
         self.ledger_conn_id = ledger_conn_id
         self.idle_seconds, self.max_seconds, self.threads = idle_seconds, max_seconds, threads
+        self.park_after = positive_int("park_after", park_after)
         self.after = AfterTransfer.parse(after_transfer, archive_path, None)
         self.allowed = allowed
 
     def execute(self, context: Any) -> dict[str, Any]:
         allowed = self.check_allowed(context)
+        settings = Settings.load()
         config = IntakeConfig(
             kafka_conn_id=self.kafka_conn_id,
             topic=self.topic,
-            group=self.group,
+            group=self.group or settings.kafka_consumer_group,
             dead_letter_topic=self.dead_letter_topic,
             results_topic=self.results_topic,
             failures_topic=self.failures_topic,
             idle_seconds=float(self.idle_seconds),
             max_seconds=float(self.max_seconds) if self.max_seconds not in (None, "", "None") else None,
             threads=positive_int("threads", self.threads),
+            park_after=self.park_after,
         )
-        settings = Settings.load()
         worker = worker_name(context)
         connect = Ledger.opener(self.ledger_conn_id, worker)
         ledger = open_ledger(connect, settings, task_ref(context))

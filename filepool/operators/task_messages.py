@@ -16,14 +16,14 @@ from filepool.endpoints.ftp import FTPConfig
 from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
-from filepool.exceptions import FileNotFound, FilepoolError, error_code
+from filepool.exceptions import FileNotFound, FilepoolError, as_error, error_code
 from filepool.ledger import DiscoveredFile, Ledger, Version
 from filepool.names import storable
 from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
-from filepool.transfer.interfaces import GateFor
+from filepool.transfer.interfaces import GateFor, RemoteFile
 from filepool.transfer.login_slots import login_gate
 from filepool.transfer.messages import TaskMessage, kinds, result
 from filepool.transfer.startup import open_ledger
@@ -263,16 +263,34 @@ def file_versions(
     try:
         with source.session() as session:
             found = session.stat_files([path for _, _, path in wanted])
-    except FilepoolError as exc:  # the source refuses us (login, host, network): all of its messages fail
-        refused.update({index: exc for index, _message, _path in wanted})
-        return {}, refused
+    except FilepoolError as exc:
+        if exc.endpoint_wide:  # the source refuses us (login, host, network): all of its messages fail
+            refused.update({index: exc for index, _message, _path in wanted})
+            return {}, refused
+        found = _one_by_one(source, wanted, refused)
+    except Exception:  # one path the source cannot look at (a name too long): each path on its own
+        found = _one_by_one(source, wanted, refused)
     versions = {}
     for index, message, path in wanted:
         if path in found:
             versions[index] = (path, found[path].size, found[path].mtime, message.dst_path)
-        else:
+        elif index not in refused:
             refused[index] = FileNotFound(f"{message.src_path} not found on {message.src_id}")
     return versions, refused
+
+
+def _one_by_one(
+    source: FTPSource | LocalSource, wanted: list[tuple[int, TaskMessage, str]], refused: dict[int, FilepoolError]
+) -> dict[str, RemoteFile]:
+    """Each path looked up alone, so that what one path raises refuses its message only."""
+    found: dict[str, RemoteFile] = {}
+    with source.session() as session:
+        for index, _message, path in wanted:
+            try:
+                found.update(session.stat_files([path]))
+            except Exception as exc:
+                refused[index] = as_error(exc)
+    return found
 
 
 def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, Version]], out: _Outcomes) -> None:

@@ -71,12 +71,23 @@ def create_app() -> FastAPI:
         oldest = Gauge(
             "filepool_oldest_waiting_seconds", "Age of the oldest file waiting", ["route"], registry=registry
         )
+        outbox = Gauge(
+            "filepool_outbox_messages",
+            "Results and notifications not sent yet (state pending, or parked after repeated refusals)",
+            ["channel", "state"],
+            registry=registry,
+        )
+        channels: dict[str, dict[str, int]] = {}
         try:
             with _overview() as overview:
                 routes = overview.routes(Scope(every=True))
+                channels = overview.outbox(Scope(every=False))["channels"]
             up.set(1)
         except HTTPException:
             routes = []
+        for channel, states in channels.items():
+            for state, count in states.items():
+                outbox.labels(channel, state).set(count)
         for route in routes:
             for state, count in route["status"].items():
                 files.labels(route["slug"], state).set(count)
@@ -139,6 +150,22 @@ def create_app() -> FastAPI:
             if not action(overview, file_id, user_name(user)):
                 raise HTTPException(status.HTTP_409_CONFLICT, f"file {file_id} is {found['status']}: {refusal}")
         return {"id": file_id, "done": action.__name__}
+
+    @app.get("/api/outbox")
+    def outbox(scope: ReadableScope) -> dict[str, Any]:
+        with _overview() as overview:
+            return overview.outbox(scope)
+
+    @app.post("/api/outbox/{message_id}/send")
+    def send_again(message_id: int, user: GetUserDep) -> dict[str, Any]:
+        with _overview() as overview:
+            found = overview.outbox_message(message_id)
+            if found is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no outbox message {message_id}")
+            may_edit(user, found[1])
+            if not overview.send_again(message_id):
+                raise HTTPException(status.HTTP_409_CONFLICT, f"outbox message {message_id} is not parked")
+        return {"id": message_id, "done": "send_again"}
 
     @app.post("/api/files/{file_id}/retry")
     def retry(file_id: int, user: GetUserDep) -> dict[str, Any]:

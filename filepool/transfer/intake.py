@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from filepool.allow import Allowed
+from filepool.bounded import fit
 from filepool.endpoints.kafka import KafkaSink, Record, TopicConsumer
-from filepool.exceptions import FilepoolError, MalformedMessage, TaskIdConflict, error_code
+from filepool.exceptions import FilepoolError, MalformedMessage, MessageParked, TaskIdConflict, as_error, error_code
 from filepool.ledger import DiscoveredFile, Ledger
-from filepool.ledger.outbox import TakenMessage, take_messages
+from filepool.ledger.outbox import IntakeMarks, TakenMessage, jobs_due, take_messages
 from filepool.names import storable
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
@@ -37,6 +38,9 @@ from filepool.transfer.task import move_queued
 log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 120  # how long joining the consumer group may take before quiet time counts anyway
+COUNTED = ("consumed", "new", "duplicate", "conflict", "malformed", "refused", "parked")
+DUE_CHECK_SECONDS = 30.0  # while the topic is quiet, how often to look for files whose retry has come due
+PARK_AFTER = 3  # tries of one record on its own (over runs) before it is parked
 Pair = tuple[str, str, str, str]  # (src_id, src kind, dst_id, dst kind)
 # (pair, sessions per connection, sessions in all) -> (source, destination), and a pair's file versions
 OpenPair = Callable[[Pair, int, threading.BoundedSemaphore, GateFor], tuple[Any, Any]]
@@ -55,11 +59,22 @@ class IntakeConfig:
     idle_seconds: float = 30.0  # stop after this long without a message
     max_seconds: float | None = None  # stop after this long in any case (between batches)
     threads: int = 8
+    park_after: int = PARK_AFTER  # tries of one message on its own (over runs) before it is parked
 
 
 def job_of(pair: Pair) -> str:
     src_id, src_kind, dst_id, dst_kind = pair
     return f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
+
+
+def pair_of(job: str) -> Pair | None:
+    """The pair of a job named by `job_of` (None for another job)."""
+    source, arrow, destination = job.partition(" -> ")
+    src_kind, sep, src_id = source.partition("://")
+    dst_kind, sep2, dst_id = destination.partition("://")
+    if not (arrow and sep and sep2):
+        return None
+    return (src_id, src_kind, dst_id, dst_kind)
 
 
 def identity(raw: dict[str, Any], version: Any = None) -> tuple[str, str]:
@@ -110,16 +125,17 @@ class Intake:
             publisher = Publisher(self._connect)
             stack.callback(publisher.close)
             stack.callback(self._close_pairs)
-            quiet_since = time.monotonic()
+            self._move_due(ledger)  # what an earlier run took and did not finish, or whose retry is due
+            quiet_since = checked = time.monotonic()
             while True:
                 records = consumer.poll(cfg.batch, 1.0)
                 if records:
-                    touched = self._take(ledger, records, dead_letters)
-                    consumer.commit(records)  # the ledger and the dead-letter topic have every one of them
-                    self.counts["consumed"] += len(records)
-                    for pair in touched:
+                    for pair in self._intake(ledger, consumer, records, dead_letters):
                         self._move(pair)
                     quiet_since = time.monotonic()
+                elif time.monotonic() - checked >= DUE_CHECK_SECONDS:
+                    self._move_due(ledger)
+                    checked = time.monotonic()
                 publisher.publish()
                 now = time.monotonic()
                 if not consumer.assigned and now - started < JOIN_SECONDS:
@@ -129,7 +145,7 @@ class Intake:
             left = publisher.drain(timeout=60)
             summary = {
                 "topic": cfg.topic,
-                **{k: self.counts[k] for k in ("consumed", "new", "duplicate", "conflict", "malformed", "refused")},
+                **{k: self.counts[k] for k in COUNTED},
                 "moved": self.counts["moved"],
                 "failed": self.counts["failed"],
                 "results_sent": publisher.sent["kafka"],
@@ -157,6 +173,85 @@ class Intake:
 
     # -- one batch into the ledger ----------------------------------------------------------------------------
 
+    def _intake(
+        self, ledger: Ledger, consumer: TopicConsumer, records: list[Record], dead_letters: KafkaSink
+    ) -> set[Pair]:
+        """Take a batch into the ledger and commit its offsets; returns the pairs with files to move.
+
+        Whatever one record raises is that record's refusal (`_take`); should a batch raise all the same, it is
+        taken again a record at a time. The ledger counts each try (`IntakeMarks`), so a record that fails alone
+        `park_after` times, over runs too (one that kills its process), is parked and the partition goes on."""
+        self.counts["consumed"] += len(records)
+        marks = IntakeMarks(ledger, self.config.group, self.config.topic)
+        suspects, clean = marks.split(records)  # records a run took and never finished: one at a time
+        touched: set[Pair] = set()
+        for record in suspects:
+            touched |= self._take_alone(ledger, consumer, marks, record, dead_letters)
+        if not clean:
+            return touched
+        marks.mark(clean)
+        try:
+            touched |= self._take(ledger, clean, dead_letters)
+        except Exception as exc:
+            log.warning("A batch of %d task messages failed (%s); taking them one at a time", len(clean), exc)
+            for record in clean:
+                touched |= self._take_alone(ledger, consumer, marks, record, dead_letters)
+            return touched
+        consumer.commit(clean)  # the ledger and the dead-letter topic have every one of them
+        marks.clear(clean)
+        return touched
+
+    def _take_alone(
+        self, ledger: Ledger, consumer: TopicConsumer, marks: IntakeMarks, record: Record, dead_letters: KafkaSink
+    ) -> set[Pair]:
+        touched: set[Pair] = set()
+        while True:
+            attempts, last_error = marks.mark([record])
+            if attempts > self.config.park_after:
+                self._park(ledger, record, attempts - 1, last_error, dead_letters)
+                break
+            try:
+                touched = self._take(ledger, [record], dead_letters)
+                break
+            except Exception as exc:
+                where = (record.topic, record.partition, record.offset)
+                log.warning("Task message at %s partition %d offset %d failed: %s", *where, exc)
+                marks.failed(record, as_error(exc))
+        consumer.commit([record])
+        marks.clear([record])
+        return touched
+
+    def _park(
+        self, ledger: Ledger, record: Record, attempts: int, last_error: str | None, dead_letters: KafkaSink
+    ) -> None:
+        """Set a record that failed `attempts` times aside: a FAILED row on the File transfers page, an alert line,
+        and (if the broker takes it) its dead letter."""
+        where = f"{record.topic} partition {record.partition} offset {record.offset}"
+        why = MessageParked(f"the task message at {where} failed {attempts} times on its own: {last_error}")
+        log.error("ALERT [%s] %s; the partition goes on behind it", why.code, why.message)
+        self.counts["parked"] += 1
+        value = (record.value or b"")[:1000].decode("utf-8", "replace")
+        ledger.reject(
+            [
+                {
+                    "job": f"rejected://{storable(record.topic)} (Kafka)",
+                    "source_path": f"partition {record.partition} offset {record.offset}",
+                    "destination": "",
+                    "error_code": why.code,
+                    "error_message": storable(f"{why.message}; the message began: {value}"),
+                    "metadata": {
+                        "topic": storable(record.topic),
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    },
+                }
+            ]
+        )
+        try:
+            dead_letters.send([self._dead_letter(record, why, dead_letters.max_value_bytes)])
+        except Exception as exc:  # its row is in the ledger: that is where an operator finds it
+            log.warning("The parked message's dead letter was not sent: %s", exc)
+
     def _take(self, ledger: Ledger, records: list[Record], dead_letters: KafkaSink) -> set[Pair]:
         """Put a batch in the ledger and its unusable messages in the dead-letter topic; returns the pairs with
         new files."""
@@ -168,25 +263,31 @@ class Intake:
             try:
                 raw = _decode(record)
                 message = TaskMessage.parse(raw)
-            except FilepoolError as exc:
-                dead.append((record, MalformedMessage(exc.message)))
+            except Exception as exc:  # whatever a record makes the parser raise, it is refused alone
+                dead.append((record, _malformed(exc)))
                 continue
             raws[index] = raw
             try:
                 pair = self._pair(message)
-            except FilepoolError as exc:
-                taken[index] = self._refusal(raw, message, exc)
+            except Exception as exc:
+                taken[index] = self._refusal(raw, message, as_error(exc))
                 continue
             by_pair.setdefault(pair, []).append((index, message))
         for pair, members in by_pair.items():
             taken.update(self._found(pair, members, raws))
         verdicts = self._claim(ledger, records, taken, dead)
-        touched = {pair for pair, members in by_pair.items() if any(verdicts.get(i) == "new" for i, _ in members)}
-        refused = [_reject_row(taken[i]) for i, v in verdicts.items() if v == "new" and taken[i].refusal is not None]
+        # a duplicate's file may wait still (its first message's run was killed): its pair moves too
+        moving = ("new", "duplicate")
+        touched = {pair for pair, members in by_pair.items() if any(verdicts.get(i) in moving for i, _ in members)}
+        refused = [
+            _reject_row(taken[i])
+            for i, v in verdicts.items()
+            if v in ("new", "transient") and taken[i].refusal is not None
+        ]
         self.counts["refused"] += len(refused)
         ledger.reject(refused)
         if dead:
-            dead_letters.send([self._dead_letter(record, exc) for record, exc in dead])
+            dead_letters.send([self._dead_letter(record, exc, dead_letters.max_value_bytes) for record, exc in dead])
         return touched
 
     def _claim(
@@ -204,7 +305,7 @@ class Intake:
         by_id = take_messages(ledger, [taken[i] for i in first.values()], self.reply)
         verdicts.update({i: by_id[task_id] for task_id, i in first.items()})
         for index, verdict in verdicts.items():
-            self.counts[verdict] += 1
+            self.counts["new" if verdict == "transient" else verdict] += 1
             if verdict == "conflict":
                 why = TaskIdConflict(f"task_id {taken[index].task_id!r} was taken already with other content")
                 dead.append((records[index], why))
@@ -228,8 +329,8 @@ class Intake:
         try:
             source, destination = self._endpoints(pair)
             found, refused = self._versions(source, destination, members)
-        except FilepoolError as exc:
-            found, refused = {}, {index: exc for index, _ in members}
+        except Exception as exc:
+            found, refused = {}, {index: as_error(exc) for index, _ in members}
         out = {index: self._refusal(raws[index], messages[index], exc) for index, exc in refused.items()}
         for index, (path, size, mtime, dst) in found.items():
             task_id, digest = identity(raws[index], [size, mtime])
@@ -239,22 +340,29 @@ class Intake:
         return out
 
     def _refusal(self, raw: dict[str, Any], message: TaskMessage, exc: FilepoolError) -> TakenMessage:
+        """A message refused before any transfer, answered at once. A refusal that may pass (a server down, a
+        login refused) leaves the task_id free: the same message sent again later moves the file."""
         task_id, digest = identity(raw)
         record = result(raw, task_id, "failure", error_code=error_code(exc), error_message=exc.message)
         job = f"rejected://{message.src_id} -> {message.dst_id}"
-        return TakenMessage(task_id, digest, _fields(raw), job, None, record)
+        return TakenMessage(task_id, digest, _fields(raw), job, None, record, transient=exc.retryable)
 
-    def _dead_letter(self, record: Record, exc: FilepoolError) -> tuple[str, str | None, Any, dict[str, str]]:
+    def _dead_letter(
+        self, record: Record, exc: FilepoolError, limit: int
+    ) -> tuple[str, str | None, Any, dict[str, str]]:
         self.counts["malformed" if isinstance(exc, MalformedMessage) else "dead_lettered"] += 1
         self.reasons[exc.code] += 1
-        value = {
-            "error_code": exc.code,
-            "reason": exc.message,
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "value": (record.value or b"").decode("utf-8", "replace"),
-        }
+        value = fit(
+            {
+                "error_code": exc.code,
+                "reason": exc.message,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "value": (record.value or b"").decode("utf-8", "replace"),
+            },
+            limit,
+        )
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
         return (self.config.dead_letter_topic, key, value, {"filepool-error-code": exc.code})
 
@@ -267,6 +375,19 @@ class Intake:
             gate_for = login_gate(self._connect, self.settings.lease_seconds)
             self._pairs[pair] = self._open_pair(pair, per_connection, self._sessions, gate_for)
         return self._pairs[pair]
+
+    def _move_due(self, ledger: Ledger) -> None:
+        """Move the files of this intake's pairs that wait: taken by a run killed before it moved them, or failed
+        with a retry now due. A message is never left acknowledged and unmoved."""
+        for job in jobs_due(ledger, self.reply):
+            pair = pair_of(job)
+            if pair is None:
+                continue
+            log.info("Moving what waits on %s (taken earlier, or a retry due)", job)
+            try:
+                self._move(pair)
+            except FilepoolError as exc:  # its connection gone or refused: the others move, it waits
+                log.warning("[%s] %s: %s", exc.code, job, exc.message)
 
     def _move(self, pair: Pair) -> None:
         source, destination = self._endpoints(pair)
@@ -296,14 +417,21 @@ def _decode(record: Record) -> dict[str, Any]:
         raw = json.loads(record.value)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedMessage(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedMessage("JSON nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise MalformedMessage(f"a task message must be a JSON object, got {type(raw).__name__}")
     return raw
 
 
+def _malformed(exc: BaseException) -> MalformedMessage:
+    return MalformedMessage(exc.message if isinstance(exc, FilepoolError) else f"{type(exc).__name__}: {exc}")
+
+
 def _fields(raw: dict[str, Any]) -> dict[str, Any]:
-    """What a result record repeats of its message."""
-    return {k: raw.get(k) for k in ("src_id", "src_path", "dst_id", "dst_path", "metadata")}
+    """What a result record repeats of its message (a path that is not UTF-8 escaped, as the ledger keeps it)."""
+    fields = {k: raw.get(k) for k in ("src_id", "src_path", "dst_id", "dst_path", "metadata")}
+    return {k: storable(v) if isinstance(v, str) else v for k, v in fields.items()}
 
 
 def _reject_row(m: TakenMessage) -> dict[str, Any]:

@@ -28,6 +28,15 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a broker (Kafka, AMQP) did not take one record; `down`: the broker could not be reached (every record
+    alike), as against a refusal of this record (too large, a topic that does not exist, not routable)."""
+
+    why: str
+    down: bool
+
+
+@dataclass(frozen=True)
 class Unlisted:
     """A listing entry that is not taken, and why: discovery records it (a FAILED row with `code` and a
     `rejected` event) and goes on with the others. `path` is as the listing gave it (escape it to store it)."""

@@ -7,6 +7,7 @@ A message is `{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,8 +15,11 @@ from typing import Any
 
 from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig
+from filepool.names import MAX_PATH_BYTES, storable, too_long
 
 REQUIRED = ("src_id", "src_path", "dst_id", "dst_path")
+MAX_DEPTH = 32  # levels of JSON in a message: deeper ones are refused before anything recurses through them
+_LONE = re.compile("[\ud800-\udfff]")
 KINDS = {"ftp": "ftp", "ftps": "ftp", "fs": "local"}
 
 
@@ -40,11 +44,21 @@ class TaskMessage:
         unsafe = [k for k in ("task_id", *REQUIRED) if any(c in str(raw.get(k) or "") for c in "\x00\r\n")]
         if unsafe:
             raise InvalidConfig(f"task message has a NUL or line break in {', '.join(unsafe)}")
+        long = [k for k in ("src_path", "dst_path") if too_long(raw[k])]
+        if long:
+            raise InvalidConfig(f"task message {', '.join(long)} longer than {MAX_PATH_BYTES} bytes")
         metadata = raw.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidConfig("task message metadata must be an object")
+        if _depth(raw) > MAX_DEPTH:
+            raise InvalidConfig(f"task message is nested deeper than {MAX_DEPTH} levels")
         if "\\u0000" in json.dumps(metadata):
             raise InvalidConfig("task message metadata has a NUL character")
+        # JSON may spell a lone surrogate (\udc80); neither PostgreSQL nor a result record takes one. In a path it
+        # stands for a byte that is not UTF-8 (as in a listing) and is kept escaped; anywhere else it is refused.
+        lone = [k for k in ("task_id", "src_id", "dst_id") if _LONE.search(str(raw.get(k) or ""))]
+        if lone or _LONE.search(json.dumps(metadata, ensure_ascii=False)):
+            raise InvalidConfig(f"task message has a lone surrogate in {', '.join(lone) or 'metadata'}")
         return cls(
             str(raw.get("task_id") or uuid.uuid4()),
             raw["src_id"],
@@ -53,6 +67,18 @@ class TaskMessage:
             raw["dst_path"],
             metadata,
         )
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON containers nest in `value`, counted without recursion (a hostile message may nest far)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def kind_of(conn_id: str) -> str:
@@ -92,10 +118,10 @@ def result(
     record: dict[str, Any] = {
         "task_id": task_id,
         "status": status,
-        "src_id": fields.get("src_id"),
-        "src_path": fields.get("src_path"),
-        "dst_id": fields.get("dst_id"),
-        "dst_path": fields.get("dst_path"),
+        "src_id": _text(fields.get("src_id")),
+        "src_path": _text(fields.get("src_path")),
+        "dst_id": _text(fields.get("dst_id")),
+        "dst_path": _text(fields.get("dst_path")),
         "bytes_transferred": bytes_transferred,
         "duration_ms": duration_ms,
         "timestamp": (timestamp or datetime.now().astimezone()).isoformat(),
@@ -104,3 +130,8 @@ def result(
         record["error_code"] = error_code
         record["error_message"] = error_message
     return record
+
+
+def _text(value: Any) -> Any:
+    """A field as a result record and the ledger can hold it: a NUL or a lone surrogate escaped (filepool.names)."""
+    return storable(value) if isinstance(value, str) else value

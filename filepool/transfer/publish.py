@@ -2,9 +2,11 @@
 arrival notifications over AMQP) and marks it sent in the transaction that took it.
 
 A publisher that dies after sending and before its transaction commits leaves the messages unsent in the ledger:
-the next one sends them again, with the same key (a result record: consumers keep the last record per
-`task_id`) or the same message id (a notification: consumers drop a message id seen already). Nothing is lost;
-a repeat carries the identity to drop it by.
+the next one sends them again, with the same key (a result record: consumers keep, per `task_id`, the record with
+the highest `record_version`) or the same message id (a notification: consumers drop a message id seen already).
+Nothing is lost; a repeat carries the identity to drop it by. A record a broker refuses on its own (too large
+once cut, a topic that does not exist, unroutable) never holds up the others: it is tried again later, and parked
+after PARK_AFTER refusals.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from filepool.bounded import fit
 from filepool.exceptions import FilepoolError
 from filepool.ledger import Ledger
-from filepool.ledger.outbox import OutboxMessage, outbox_batch, pending
+from filepool.ledger.outbox import OutboxBatch, OutboxMessage, outbox_batch, pending
+from filepool.transfer.interfaces import Refusal
 
 log = logging.getLogger(__name__)
 CHANNELS = ("kafka", "amqp")
+PARK_AFTER = 8  # refusals of one record (2, 4, 8 ... s apart: about 8 minutes) before it is parked
+MAX_RECORD_BYTES = 1_000_000  # a record's largest size where its broker does not say
 
 
 def _sink(channel: str, conn_id: str) -> Any:
@@ -36,10 +42,12 @@ def _sink(channel: str, conn_id: str) -> Any:
 class Publisher:
     """Sends the outbox, a batch at a time, through one sink per channel and connection (kept open)."""
 
-    def __init__(self, connect: Callable[[], Ledger], batch: int = 500) -> None:
+    def __init__(self, connect: Callable[[], Ledger], batch: int = 500, park_after: int = PARK_AFTER) -> None:
         self._connect = connect
         self._ledger: Ledger | None = None
         self.batch = batch
+        self.park_after = park_after
+        self.parked = 0
         self._sinks: dict[tuple[str, str], Any] = {}
         self.sent = {channel: 0 for channel in CHANNELS}
         self.last_error: str | None = None
@@ -74,38 +82,70 @@ class Publisher:
         return self._ledger
 
     def _publish_batch(self, channel: str) -> int:
-        """Send one batch; returns its size, or -1 when a broker refused it."""
+        """Send one batch; returns its size, or -1 when a broker could not be reached (the channel waits for the
+        next call). A record a broker refuses on its own waits and, refused again and again, is parked: the
+        others go on."""
         with outbox_batch(self._ledger_now(), channel, self.batch) as batch:
             by_conn: dict[str, list[OutboxMessage]] = {}
             for m in batch.messages:
                 by_conn.setdefault(str(m.target.get("conn_id")), []).append(m)
+            reachable = True
             for conn_id, messages in by_conn.items():
-                ids = [m.id for m in messages]
                 try:
-                    self._send(channel, conn_id, messages)
-                except FilepoolError as exc:
-                    self.last_error = exc.message
-                    log.warning("[%s] %d messages stay in the outbox: %s", exc.code, len(messages), exc.message)
+                    refused = self._send(channel, conn_id, messages)
+                except FilepoolError as exc:  # no sink at all (an unknown connection, a broken configuration)
+                    refused = {i: Refusal(exc.message, True) for i in range(len(messages))}
+                down = {messages[i].id: r.why for i, r in refused.items() if r.down}
+                alone = {messages[i].id: r.why for i, r in refused.items() if not r.down}
+                sent = [m.id for i, m in enumerate(messages) if i not in refused]
+                batch.sent(sent)
+                self.sent[channel] += len(sent)
+                if down:
+                    reachable = False
+                    self.last_error = next(iter(down.values()))
+                    log.warning("[PUBLISH_ERROR] %d messages stay in the outbox: %s", len(down), self.last_error)
                     self._drop_sink(channel, conn_id)
-                    batch.failed(ids, exc.message)
-                    return -1
-                batch.sent(ids)
-                self.sent[channel] += len(ids)
-            return len(batch.messages)
+                    batch.failed(list(down), self.last_error)
+                if alone:
+                    self._refused(batch, alone)
+            return len(batch.messages) if reachable else -1
 
-    def _send(self, channel: str, conn_id: str, messages: list[OutboxMessage]) -> None:
+    def _refused(self, batch: OutboxBatch, alone: dict[int, str]) -> None:
+        self.last_error = next(iter(alone.values()))
+        log.warning(
+            "[PUBLISH_ERROR] %d messages refused by the broker, each tried again later: %s", len(alone), self.last_error
+        )
+        for outbox_id in batch.refused(alone, self.park_after):
+            self.parked += 1
+            log.error(
+                "ALERT [MESSAGE_PARKED] outbox message %d was refused %d times and is parked (the File transfers "
+                "page shows it and can send it again): %s",
+                outbox_id,
+                self.park_after,
+                alone[outbox_id],
+            )
+
+    def _send(self, channel: str, conn_id: str, messages: list[OutboxMessage]) -> dict[int, Refusal]:
+        """Each message with its version (`record_version`, the outbox id: a consumer keeps the highest per key),
+        cut to what the broker takes; {index: why} of those the broker did not take."""
         sink = self._sinks.get((channel, conn_id))
         if sink is None:
             sink = self._sinks[(channel, conn_id)] = _sink(channel, conn_id)
+        limit = getattr(sink, "max_value_bytes", MAX_RECORD_BYTES)
+        bodies = [fit({**m.payload, "record_version": m.id}, limit) for m in messages]
         if channel == "kafka":
-            sink.send([(m.target["topic"], m.key, m.payload, {"filepool-outbox-id": str(m.id)}) for m in messages])
-        else:
-            sink.send(
+            return sink.send_each(
                 [
-                    (m.target.get("exchange") or "", m.target.get("routing_key") or "", m.key, m.payload)
-                    for m in messages
+                    (m.target["topic"], m.key, body, {"filepool-outbox-id": str(m.id)})
+                    for m, body in zip(messages, bodies, strict=True)
                 ]
             )
+        return sink.send_each(
+            [
+                (m.target.get("exchange") or "", m.target.get("routing_key") or "", m.key, body)
+                for m, body in zip(messages, bodies, strict=True)
+            ]
+        )
 
     def _drop_sink(self, channel: str, conn_id: str) -> None:
         sink = self._sinks.pop((channel, conn_id), None)

@@ -23,9 +23,9 @@ from tests.run_worker import REPO
 pytestmark = pytest.mark.integration
 
 
-def topics(broker: Any, name: str) -> str:
+def topics(broker: Any, name: str, partitions: int = 3) -> str:
     for suffix in ("", "-dead-letter", "-results", "-failures"):
-        broker.create_topic(f"{name}{suffix}", partitions=3 if not suffix else 1)
+        broker.create_topic(f"{name}{suffix}", partitions=partitions if not suffix else 1)
     return name
 
 
@@ -48,7 +48,8 @@ def produce(broker: Any, topic: str, values: list[bytes]) -> dict[str, float]:
     for value in values:
         try:
             task_id = json.loads(value).get("task_id")
-        except Exception:
+            task_id.encode()
+        except Exception:  # not JSON, nested too deeply, a lone surrogate: no key
             task_id = None
         producer.produce(topic, value, key=task_id)
         if task_id:
@@ -77,11 +78,57 @@ def messages(root: Path, files: dict[str, bytes], duplicates: int, malformed: in
     return [values[i] for i in sorted(range(len(values)), key=lambda i: (i * 7919) % len(values))]
 
 
-def start_intake(topic: str, group: str, idle: float, log: Path) -> subprocess.Popen[str]:
+def poisons(root: Path, local_base: Path) -> dict[str, tuple[bytes, str, str]]:
+    """One message of each kind that used to stop the intake for good: {name: (value, where it ends, code)}, where
+    "dead" is the dead-letter topic and "failures" the failures topic."""
+    (local_base / "loop").symlink_to("loop")  # lstat("loop/f.bin"): ELOOP
+    local = {"src_id": "filepool_local", "dst_id": "filepool_ftp", "dst_path": f"{root}/up/f.bin"}
+    good = {"src_id": "filepool_ftp", "src_path": f"{root}/in/00/f0000.bin", "dst_id": "filepool_local"}
+    deep = b'{"task_id": "deep", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    return {
+        "deeply nested JSON": (deep, "dead", "MALFORMED_MESSAGE"),
+        "metadata nested 40 levels": (
+            json.dumps(
+                {**good, "task_id": "nested", "dst_path": "n", "metadata": {"a": json.loads("[" * 40 + "]" * 40)}}
+            ).encode(),
+            "dead",
+            "MALFORMED_MESSAGE",
+        ),
+        "a lone surrogate in task_id": (
+            json.dumps({**good, "dst_path": "s"}).replace('"src_id"', '"task_id": "\\ud800", "src_id"').encode(),
+            "dead",
+            "MALFORMED_MESSAGE",
+        ),
+        # 300 KB of bytes that are not UTF-8: as JSON text in its dead letter, 1.8 MB, past the broker's 1 MB
+        "a dead letter past the broker's size": (bytes(range(128, 256)) * 2400, "dead", "MALFORMED_MESSAGE"),
+        "a name over 255 bytes": (
+            json.dumps({**local, "task_id": "long-name", "src_path": f"{'x' * 300}/f.bin"}).encode(),
+            "failures",
+            "INVALID_NAME",
+        ),
+        "a loop of symlinks": (
+            json.dumps({**local, "task_id": "loop", "src_path": "loop/f.bin"}).encode(),
+            "failures",
+            "IO_ERROR",
+        ),
+        "a path of 450 KB": (
+            json.dumps({**good, "task_id": "huge-path", "src_path": "/" + "a" * 450_000, "dst_path": "h"}).encode(),
+            "dead",
+            "MALFORMED_MESSAGE",
+        ),
+    }
+
+
+def start_intake(
+    topic: str, group: str, idle: float, log: Path, park_after: int = 3, fault: str | None = None
+) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    if fault:
+        env["FILEPOOL_TEST_FAULT"] = fault
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.run_intake", topic, group, str(idle)],
+        [sys.executable, "-m", "tests.run_intake", topic, group, str(idle), str(park_after)],
         cwd=REPO,
-        env=dict(os.environ),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=log.open("a"),
         text=True,
@@ -119,13 +166,16 @@ def check_moved_once(uri: str, base: Path, files: dict[str, bytes], killed: bool
     assert len(completions) == len(files) and {n for _, n in completions} == {1}
 
 
-def test_a_thousand_messages_with_duplicates_and_malformed_ones(
+def test_a_thousand_messages_with_duplicates_malformed_ones_and_poisons(
     kafka_conn: Any, ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, tmp_path: Path
 ) -> None:
-    files = source_files(sftp_root, 975)
+    """1,000 good messages, duplicates, malformed ones and one of each poison that used to make the intake raise
+    before its offsets were committed (so the same batch came back and crashed every run): each poison is
+    refused alone with its code, every good message is answered once, and a second run finds nothing to take."""
+    files = source_files(sftp_root, 1000)
     topic = topics(kafka_conn, f"tasks-{uuid.uuid4().hex[:6]}")
-    values = messages(sftp_root, files, duplicates=20, malformed=5)
-    assert len(values) == 1000
+    bad = poisons(sftp_root, local_base)
+    values = messages(sftp_root, files, duplicates=20, malformed=5) + [value for value, _, _ in bad.values()]
     intake = start_intake(topic, "g1", 5, tmp_path / "intake.log")
     joined(tmp_path / "intake.log")  # latency counts from here: joining a group takes ~20 s on Tansu
     started = time.monotonic()
@@ -133,18 +183,31 @@ def test_a_thousand_messages_with_duplicates_and_malformed_ones(
     out, _ = intake.communicate(timeout=300)
     assert intake.returncode == 0, (tmp_path / "intake.log").read_text()[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["consumed"] == 1000
-    assert (summary["new"], summary["duplicate"], summary["malformed"]) == (975, 20, 5), summary
+    dead_expected = 5 + sum(1 for _, where, _ in bad.values() if where == "dead")
+    assert summary["consumed"] == 1025 + len(bad)
+    assert (summary["duplicate"], summary["malformed"], summary["refused"]) == (20, dead_expected, 2), summary
+    assert summary["parked"] == 0, summary
 
     check_moved_once(ledger_uri, local_base, files)
-    last, raw, consumed_at = results(kafka_conn, topic, 975)
-    assert set(last) == {f"t-{i:04d}" for i in range(975)}
-    assert all(r["status"] == "success" for r in last.values())
-    dead = kafka_conn.consume(f"{topic}-dead-letter", 5, timeout=30)
-    assert len(dead) == 5
-    assert {json.loads(d.value())["error_code"] for d in dead} == {"MALFORMED_MESSAGE"}
-    assert all(json.loads(d.value())["reason"] for d in dead)
-    latency = sorted(consumed_at[t] - produced[t] for t in last)
+    last, raw, consumed_at = results(kafka_conn, topic, 1000)
+    assert {t for t, r in last.items() if r["status"] == "success"} == {f"t-{i:04d}" for i in range(1000)}
+    failures = {t: r["error_code"] for t, r in last.items() if r["status"] != "success"}
+    assert failures == {"long-name": "INVALID_NAME", "loop": "IO_ERROR"}
+    dead = [json.loads(d.value()) for d in kafka_conn.consume(f"{topic}-dead-letter", dead_expected, timeout=30)]
+    assert len(dead) == dead_expected
+    assert {d["error_code"] for d in dead} == {"MALFORMED_MESSAGE"}
+    assert all(d["reason"] for d in dead)
+    cut = [d for d in dead if "truncated" in d]  # the 300 KB binary record: 1.8 MB as JSON text, cut to fit
+    assert [d["truncated"] for d in cut] == [{"value": 307200}] and len(json.dumps(cut[0])) < 1_000_000
+    reasons = " | ".join(d["reason"] for d in dead)
+    for why in ("nested too deeply", "nested deeper than 32", "lone surrogate", "not JSON", "longer than 1200"):
+        assert why in reasons, reasons
+
+    again = start_intake(topic, "g1", 3, tmp_path / "intake.log")  # nothing was left uncommitted: nothing comes back
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, (tmp_path / "intake.log").read_text()[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["consumed"] == 0
+    latency = sorted(consumed_at[t] - produced[t] for t in last if t in produced)
     figure = {
         "messages": 1000,
         "raw_result_records": raw,
@@ -160,29 +223,96 @@ def test_a_thousand_messages_with_duplicates_and_malformed_ones(
     print(figure)
 
 
-def test_intake_killed_mid_stream_loses_and_repeats_nothing(
+def test_intake_killed_after_its_commit_and_rerun_with_no_new_message_moves_and_answers_every_one(
     kafka_conn: Any, ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, tmp_path: Path
 ) -> None:
-    files = source_files(sftp_root, 600)
-    topic = topics(kafka_conn, f"tasks-{uuid.uuid4().hex[:6]}")
-    produce(kafka_conn, topic, messages(sftp_root, files, duplicates=10, malformed=2))
+    """300 messages, one batch: the intake commits their offsets once they are in the ledger, starts moving, and
+    is killed once 40% of the files have started. Nothing comes from the topic again; the next run moves and
+    answers all of them (it drains its routes' waiting files first)."""
+    files = source_files(sftp_root, 300)
+    topic = topics(kafka_conn, f"tasks-{uuid.uuid4().hex[:6]}", partitions=1)
+    produce(kafka_conn, topic, messages(sftp_root, files, duplicates=0, malformed=0))
     log = tmp_path / "intake.log"
     first = start_intake(topic, "g1", 5, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill it once some files are moved and before all are
-        [(done,)] = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")
-        if done >= 50:
-            break
-        time.sleep(0.1)
+    deadline = time.monotonic() + 180
+    started = taken = 0
+    while time.monotonic() < deadline and not (taken == 300 and started >= 120):
+        [(taken, started)] = ledger_rows(
+            ledger_uri,
+            "SELECT (SELECT count(*) FROM filepool_task_messages),"
+            " (SELECT count(DISTINCT file_id) FROM filepool_file_events WHERE event = 'claimed')",
+        )
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    assert 50 <= done < 600, done
+    [(done,)] = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files WHERE status = 'COMPLETED'")
+    assert taken == 300 and started >= 120 and done < 300, (taken, started, done)
+
     second = start_intake(topic, "g1", 5, log)
     out, _ = second.communicate(timeout=300)
     assert second.returncode == 0, log.read_text()[-3000:]
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["consumed"] == 0, summary  # the first run's commit holds: nothing is delivered again
 
     check_moved_once(ledger_uri, local_base, files, killed=True)
-    last, raw, _ = results(kafka_conn, topic, 600)
-    assert set(last) == {f"t-{i:04d}" for i in range(600)}
+    last, raw, _ = results(kafka_conn, topic, 300)
+    assert set(last) == {f"t-{i:04d}" for i in range(300)}
     assert all(r["status"] == "success" for r in last.values())
-    print({"killed_after_completed": done, "raw_result_records": raw, "second_run": json.loads(out.splitlines()[-1])})
+    assert "Moving what waits on ftp://filepool_ftp -> local://filepool_local" in log.read_text()
+    print({"killed_after_completed": done, "raw_result_records": raw, "second_run": summary})
+
+
+def test_a_message_whose_batch_fails_whatever_it_is_is_parked_and_the_rest_moves(
+    kafka_conn: Any, ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, tmp_path: Path
+) -> None:
+    """A fault nobody foresaw, in the ledger's take of the batch holding one message (injected: the take raises
+    whenever that message is in it): the batch is taken again one message at a time, the one that fails alone
+    three times is parked (a FAILED row with MESSAGE_PARKED, an ALERT line, its dead letter), the others move."""
+    files = source_files(sftp_root, 50)
+    topic = topics(kafka_conn, f"tasks-{uuid.uuid4().hex[:6]}", partitions=1)
+    produce(kafka_conn, topic, messages(sftp_root, files, duplicates=0, malformed=0))
+    log = tmp_path / "intake.log"
+    intake = start_intake(topic, "g1", 5, log, fault="raise:t-0007")
+    out, _ = intake.communicate(timeout=300)
+    assert intake.returncode == 0, log.read_text()[-3000:]
+    summary = json.loads(out.splitlines()[-1])
+    assert (summary["parked"], summary["new"]) == (1, 49), summary
+    last, _, _ = results(kafka_conn, topic, 49)
+    assert set(last) == {f"t-{i:04d}" for i in range(50)} - {"t-0007"}
+    rows = ledger_rows(ledger_uri, "SELECT error_code, error_message FROM filepool_files WHERE status = 'FAILED'")
+    assert [code for code, _ in rows] == ["MESSAGE_PARKED"]
+    assert "failed 3 times on its own" in rows[0][1] and "injected fault on t-0007" in rows[0][1]
+    assert "ALERT [MESSAGE_PARKED]" in log.read_text()
+    dead = [json.loads(d.value()) for d in kafka_conn.consume(f"{topic}-dead-letter", 1, timeout=30)]
+    assert [d["error_code"] for d in dead] == ["MESSAGE_PARKED"]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_intake_marks") == [(0,)]
+
+
+def test_a_message_that_kills_its_intake_is_parked_by_the_next_run(
+    kafka_conn: Any, ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, tmp_path: Path
+) -> None:
+    """A message whose batch kills the process (injected: os._exit in the take) before its offsets are committed:
+    the next run knows from the ledger which records the dead run held and takes them one at a time (the others
+    are taken, the one that kills it dies again alone); the run after that parks it, as `park_after` (1 here)
+    allows, instead of dying on it for ever."""
+    files = source_files(sftp_root, 20)
+    topic = topics(kafka_conn, f"tasks-{uuid.uuid4().hex[:6]}", partitions=1)
+    produce(kafka_conn, topic, messages(sftp_root, files, duplicates=0, malformed=0))
+    log = tmp_path / "intake.log"
+    for taken_before in (0, 19):  # the batch dies; then that one message alone dies
+        run = start_intake(topic, "g1", 5, log, park_after=1, fault="die:t-0003")
+        run.communicate(timeout=300)
+        assert run.returncode == 9, log.read_text()[-3000:]
+        [(taken,)] = ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_task_messages")
+        assert taken <= taken_before, taken
+    last_run = start_intake(topic, "g1", 5, log, park_after=1, fault="die:t-0003")
+    out, _ = last_run.communicate(timeout=300)
+    assert last_run.returncode == 0, log.read_text()[-3000:]
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["parked"] == 1, summary
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_task_messages") == [(19,)]
+    last, _, _ = results(kafka_conn, topic, 19)
+    assert set(last) == {f"t-{i:04d}" for i in range(20)} - {"t-0003"}
+    assert ledger_rows(ledger_uri, "SELECT error_code FROM filepool_files WHERE status = 'FAILED'") == [
+        ("MESSAGE_PARKED",)
+    ]

@@ -57,7 +57,7 @@ def test_the_stack_has_airflows_official_layout_and_every_server_the_dags_use(st
     assert AIRFLOW | SERVERS | {"airflow-init", "minio-init", "producer-image"} <= set(services)
     for name in AIRFLOW:
         service = services[name]
-        assert service["image"] == "filepool-airflow:0.5.0"
+        assert service["image"] == "filepool-airflow:0.6.0"
         assert service["build"]["dockerfile"] == "docker/airflow.Dockerfile"
         assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert service["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}

@@ -111,3 +111,32 @@ WITH requeued AS (
     FROM requeued
 )
 SELECT count(*) FROM requeued;
+
+-- name: outbox_counts
+-- Results and notifications still to send, and those parked after repeated refusals (migration 0011), per channel.
+SELECT channel, count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL)
+FROM filepool_outbox WHERE sent_at IS NULL
+GROUP BY channel;
+
+-- name: outbox_parked
+-- Parked messages, newest first, with their error; a message of a refused task message has no file and so no DAG:
+-- only users who may read every DAG see it.
+SELECT o.id, o.channel, o.target, o.message_key, o.attempts, o.last_error, o.parked_at, o.created_at, f.dag_id
+FROM filepool_outbox o
+LEFT JOIN filepool_files f ON f.id = o.file_id
+WHERE o.parked_at IS NOT NULL AND o.sent_at IS NULL
+  AND (%(all)s OR f.dag_id = ANY(%(dag_ids)s::text[]))
+ORDER BY o.parked_at DESC
+LIMIT 200;
+
+-- name: outbox_message
+-- One outbox message and the DAG of its file (NULL without one), for the page's action.
+SELECT o.id, o.parked_at IS NOT NULL AND o.sent_at IS NULL, f.dag_id
+FROM filepool_outbox o LEFT JOIN filepool_files f ON f.id = o.file_id
+WHERE o.id = %(id)s;
+
+-- name: outbox_unpark
+-- Send a parked message again (a user's action): its count of refusals starts over.
+UPDATE filepool_outbox SET parked_at = NULL, next_attempt_at = NULL, attempts = 0
+WHERE id = %(id)s AND parked_at IS NOT NULL AND sent_at IS NULL
+RETURNING id;

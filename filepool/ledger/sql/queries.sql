@@ -449,16 +449,24 @@ SELECT count(*) FROM updated;
 -- each task_id (the first message with it wins), register the file versions of the new ones, link each new
 -- message to its version (locking the version's row, so that a transition committing meanwhile either sees the
 -- link and writes the result, or is seen here as already ended), and put in the outbox at once the results of new
--- messages that were refused or whose version had ended already. Returns each message's verdict: new, duplicate
--- (its task_id was taken with the same content) or conflict (with other content).
+-- messages that were refused or whose version had ended already. A message refused for a reason that may pass
+-- (`transient`: a server down) is answered at once and leaves its task_id free, so the same message sent again
+-- later is taken anew. Returns each message's verdict: new, transient, duplicate (its task_id was taken with the
+-- same content) or conflict (with other content).
 SELECT pg_advisory_xact_lock_shared(%(prune_lock)s);
 CREATE TEMP TABLE filepool_incoming ON COMMIT DROP AS
 SELECT * FROM jsonb_to_recordset(%(messages)s::jsonb)
     AS r(task_id text, digest text, message jsonb, job text, source_path text, source_bytes text, size bigint,
-         mtime double precision, destination text, refusal jsonb);
+         mtime double precision, destination text, refusal jsonb, transient boolean);
 INSERT INTO filepool_task_messages (task_id, digest, message, reply, batch)
 SELECT task_id, digest, message, %(reply)s::jsonb, %(batch)s::uuid FROM filepool_incoming
+WHERE NOT coalesce(transient, false)
 ON CONFLICT (task_id) DO NOTHING;
+INSERT INTO filepool_outbox (channel, target, message_key, payload)
+SELECT 'kafka', jsonb_build_object('conn_id', %(reply)s::jsonb->>'conn_id', 'topic', %(reply)s::jsonb->>'failures'),
+       i.task_id, i.refusal
+FROM filepool_incoming i
+WHERE i.transient AND NOT EXISTS (SELECT 1 FROM filepool_task_messages t WHERE t.task_id = i.task_id);
 WITH taken AS (
     SELECT i.*, filepool_version_key(i.job, i.source_path, i.size, i.mtime, i.destination) AS version_key
     FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id)
@@ -505,14 +513,27 @@ FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id)
     ) AS r
 WHERE t.batch = %(batch)s::uuid AND t.reply IS NOT NULL AND r.payload IS NOT NULL;
 SELECT i.task_id,
-       CASE WHEN t.batch = %(batch)s::uuid THEN 'new' WHEN t.digest = i.digest THEN 'duplicate' ELSE 'conflict' END
-FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id);
+       CASE WHEN t.task_id IS NULL THEN 'transient' WHEN t.batch = %(batch)s::uuid THEN 'new'
+            WHEN t.digest = i.digest THEN 'duplicate' ELSE 'conflict' END
+FROM filepool_incoming i LEFT JOIN filepool_task_messages t USING (task_id);
+
+-- name: intake_jobs_due
+-- The jobs of an intake's task messages (those answered at `reply`) with files to move now: waiting, their
+-- lease lapsed (a run killed after taking them), or failed with a retry due. Read through the index of files not
+-- COMPLETED.
+SELECT DISTINCT f.job FROM filepool_files f
+WHERE f.status <> 'COMPLETED'
+  AND (f.status = 'DISCOVERED' OR (f.status = 'IN_PROGRESS' AND f.lease_until < now())
+       OR (f.status = 'FAILED' AND f.next_attempt_at <= now()))
+  AND EXISTS (SELECT 1 FROM filepool_task_messages t WHERE t.file_id = f.id AND t.reply @> %(reply)s::jsonb);
 
 -- name: outbox_take
 -- The next messages to send on a channel, oldest first, locked until the sender's transaction ends (another
--- publisher skips them; a publisher that dies unlocks them).
+-- publisher skips them; a publisher that dies unlocks them). A row refused on its own waits for its next attempt;
+-- a parked one is not taken (migration 0011).
 SELECT id, target, message_key, payload FROM filepool_outbox
-WHERE channel = %(channel)s AND sent_at IS NULL
+WHERE channel = %(channel)s AND sent_at IS NULL AND parked_at IS NULL
+  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
 ORDER BY id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -532,12 +553,30 @@ SELECT s.file_id, CASE WHEN s.channel = 'amqp' THEN 'amqp_notify_sent' ELSE 'res
 FROM sent s JOIN filepool_files f ON f.id = s.file_id;
 
 -- name: outbox_failed
--- A send that failed: counted, with its error, for the page and the next publisher.
+-- A broker that took none of a batch (down, unreachable): counted, with its error, for the page and the next
+-- publisher; nothing is parked for it.
 UPDATE filepool_outbox SET attempts = attempts + 1, last_error = %(error)s WHERE id = ANY(%(ids)s);
 
+-- name: outbox_refused
+-- Rows a broker refused one by one (too large, an unknown topic, unroutable): each waits longer before its next
+-- try (2, 4, 8 ... seconds, at most an hour), and is parked at its `park_after`th refusal.
+WITH refused AS (
+    SELECT * FROM jsonb_to_recordset(%(refused)s::jsonb) AS r(id bigint, error text)
+)
+UPDATE filepool_outbox o
+SET attempts = o.attempts + 1, last_error = refused.error,
+    -- clock_timestamp(): the transaction began before the send, which may have taken longer than the wait
+    next_attempt_at = clock_timestamp() + make_interval(secs => least(3600, 2 ^ least(o.attempts + 1, 12))),
+    parked_at = CASE WHEN o.attempts + 1 >= %(park_after)s THEN clock_timestamp() END
+FROM refused WHERE o.id = refused.id
+RETURNING o.id, o.parked_at IS NOT NULL;
+
 -- name: outbox_pending
--- What is still to send, per channel (the maintenance DAG's report and the tests' wait).
-SELECT channel, count(*) FROM filepool_outbox WHERE sent_at IS NULL GROUP BY channel;
+-- What is to send now, per channel (the maintenance DAG's report and the tests' wait): not a parked row, nor one
+-- waiting after a refusal of its own.
+SELECT channel, count(*) FROM filepool_outbox
+WHERE sent_at IS NULL AND parked_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+GROUP BY channel;
 
 -- name: notify_route
 -- Announce a route's arrivals over AMQP (target) or stop (NULL target).
@@ -617,3 +656,35 @@ WHERE conn_id = %(conn_id)s AND slot = %(slot)s AND worker = %(worker)s;
 UPDATE filepool_login_slots SET lease_until = now() + make_interval(secs => %(lease)s)
 WHERE conn_id = %(conn_id)s AND slot = ANY(%(slots)s::integer[]) AND worker = %(worker)s
 RETURNING slot;
+
+-- name: intake_marks
+-- The ranges of a topic's partitions that an intake run of this group took and did not finish.
+SELECT partition, first_offset, last_offset FROM filepool_intake_marks
+WHERE consumer_group = %(group)s AND topic = %(topic)s;
+
+-- name: intake_mark
+-- An intake run is about to take these ranges (one per partition); returns, per partition, how many times that
+-- same range has been tried (this one included) and the last error of those tries. A batch and the record at its
+-- head are different ranges: a batch that died never counts against the one record that happens to lead it.
+INSERT INTO filepool_intake_marks (consumer_group, topic, partition, first_offset, last_offset, attempts)
+SELECT %(group)s, %(topic)s, r.partition, r.first_offset, r.last_offset, 1
+FROM jsonb_to_recordset(%(ranges)s::jsonb) AS r(partition integer, first_offset bigint, last_offset bigint)
+ON CONFLICT (consumer_group, topic, partition) DO UPDATE
+    SET attempts = CASE WHEN (filepool_intake_marks.first_offset, filepool_intake_marks.last_offset)
+                             = (EXCLUDED.first_offset, EXCLUDED.last_offset)
+                        THEN filepool_intake_marks.attempts + 1 ELSE 1 END,
+        last_error = CASE WHEN (filepool_intake_marks.first_offset, filepool_intake_marks.last_offset)
+                               = (EXCLUDED.first_offset, EXCLUDED.last_offset)
+                          THEN filepool_intake_marks.last_error END,
+        first_offset = EXCLUDED.first_offset, last_offset = EXCLUDED.last_offset, updated_at = now()
+RETURNING partition, attempts, last_error;
+
+-- name: intake_mark_failed
+-- A try of a partition's range failed in the run: its error, for the alert should the range be parked.
+UPDATE filepool_intake_marks SET last_error = %(error)s, updated_at = now()
+WHERE consumer_group = %(group)s AND topic = %(topic)s AND partition = %(partition)s;
+
+-- name: intake_unmark
+-- Ranges finished: their offsets are committed.
+DELETE FROM filepool_intake_marks
+WHERE consumer_group = %(group)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::integer[]);
