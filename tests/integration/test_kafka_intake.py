@@ -13,12 +13,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.helpers import age, ledger_rows, make_readable, sha256
+from tests.helpers import age, ftp_conn, ledger_rows, make_readable, sha256
 from tests.run_worker import REPO
+from tests.servers.process import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -143,14 +145,16 @@ def joined(log: Path, timeout: float = 120) -> None:
 
 
 def results(broker: Any, topic: str, expected: int) -> tuple[dict[str, dict[str, Any]], int, dict[str, float]]:
-    """({task_id: last result}, raw records, {task_id: time first consumed}) over both result topics."""
+    """({task_id: its latest result}, raw records, {task_id: time first consumed}) over both result topics: as the
+    README's consumer contract says, the record with the highest `record_version` per key."""
     found = broker.consume(f"{topic}-results", expected, timeout=120) + broker.consume(f"{topic}-failures", 0, 5)
     last: dict[str, dict[str, Any]] = {}
     seen: dict[str, float] = {}
     for record in found:
         value = json.loads(record.value())
         assert record.key().decode() == value["task_id"]
-        last[value["task_id"]] = value
+        if value["record_version"] > last.get(value["task_id"], {}).get("record_version", -1):
+            last[value["task_id"]] = value
         seen.setdefault(value["task_id"], record.timestamp()[1] / 1000)
     return last, len(found), seen
 
@@ -316,3 +320,40 @@ def test_a_message_that_kills_its_intake_is_parked_by_the_next_run(
     assert ledger_rows(ledger_uri, "SELECT error_code FROM filepool_files WHERE status = 'FAILED'") == [
         ("MESSAGE_PARKED",)
     ]
+
+
+def test_a_message_refused_while_its_server_was_down_moves_when_sent_again(
+    kafka_conn: Any,
+    ftp_server: Any,
+    ftp_conns: None,
+    sftp_root: Path,
+    local_base: Path,
+    ledger_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refusal that may pass (the FTP server down while the batch is taken) is answered with CONNECTION_ERROR but
+    does not use up the task_id: the same message sent again once the server is back moves the file."""
+    files = source_files(sftp_root, 3)
+    topic = topics(kafka_conn, f"tasks-{uuid.uuid4().hex[:6]}", partitions=1)
+    values = messages(sftp_root, files, duplicates=0, malformed=0)
+    log = tmp_path / "intake.log"
+    nobody = {"port": free_port(), "user": ftp_server.user, "password": ftp_server.password}
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(SimpleNamespace(**nobody), timeout=3))
+    produce(kafka_conn, topic, values)
+    down = start_intake(topic, "g1", 3, log)
+    out, _ = down.communicate(timeout=300)
+    assert down.returncode == 0, log.read_text()[-3000:]
+    assert json.loads(out.splitlines()[-1])["refused"] == 3
+    failures = {r["task_id"]: r["error_code"] for r in results(kafka_conn, topic, 0)[0].values()}
+    assert failures == {f"t-{i:04d}": "CONNECTION_ERROR" for i in range(3)}
+
+    monkeypatch.setenv("AIRFLOW_CONN_FILEPOOL_FTP", ftp_conn(ftp_server))
+    produce(kafka_conn, topic, values)  # the same three messages again
+    back = start_intake(topic, "g1", 3, log)
+    out, _ = back.communicate(timeout=300)
+    assert back.returncode == 0, log.read_text()[-3000:]
+    assert json.loads(out.splitlines()[-1])["new"] == 3
+    check_moved_once(ledger_uri, local_base, files)
+    last, _, _ = results(kafka_conn, topic, 3)
+    assert {t: r["status"] for t, r in last.items()} == {f"t-{i:04d}": "success" for i in range(3)}
