@@ -19,10 +19,11 @@ RESUMES = 2  # times a download cut mid-file continues from where it stopped, on
 
 
 class _Reader:
-    """A source file on a session borrowed from the pool; `resume(offset)` reopens it on a fresh session."""
+    """A source file on a session borrowed from the pool; `resume(offset)` reopens it on a fresh session, once the
+    file is shown to be the version claimed."""
 
-    def __init__(self, source: Source, path: str, chunk: int, prefetch: int) -> None:
-        self._source, self._path, self._chunk = source, path, chunk
+    def __init__(self, source: Source, claimed: ClaimedFile, chunk: int, prefetch: int) -> None:
+        self._source, self._claimed, self._path, self._chunk = source, claimed, claimed.source_path, chunk
         self._open(0, prefetch)
 
     def _open(self, offset: int, prefetch: int = 0) -> None:
@@ -41,8 +42,16 @@ class _Reader:
         return next(self._parts, None)
 
     def resume(self, offset: int) -> None:
+        """Go on from `offset` on a fresh session, unless the file changed meanwhile (a file rewritten in place
+        would splice its new bytes onto the old ones): looked at again through the listing first, as an FTP
+        download cannot tell its size or mtime, then by what the reopened file says where it tells."""
         self.close()
+        found = self._source.stat_files([self._path]).get(self._path)
+        if found is None:
+            raise _changed(self._claimed, "gone before its download could resume")
+        _same(self._claimed, found.size, found.mtime)
         self._open(offset)
+        _same(self._claimed, self.file.size, self.file.mtime)
 
     def close(self) -> None:
         """Close now, not at garbage collection: the session goes back to the pool for another file."""
@@ -132,13 +141,9 @@ def _stream(
     fence: Callable[[], None] = lambda: None,
 ) -> _Streamed:
     # A file that fits one chunk is read whole in the same round of requests as its open and stat.
-    reader = _Reader(source, claimed.source_path, chunk, claimed.size if chunk >= claimed.size else 0)
+    reader = _Reader(source, claimed, chunk, claimed.size if chunk >= claimed.size else 0)
     try:
-        found = reader.file
-        if (found.size is not None and found.size != claimed.size) or (
-            found.mtime is not None and found.mtime != claimed.mtime
-        ):
-            raise _changed(claimed, f"size {claimed.size} -> {found.size}, mtime {claimed.mtime} -> {found.mtime}")
+        _same(claimed, reader.file.size, reader.file.mtime)
         writer = open_writer()
         digest = hashlib.sha256()
         copied = 0
@@ -178,6 +183,12 @@ def _stream(
     finally:
         reader.close()
     return _Streamed(copied, digest.hexdigest(), read_seconds, result)
+
+
+def _same(claimed: ClaimedFile, size: int | None, mtime: float | None) -> None:
+    """SOURCE_CHANGED unless the size and mtime a source tells (None: it cannot) are the claimed version's."""
+    if (size is not None and size != claimed.size) or (mtime is not None and mtime != claimed.mtime):
+        raise _changed(claimed, f"size {claimed.size} -> {size}, mtime {claimed.mtime} -> {mtime}")
 
 
 def _changed(claimed: ClaimedFile, how: str) -> SourceChanged:

@@ -253,6 +253,26 @@ def test_a_dropped_data_connection_resumes_and_completes(
     assert not list(local_base.rglob("*.filepool.tmp"))
 
 
+def test_a_file_rewritten_while_its_download_was_cut_is_not_resumed(
+    sftp_root: Path, local_base: Path, remote_files: dict[str, bytes], ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server cuts the download after 64 KiB and the file is rewritten in place meanwhile (same size, a newer
+    mtime): resuming would splice the new bytes onto the old. The download is not resumed: SOURCE_CHANGED, and
+    nothing is written."""
+    with serving_as_filepool_ftp(sftp_root, monkeypatch, drop_once="rewrite:big.bin"):
+        message = {
+            "task_id": "big",
+            "src_id": "filepool_ftp",
+            "src_path": "/remote/big.bin",
+            "dst_id": "filepool_local",
+            "dst_path": "big.bin",
+        }
+        summary, err = run([message])
+    assert err is not None and the_failure(summary)["error_code"] == "SOURCE_CHANGED"
+    assert "changed since discovery" in the_failure(summary)["error_message"]
+    assert not (local_base / "big.bin").exists() and not list(local_base.rglob("*.filepool.tmp"))
+
+
 def test_one_source_sent_to_two_destinations_writes_both(
     ftp_conns: None, sftp_root: Path, local_base: Path, remote_files: dict[str, bytes], ledger_uri: str
 ) -> None:

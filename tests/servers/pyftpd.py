@@ -42,6 +42,9 @@ def serve(
 
     dropped: set[str] = set()
 
+    rewrite = drop_once.startswith("rewrite:")  # and rewrite the file in place (same size) as the connection drops
+    drop_once = drop_once.removeprefix("rewrite:")
+
     class BreaksOnce:
         """A file that fails after 64 KiB the first time it is read: the server aborts the data connection."""
 
@@ -52,6 +55,12 @@ def serve(
 
         def read(self, n: int = -1) -> bytes:
             if self._sent >= 65536:
+                if rewrite:
+                    size = os.path.getsize(self.name)
+                    with open(self.name, "r+b") as again:
+                        again.write(os.urandom(size))
+                    stat = os.stat(self.name)
+                    os.utime(self.name, (stat.st_atime, stat.st_mtime + 120))
                 raise OSError("simulated loss of the data connection")
             data = self._f.read(min(n, 65536 - self._sent) if n > 0 else 65536 - self._sent)
             self._sent += len(data)
@@ -116,7 +125,8 @@ class CountingFTPServer:
     root: Path
     user: str = "counted"
     password: str = "counted-secret"
-    drop_once: str = ""  # a file name whose first download the server aborts after 64 KiB
+    drop_once: str = ""  # a file name whose first download the server aborts after 64 KiB ("rewrite:NAME": and
+    # rewrites the file in place, same size, a newer mtime, as it drops the connection)
     hostile: bool = False  # LIST only, with HOSTILE_LINES in the root folder's listing
     port: int = field(default_factory=free_port)
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-pyftpd-")))
