@@ -41,12 +41,26 @@ with DAG(
         "aws_conn_id": Param(S3_CONN_ID, type="string", description="Airflow aws connection"),
         "buckets": Param([], type="array", description="Buckets whose stale multipart uploads are aborted"),
         "temp_older_than_hours": Param(
-            6, type="number", minimum=0, description="Temporary files older than this are orphans"
+            6,
+            type="number",
+            minimum=1,
+            description="Temporary files older than this are orphans (at least 1 hour and one lease: a younger "
+            "one may be a transfer still running)",
         ),
         "upload_older_than_hours": Param(
-            24, type="number", minimum=0, description="Multipart uploads older than this are stale"
+            24,
+            type="number",
+            minimum=1,
+            description="Multipart uploads filepool started older than this are stale (at least 1 hour and one "
+            "lease; other applications' uploads are never touched)",
         ),
-        "retention_days": Param(90, type="number", minimum=0, description="COMPLETED rows kept this long"),
+        "retention_days": Param(
+            90,
+            type="number",
+            minimum=0,
+            description="COMPLETED rows kept this long (0 prunes every finished row; what was moved is never "
+            "moved again)",
+        ),
     },
 ) as dag:
     steps = [

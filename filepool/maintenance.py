@@ -3,7 +3,8 @@
 - expired leases go back to the queue (with a `lease_expired` event each);
 - temporary files older than a limit are removed (a crash between writing and renaming leaves them), unless the
   ledger shows the claim named in the file still live;
-- multipart uploads older than a limit that no live ledger row owns are aborted (their parts cost storage);
+- multipart uploads filepool started, older than a limit, that no live ledger row owns are aborted (their parts cost
+  storage); another application's uploads in the same bucket are never touched;
 - COMPLETED rows older than the retention are deleted with their events.
 """
 
@@ -72,13 +73,18 @@ def remove_ftp_temp_files(session: FTPSession, folder: str, older_than: float, l
     return removed
 
 
-def abort_stale_uploads(bucket: S3Destination, older_than: float, live: set[str]) -> list[dict[str, str]]:
-    """Abort the multipart uploads in `bucket` started more than `older_than` seconds ago and not in `live`."""
+def abort_stale_uploads(bucket: S3Destination, older_than: float, ledger: Ledger) -> tuple[list[dict[str, str]], int]:
+    """Abort the multipart uploads in `bucket` that filepool started (their ids are in the ledger) more than
+    `older_than` seconds ago and that no live ledger row may resume; returns (those aborted, how many uploads of
+    other applications were left alone)."""
     cutoff = time.time() - older_than
+    uploads = [u for u in bucket.uploads() if u.started < cutoff]
+    ours = {row[0] for row in ledger.rows("our_uploads", ids=[u.upload_id for u in uploads])}
+    live = ledger.live_upload_ids()
     aborted = []
-    for upload in list(bucket.uploads()):
-        if upload.upload_id in live or upload.started >= cutoff:
-            continue
-        bucket.abort_upload(upload)
-        aborted.append({"bucket": bucket.bucket, "key": upload.key, "upload_id": upload.upload_id})
-    return aborted
+    for upload in uploads:
+        if upload.upload_id in ours and upload.upload_id not in live:
+            bucket.abort_upload(upload)
+            aborted.append({"bucket": bucket.bucket, "key": upload.key, "upload_id": upload.upload_id})
+    ledger.execute("forget_uploads", ids=[a["upload_id"] for a in aborted])
+    return aborted, sum(1 for u in uploads if u.upload_id not in ours)

@@ -157,8 +157,8 @@ def maintenance_then_rerun(sftp_root: Path, bucket: str) -> dict[str, Any]:
     from filepool.operators.maintenance import AbortStaleUploadsOperator, RequeueExpiredLeasesOperator
 
     RequeueExpiredLeasesOperator(task_id="requeue").execute({})
-    AbortStaleUploadsOperator(
-        task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=0
+    AbortStaleUploadsOperator(  # uploads of the dead worker are seconds old: kept, and resumed by the rerun
+        task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=1
     ).execute({})
     return SFTPToMinIOOperator(
         task_id="rerun",

@@ -162,7 +162,7 @@ class LocalSession:
 
     def move(self, path: str, target: str) -> None:
         """Rename `path` to `target` (both inside the base path), creating `target`'s folders."""
-        full, to = self.config.confine(path), self.config.confine_lexically(target)
+        full, to = self.config.confine(path), self.config.confine(target)  # symlinks checked before any folder is made
         try:
             os.makedirs(os.path.dirname(to), exist_ok=True)
             self.config.confine(os.path.dirname(to))
@@ -229,11 +229,12 @@ class LocalWriter:
         self.final = config.confine_lexically(key)
         folder = os.path.dirname(self.final)
         if folder not in ready_folders:  # the folder's symlinks are checked once; the file itself is never followed
+            config.confine(folder)  # before creating anything: a symlink on the way out of the base is refused
             try:
                 os.makedirs(folder, exist_ok=True)
             except OSError as exc:
                 raise _io_error(exc, folder) from exc
-            config.confine(folder)  # a folder that turned out to be a symlink out of the base
+            config.confine(folder)  # a folder that turned into a symlink out of the base meanwhile
             ready_folders.add(folder)
         destination.space.reserve(folder, size, self.final)
         self.claim = claim

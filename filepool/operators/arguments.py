@@ -29,6 +29,18 @@ def seconds(name: str, value: Any) -> float:
     return number
 
 
+def at_least_a_lease(name: str, hours: Any, lease_seconds: float) -> float:
+    """An age limit in hours, as seconds, refused below one lease: a temporary file or an upload younger than a
+    lease may belong to a transfer still running (the ledger's check of live claims is the second guard)."""
+    value = seconds(name, hours) * 3600
+    if value < lease_seconds:
+        raise InvalidConfig(
+            f"{name} must be at least one lease ({lease_seconds / 3600:.2f} h, [filepool] lease_seconds): a "
+            f"younger temporary file or upload may be a transfer still running; got {hours!r}"
+        )
+    return value
+
+
 def as_list(name: str, value: Any) -> list[Any]:
     """A list argument that may arrive as a list, a JSON list, or a comma-separated string (a template
     rendered without `render_template_as_native_obj`)."""

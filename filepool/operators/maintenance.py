@@ -15,7 +15,7 @@ from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.local import LocalConfig
 from filepool.endpoints.s3 import S3Destination
 from filepool.ledger import Ledger
-from filepool.operators.arguments import as_list, seconds
+from filepool.operators.arguments import as_list, at_least_a_lease, seconds
 from filepool.operators.task_instance import worker_name
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, Settings
 from filepool.transfer.login_slots import login_gate
@@ -62,7 +62,8 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
 
     :param local_conn_ids: ``fs`` connections whose base paths are swept.
     :param ftp_folders: ``{"ftp_conn_id": ..., "path": ...}`` folders swept on FTP servers.
-    :param older_than_hours: a temporary file younger than this is left alone.
+    :param older_than_hours: a temporary file younger than this is left alone. At least one lease (``[filepool]
+        lease_seconds``): less is refused with INVALID_CONFIG.
     :param ledger_conn_id: Airflow ``postgres`` connection of the ledger database.
     """
 
@@ -86,7 +87,7 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, list[str]]:
         allowed = self.check_allowed(context)
-        older_than = seconds("older_than_hours", self.older_than_hours) * HOUR
+        older_than = at_least_a_lease("older_than_hours", self.older_than_hours, Settings.load().lease_seconds)
         local_conn_ids = [
             allowed.connection(c, "local_conn_ids") for c in as_list("local_conn_ids", self.local_conn_ids)
         ]
@@ -113,11 +114,13 @@ class RemoveTempFilesOperator(Guarded, BaseOperator):
 
 class AbortStaleUploadsOperator(Guarded, BaseOperator):
     """
-    Abort S3 multipart uploads older than ``older_than_hours`` that no live ledger row owns.
+    Abort the S3 multipart uploads filepool started (the ledger keeps their ids) older than ``older_than_hours``
+    that no live ledger row owns; another application's uploads in the same bucket are never aborted.
 
     :param aws_conn_id: Airflow ``aws`` connection.
     :param buckets: buckets to look in.
-    :param older_than_hours: uploads younger than this may still be running: they are left alone.
+    :param older_than_hours: uploads younger than this may still be running: they are left alone. At least one
+        lease (``[filepool] lease_seconds``): less is refused with INVALID_CONFIG.
     """
 
     template_fields: Sequence[str] = ("aws_conn_id", "buckets", "older_than_hours", "ledger_conn_id")
@@ -141,21 +144,28 @@ class AbortStaleUploadsOperator(Guarded, BaseOperator):
     def execute(self, context: Any) -> dict[str, list[dict[str, str]]]:
         allowed = self.check_allowed(context)
         buckets = [allowed.bucket(b) for b in as_list("buckets", self.buckets)]
-        older_than = seconds("older_than_hours", self.older_than_hours) * HOUR
-        with _ledger(self.ledger_conn_id, context) as ledger:
-            live = ledger.live_upload_ids()
-        aborted: list[dict[str, str]] = []
         settings = Settings.load()
-        for bucket in buckets:
-            store = S3Destination.from_airflow(
-                self.aws_conn_id, bucket, 1, settings.multipart_threshold, settings.part_size
-            )
-            aborted += maintenance.abort_stale_uploads(store, older_than, live)
+        older_than = at_least_a_lease("older_than_hours", self.older_than_hours, settings.lease_seconds)
+        aborted: list[dict[str, str]] = []
+        others = 0
+        with _ledger(self.ledger_conn_id, context) as ledger:
+            for bucket in buckets:
+                store = S3Destination.from_airflow(
+                    self.aws_conn_id, bucket, 1, settings.multipart_threshold, settings.part_size
+                )
+                done, left = maintenance.abort_stale_uploads(store, older_than, ledger)
+                aborted += done
+                others += left
         for upload in aborted:
             self.log.info(
                 "Aborted stale multipart upload s3://%s/%s (%s)", upload["bucket"], upload["key"], upload["upload_id"]
             )
-        self.log.info("Stale multipart uploads aborted: %d", len(aborted))
+        self.log.info(
+            "Stale multipart uploads aborted: %d (only uploads filepool started; %d stale uploads of other "
+            "applications left alone)",
+            len(aborted),
+            others,
+        )
         return {"aborted": aborted}
 
 
@@ -182,6 +192,7 @@ class PruneLedgerOperator(Guarded, BaseOperator):
             ledger.rows("prune_outbox", older_than=retention)
             ledger.rows("prune_task_messages", older_than=retention)
             ledger.rows("prune_listed_folders", older_than=retention)
+            ledger.rows("prune_uploads", older_than=max(retention, 30 * 24 * HOUR))  # ids of uploads long over
         self.log.info("COMPLETED rows older than %s days pruned to their version key: %d", self.retention_days, n)
         return {"pruned": n}
 

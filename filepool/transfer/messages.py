@@ -15,7 +15,7 @@ from typing import Any
 
 from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig
-from filepool.names import MAX_PATH_BYTES, storable, too_long
+from filepool.names import MAX_PATH_BYTES, TEMP_SUFFIX, storable, too_long
 
 REQUIRED = ("src_id", "src_path", "dst_id", "dst_path")
 MAX_DEPTH = 32  # levels of JSON in a message: deeper ones are refused before anything recurses through them
@@ -44,6 +44,8 @@ class TaskMessage:
         unsafe = [k for k in ("task_id", *REQUIRED) if any(c in str(raw.get(k) or "") for c in "\x00\r\n")]
         if unsafe:
             raise InvalidConfig(f"task message has a NUL or line break in {', '.join(unsafe)}")
+        if raw["dst_path"].rstrip("/").endswith(TEMP_SUFFIX):  # the temporary-file sweep would take it for one
+            raise InvalidConfig(f"task message dst_path may not end in {TEMP_SUFFIX}, filepool's temporary suffix")
         long = [k for k in ("src_path", "dst_path") if too_long(raw[k])]
         if long:
             raise InvalidConfig(f"task message {', '.join(long)} longer than {MAX_PATH_BYTES} bytes")

@@ -75,6 +75,17 @@ def test_a_symlinked_folder_out_of_the_base_is_refused(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
+def test_no_folder_is_made_outside_the_base_before_a_symlink_is_refused(tmp_path: Path) -> None:
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    base.mkdir()
+    outside.mkdir()
+    (base / "link").symlink_to(outside)
+    with pytest.raises(FilepoolError) as err:
+        destination(base).open_writer("link/a/b/c/file.bin", 1)
+    assert err.value.code == "PATH_OUTSIDE_BASE"
+    assert list(outside.iterdir()) == []  # not even a/b/c
+
+
 def test_a_sync_commits_only_the_files_it_is_given(tmp_path: Path) -> None:
     """A file staged by a copy thread after the worker gathered its batch waits for its own batch: were it
     renamed with this one, a rename that failed would be reported for no file of the batch, and the file later

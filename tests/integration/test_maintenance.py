@@ -10,7 +10,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from filepool.ledger import DiscoveredFile, Ledger
+from filepool.exceptions import FilepoolError
+from filepool.ledger import Completion, DiscoveredFile, Ledger
 from filepool.operators.maintenance import (
     AbortStaleUploadsOperator,
     PruneLedgerOperator,
@@ -77,26 +78,42 @@ def test_old_temporary_files_are_removed_and_nothing_else(
     assert young.exists() and data.exists() and ftp_young.exists()
 
 
-def test_stale_uploads_are_aborted_unless_a_live_row_owns_them(
-    conns: None, bucket: str, s3_client: Any, ledger_uri: str
+def test_only_filepools_stale_uploads_are_aborted_and_never_one_a_live_row_owns(
+    conns: None, bucket: str, s3_client: Any, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Three stale uploads in one bucket: filepool's whose file is still to move (kept: it resumes), filepool's
+    whose file moved since (aborted), and another application's (never touched)."""
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__LEASE_SECONDS", "1")  # so that an upload 2 s old may be stale
     owned = s3_client.create_multipart_upload(Bucket=bucket, Key="owned.bin")["UploadId"]
     stale = s3_client.create_multipart_upload(Bucket=bucket, Key="stale.bin")["UploadId"]
+    foreign = s3_client.create_multipart_upload(Bucket=bucket, Key="theirs.bin")["UploadId"]
     lg = ledger(ledger_uri)
-    lg.register("job", [DiscoveredFile("/owned.bin", 1, 1.0, "owned.bin")])
-    conn = psycopg2.connect(ledger_uri)
-    with conn, conn.cursor() as cur:
-        cur.execute("UPDATE filepool_files SET upload_id = %s", (owned,))
-    conn.close()
-    time.sleep(1.1)
+    lg.register("job", [DiscoveredFile(f"/{name}", 1, 1.0, name) for name in ("owned.bin", "stale.bin")])
+    claimed = {f.destination: f for f in lg.claim("job", 2, 60)}
+    assert lg.set_upload_id(claimed["owned.bin"], owned) and lg.set_upload_id(claimed["stale.bin"], stale)
+    lg.complete([Completion(claimed["stale.bin"].id, 1, 1, "ab", "sha256", None, 0, 0, 0)])
+    time.sleep(2.1)
 
     result = AbortStaleUploadsOperator(
-        task_id="a", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=0
+        task_id="a", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=0.0005
     ).execute({})
 
     assert [u["upload_id"] for u in result["aborted"]] == [stale]
     left = {u["UploadId"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
-    assert left == {owned}
+    assert left == {owned, foreign}
+
+
+@pytest.mark.parametrize("operator", ["uploads", "temporary files"])
+def test_an_age_limit_shorter_than_a_lease_is_refused(operator: str, ledger_uri: str) -> None:
+    """0 hours would abort uploads and delete temporary files of transfers still running."""
+    op = (
+        AbortStaleUploadsOperator(task_id="a", buckets=["test-x"], older_than_hours=0)
+        if operator == "uploads"
+        else RemoveTempFilesOperator(task_id="t", local_conn_ids=[], older_than_hours=0)
+    )
+    with pytest.raises(FilepoolError) as err:
+        op.execute({})
+    assert err.value.code == "INVALID_CONFIG" and "at least one lease" in err.value.message
 
 
 def test_retention_prunes_old_completed_rows_only(ledger_uri: str) -> None:

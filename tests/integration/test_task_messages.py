@@ -273,6 +273,27 @@ def test_a_file_rewritten_while_its_download_was_cut_is_not_resumed(
     assert not (local_base / "big.bin").exists() and not list(local_base.rglob("*.filepool.tmp"))
 
 
+def test_a_destination_named_like_a_temporary_file_is_refused(
+    ftp_conns: None, sftp_root: Path, local_base: Path, remote_files: dict[str, bytes]
+) -> None:
+    """The temporary-file sweep deletes `*.filepool.tmp` files no live claim writes: a delivered file of that name
+    would be deleted by it."""
+    summary, err = run(
+        [
+            {
+                "task_id": "tmp",
+                "src_id": "filepool_ftp",
+                "src_path": f"{sftp_root}/remote/file 0.bin",
+                "dst_id": "filepool_local",
+                "dst_path": "out/x.filepool.tmp",
+            }
+        ]
+    )
+    assert err is not None and the_failure(summary)["error_code"] == "INVALID_CONFIG"
+    assert "temporary suffix" in the_failure(summary)["error_message"]
+    assert not list(local_base.rglob("*"))
+
+
 def test_one_source_sent_to_two_destinations_writes_both(
     ftp_conns: None, sftp_root: Path, local_base: Path, remote_files: dict[str, bytes], ledger_uri: str
 ) -> None:

@@ -262,15 +262,17 @@ def test_maintenance_dag_reports_what_it_did(
     import os
 
     os.utime(orphan, (1, 1))
-    s3_client.create_multipart_upload(Bucket=bucket, Key="lost.bin")
+    theirs = s3_client.create_multipart_upload(Bucket=bucket, Key="theirs.bin")["UploadId"]
     dag = load("filepool_maintenance")
     run = dag.test(
-        logical_date=datetime(2026, 11, 3, tzinfo=UTC), run_conf={"buckets": [bucket], "upload_older_than_hours": 0}
+        logical_date=datetime(2026, 11, 3, tzinfo=UTC), run_conf={"buckets": [bucket], "upload_older_than_hours": 1}
     )
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}
     report = run.get_task_instance("report").xcom_pull(task_ids="report")
     assert report["remove_temp_files"]["removed"] == [str(orphan)]
-    assert [u["key"] for u in report["abort_stale_uploads"]["aborted"]] == ["lost.bin"]
+    # another application's upload (and a young one): never aborted (test_maintenance.py aborts filepool's own)
+    assert report["abort_stale_uploads"]["aborted"] == []
+    assert [u["UploadId"] for u in s3_client.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [theirs]
     assert report["requeue_expired_leases"] == {"requeued": 0, "worker_lost": 0}
     assert report["prune_ledger"] == {"pruned": 0}
     assert report["publish_outbox"] == {"sent": {"kafka": 0, "amqp": 0}, "left": {}}

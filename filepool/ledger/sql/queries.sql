@@ -433,16 +433,34 @@ WHERE upload_id IS NOT NULL
   AND (status IN ('DISCOVERED', 'IN_PROGRESS') OR (status = 'FAILED' AND next_attempt_at IS NOT NULL));
 
 -- name: set_upload_id
--- A multipart upload has started: keep its id so a worker that takes the file over resumes it.
+-- A multipart upload has started: keep its id so a worker that takes the file over resumes it, and know it as
+-- filepool's (filepool_uploads: the maintenance DAG aborts no other upload).
 WITH updated AS (
     UPDATE filepool_files SET upload_id = %(upload_id)s, updated_at = now()
     WHERE id = %(id)s AND claimed_by = %(worker)s AND attempts = %(attempt)s AND status = 'IN_PROGRESS'
     RETURNING id
+), known AS (
+    INSERT INTO filepool_uploads (upload_id, file_id) VALUES (%(upload_id)s, %(id)s) ON CONFLICT DO NOTHING
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
     SELECT id, 'upload_started', %(worker)s, jsonb_build_object('upload_id', %(upload_id)s::text) FROM updated
 )
 SELECT count(*) FROM updated;
+
+-- name: our_uploads
+-- Which of these multipart upload ids filepool started.
+SELECT upload_id FROM filepool_uploads WHERE upload_id = ANY(%(ids)s::text[]);
+
+-- name: forget_uploads
+-- Uploads aborted by the maintenance DAG.
+DELETE FROM filepool_uploads WHERE upload_id = ANY(%(ids)s::text[]);
+
+-- name: prune_uploads
+-- Retention of the upload ids: those started longer ago than `older_than` seconds (done or aborted long since).
+WITH gone AS (
+    DELETE FROM filepool_uploads WHERE started_at < now() - make_interval(secs => %(older_than)s) RETURNING 1
+)
+SELECT count(*) FROM gone;
 
 -- name: take_messages
 -- Task messages taken from a topic, as one transaction (several statements, each seeing the ones before): claim
