@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 
 from filepool.ledger.overview import Scope
 
@@ -46,3 +46,22 @@ def may_edit(user: Any, dag_id: str | None) -> None:
 
 
 ReadableScope = Annotated[Scope, Depends(readable)]
+
+
+def not_cross_site(request: Request) -> None:
+    """Refuse (403) an action another site could make a logged-in user's browser send. Airflow takes the UI's
+    `_token` cookie when no bearer token is sent, and a form on any site can POST with that cookie; it cannot send
+    an `Authorization` header or a custom one (that needs a CORS preflight this app never grants), and a browser
+    says where a request comes from (`Sec-Fetch-Site`). So an action needs a bearer token or the page's
+    `X-Filepool-Request` header, and never comes from another site. (`Origin` is not compared with `Host`: behind
+    a reverse proxy they differ for the page itself.)"""
+    if request.headers.get("sec-fetch-site") in {"cross-site", "same-site"}:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a request from another site is refused")
+    if not (request.headers.get("authorization") or request.headers.get("x-filepool-request")):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "an action needs a bearer token or the X-Filepool-Request header (the File transfers page sends it)",
+        )
+
+
+Action = Annotated[None, Depends(not_cross_site)]

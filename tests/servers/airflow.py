@@ -178,9 +178,12 @@ class AirflowCluster:
         with urllib.request.urlopen(request, timeout=60) as reply:
             return str(json.loads(reply.read())["access_token"])
 
-    def call(self, method: str, path: str, token: str | None = None) -> tuple[int, Any]:
-        """(status, JSON or text) of a request to `path` on the api-server, with `token` as bearer if given."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def call(
+        self, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """(status, JSON or text) of a request to `path` on the api-server, with `token` as bearer if given (and
+        `headers`)."""
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as reply:

@@ -93,6 +93,32 @@ def test_reads_need_a_user_and_actions_need_edit_rights(postgres_server: Any, le
         for path in READS:
             assert cluster.call("GET", path, viewer)[0] == 200, path
 
+        # another site's form can make a logged-in browser POST with the UI's cookie: refused, as is a request a
+        # browser marks cross-site; the page's own request (its header, same origin) is taken
+        admin_cookie = {"Cookie": f"_token={cluster.token('admin')}"}
+        form = {**admin_cookie, "Content-Type": "application/x-www-form-urlencoded"}
+        for headers in (
+            form,
+            {**form, "Sec-Fetch-Site": "cross-site"},
+            {**admin_cookie, "Sec-Fetch-Site": "cross-site", "X-Filepool-Request": "page"},
+        ):
+            code, refused = cluster.call("POST", f"/filepool/api/files/{ids['failed']}/retry", headers=headers)
+            assert code == 403, refused
+            assert "another site" in refused["detail"] or "X-Filepool-Request" in refused["detail"], refused
+        assert ledger_rows(ledger_uri, f"SELECT next_attempt_at FROM filepool_files WHERE id = {ids['failed']}") == [
+            (None,)
+        ]
+        # numbers no id can be are refused before the ledger sees them, with a code, not a database error
+        for path in (
+            "/filepool/api/files?before=1e20",
+            "/filepool/api/files?before=100000000000000000000",
+            "/filepool/api/files/100000000000000000000",
+            "/filepool/api/files/0",
+        ):
+            code, refused = cluster.call("GET", path, viewer)
+            assert code == 400 and refused["detail"].startswith("[INVALID_REQUEST]"), (path, refused)
+            assert "bigint" not in str(refused) and "psycopg" not in str(refused)
+
         # a viewer cannot act; nothing changes
         assert cluster.call("POST", f"/filepool/api/files/{ids['failed']}/retry", viewer)[0] == 403
         assert ledger_rows(ledger_uri, f"SELECT next_attempt_at FROM filepool_files WHERE id = {ids['failed']}") == [
@@ -100,10 +126,9 @@ def test_reads_need_a_user_and_actions_need_edit_rights(postgres_server: Any, le
         ]
 
         # an admin retries the failed file now, recorded with the user's name
-        assert cluster.call("POST", f"/filepool/api/files/{ids['failed']}/retry", admin) == (
-            200,
-            {"id": ids["failed"], "done": "retry_now"},
-        )
+        assert cluster.call(
+            "POST", f"/filepool/api/files/{ids['failed']}/retry", headers={**admin_cookie, "X-Filepool-Request": "page"}
+        ) == (200, {"id": ids["failed"], "done": "retry_now"})
         assert ledger_rows(
             ledger_uri,
             "SELECT details->>'user' FROM filepool_file_events "
@@ -190,7 +215,10 @@ def test_rights_per_dag_decide_which_files_a_user_sees_and_acts_on(postgres_serv
             assert [f["error_code"] for f in failures["failures"]] == ["AUTH_FAILED"]
         # reading a DAG is not editing it; editing one DAG is not editing another
         assert cluster.call("POST", f"/filepool/api/files/{sftp['failed']}/retry", reader)[0] == 403
-        assert cluster.call("POST", f"/filepool/api/files/{ftp_file.id}/retry", editor)[0] == 403
+        # another DAG's file the user may not see: not there, as an unknown id (its DAG is not named)
+        for file_id in (ftp_file.id, 10**9):
+            code, refused = cluster.call("POST", f"/filepool/api/files/{file_id}/retry", editor)
+            assert code == 404 and refused["detail"] == f"no file {file_id} that this user may see", refused
         assert cluster.call("POST", f"/filepool/api/files/{sftp['failed']}/retry", editor)[0] == 200
         assert ledger_rows(
             ledger_uri,
