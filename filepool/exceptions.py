@@ -82,6 +82,13 @@ class HostKeyUnknown(FilepoolError):
     endpoint_wide = True
 
 
+class TransferStalled(FilepoolError):
+    """The source sent no part of a file within `stall_seconds` (a server that answers keepalives but not reads, or
+    one that trickles): the file fails, its session is closed, and the file is retried."""
+
+    code = "TRANSFER_STALLED"
+
+
 class TransferIOError(FilepoolError):
     code = "IO_ERROR"
 

@@ -180,6 +180,25 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "",
                         "version_added": "0.3.0",
                     },
+                    "stall_seconds": {
+                        "description": "A download that gets no part of its file (one read request, at most a "
+                        "multipart part) for this long fails with TRANSFER_STALLED and is retried: a server that "
+                        "answers keepalives but never a read, or sends a byte now and then, never holds a copy "
+                        "thread and its file's lease for ever. A connection's extra may set its own.",
+                        "type": "integer",
+                        "example": None,
+                        "default": "120",
+                        "version_added": "0.6.0",
+                    },
+                    "max_folder_entries": {
+                        "description": "The most entries one FTP folder's listing may have: a listing past it "
+                        "fails that folder with LISTING_ERROR (the rest of the tree moves), so a listing that "
+                        "never ends cannot fill a task's or the triggerer's memory (about 200 bytes an entry).",
+                        "type": "integer",
+                        "example": None,
+                        "default": "500000",
+                        "version_added": "0.6.0",
+                    },
                     "kafka_consumer_group": {
                         "description": "The Kafka consumer group of the task-message intake. Two deployments "
                         "that share a broker and a topic need groups of their own, or each takes part of the "

@@ -70,6 +70,8 @@ class Settings:
     multipart_threshold: int
     part_size: int
     progress_interval: float
+    stall_seconds: float
+    max_folder_entries: int
     ledger_conn_id: str  # the ledger the File transfers page reads
     # what a trigger form, --conf or a task message may name (see filepool.allow)
     allowed_connections: tuple[str, ...]
@@ -101,6 +103,8 @@ class Settings:
             multipart_threshold=_int("multipart_threshold_mb") * _MIB,
             part_size=_int("part_size_mb") * _MIB,
             progress_interval=float(_int("progress_interval_seconds")),
+            stall_seconds=float(_int("stall_seconds")),
+            max_folder_entries=_int("max_folder_entries"),
             ledger_conn_id=setting("ledger_conn_id"),
             allowed_connections=_list("allowed_connections"),
             allowed_buckets=_list("allowed_buckets"),

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filepool.airflow_connections import read_connection
-from filepool.endpoints.ftp_listing import Entry, Problems, list_entries, mlsd_entries
+from filepool.endpoints.ftp_listing import Entry, Problems, list_entry, mlsd_entry, mlsd_facts
 from filepool.endpoints.ftp_wire import LeanFTP, recv_full
 from filepool.endpoints.sockets import kernel_timeouts
 from filepool.exceptions import (
@@ -35,8 +35,11 @@ from filepool.exceptions import (
     FileNotFound,
     FilepoolError,
     InvalidConfig,
+    ListingError,
     TransferIOError,
+    TransferStalled,
 )
+from filepool.settings import Settings
 from filepool.transfer.interfaces import RemoteFile
 
 CHUNK = 1024 * 1024
@@ -59,10 +62,13 @@ class FTPConfig:
     timeout: float
     zone: tzinfo | None = None  # of the server's LIST times; None: not known
     max_logins: int | None = None  # sessions open at once over every worker and host (None: no such cap)
+    stall_seconds: float = 120.0  # a part that does not come whole within this fails the file (TRANSFER_STALLED)
+    max_entries: int = 500_000  # a folder listing more fails that folder (LISTING_ERROR)
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> FTPConfig:
         conn = read_connection(conn_id)
+        settings = Settings.load()
         return cls(
             conn_id=conn_id,
             host=conn.require_host(),
@@ -76,6 +82,8 @@ class FTPConfig:
             timeout=conn.number("timeout", 30),
             zone=_zone(conn_id, conn.text("timezone")),
             max_logins=conn.limit("max_logins"),
+            stall_seconds=conn.number("stall_seconds", settings.stall_seconds),
+            max_entries=settings.max_folder_entries,
         )
 
     def where(self) -> str:
@@ -273,13 +281,28 @@ class FTPSession:
                 self._call(self._ftp.voidcmd, "TYPE I")
 
     def _list_folder(self, folder: str, problems: Problems | None) -> list[Entry]:
+        """Each line read into its entry as it comes (a line is never kept), and no more than `max_entries`
+        entries: an endless listing fails its folder with LISTING_ERROR instead of filling the memory."""
+        entries: list[Entry] = []
+        limit = self.config.max_entries
+        zone = self.config.zone or UTC
+
+        def take(line: str) -> None:
+            if len(entries) >= limit:
+                raise ListingError(f"{folder} lists more than {limit} entries ([filepool] max_folder_entries)")
+            if self._mlsd:
+                name, facts = mlsd_facts(line)
+                mlsd_entry(_unwire(name), facts, entries, problems)
+            else:
+                list_entry(_unwire(line), zone, entries, problems)
+
         if self._mlsd:
-            facts = self._call(lambda: list(self._ftp.mlsd(_wire(folder), ["type", "size", "modify"])), path=folder)
-            return mlsd_entries(((_unwire(name), f) for name, f in facts), problems)
-        lines: list[str] = []
-        self._call(self._ftp.cwd, _wire(folder), path=folder)
-        self._call(self._ftp.retrlines, "LIST -a", lines.append, path=folder)
-        return list_entries((_unwire(line) for line in lines), self.config.zone or UTC, problems)
+            self._call(self._ftp.sendcmd, "OPTS MLST type;size;modify;", path=folder)
+            self._call(self._ftp.retrlines, f"MLSD {_wire(folder)}", take, path=folder)
+        else:
+            self._call(self._ftp.cwd, _wire(folder), path=folder)
+            self._call(self._ftp.retrlines, "LIST -a", take, path=folder)
+        return entries
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -356,13 +379,16 @@ class FTPSourceFile:
 
     def parts(self, part_size: int) -> Generator[bytes, None, None]:
         self._conn = self._session.data_connection(f"RETR {self.path}", self.path, self._offset)
+        config = self._session.config
         while True:
             try:
-                data = recv_full(self._conn, part_size)
-            except OSError as exc:
-                raise ConnectionFailed(
-                    f"data connection for {self.path} dropped at {self._session.config.where()}: {exc}"
+                data = recv_full(self._conn, part_size, time.monotonic() + config.stall_seconds)
+            except TimeoutError as exc:
+                raise TransferStalled(
+                    f"{self.path}: a part did not come within {config.stall_seconds:g} s from {config.where()} ({exc})"
                 ) from exc
+            except OSError as exc:
+                raise ConnectionFailed(f"data connection for {self.path} dropped at {config.where()}: {exc}") from exc
             if not data:
                 break
             yield data

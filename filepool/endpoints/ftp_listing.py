@@ -27,37 +27,57 @@ Problems = list[tuple[str, str]]
 
 
 def mlsd_entries(facts: Iterable[tuple[str, dict[str, str]]], problems: Problems | None = None) -> list[Entry]:
-    entries = []
+    entries: list[Entry] = []
     for name, f in facts:
-        if name in (".", ".."):
-            continue
-        try:
-            kind = {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other")
-            entries.append((name, kind, int(f.get("size") or 0), _mlsd_time(f.get("modify", ""))))
-        except ValueError as exc:
-            if problems is not None:
-                problems.append((name, f"MLSD facts of {name!r} unreadable ({exc}): {f}"))
+        mlsd_entry(name, f, entries, problems)
     return entries
+
+
+def mlsd_entry(name: str, f: dict[str, str], entries: list[Entry], problems: Problems | None = None) -> None:
+    """The entry of one MLSD line's facts, added to `entries` (or its problem to `problems`)."""
+    if name in (".", ".."):
+        return
+    try:
+        kind = {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other")
+        entries.append((name, kind, int(f.get("size") or 0), _mlsd_time(f.get("modify", ""))))
+    except ValueError as exc:
+        if problems is not None:
+            problems.append((name, f"MLSD facts of {name!r} unreadable ({exc}): {f}"))
+
+
+def mlsd_facts(line: str) -> tuple[str, dict[str, str]]:
+    """(name, {fact: value}) of an MLSD line, as ftplib's mlsd() reads it (facts lower-cased)."""
+    facts, _, name = line.rstrip("\r\n").partition(" ")
+    found = {}
+    for fact in facts[:-1].split(";"):
+        key, _, value = fact.partition("=")
+        found[key.lower()] = value
+    return name, found
 
 
 def list_entries(lines: Iterable[str], zone: tzinfo = UTC, problems: Problems | None = None) -> list[Entry]:
     """Entries of LIST lines whose times are in the server's time `zone`."""
-    entries = []
+    entries: list[Entry] = []
     for line in lines:
-        match = _LIST_LINE.match(line)
-        if not match:
-            if problems is not None and line.strip() and not line.startswith("total "):
-                problems.append((line, f"LIST line not understood: {line!r}"))
-            continue
-        if match["name"] in (".", ".."):
-            continue
-        kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
-        try:
-            entries.append((match["name"], kind, int(match["size"]), _list_time(match, zone)))
-        except ValueError as exc:  # "Feb 30 12:00", "Foo 12 2024": the date of that line only
-            if problems is not None:
-                problems.append((match["name"], f"LIST line with an impossible date ({exc}): {line!r}"))
+        list_entry(line, zone, entries, problems)
     return entries
+
+
+def list_entry(line: str, zone: tzinfo, entries: list[Entry], problems: Problems | None = None) -> None:
+    """The entry of one LIST line, added to `entries` (or its problem to `problems`)."""
+    match = _LIST_LINE.match(line)
+    if not match:
+        if problems is not None and line.strip() and not line.startswith("total "):
+            problems.append((line, f"LIST line not understood: {line!r}"))
+        return
+    if match["name"] in (".", ".."):
+        return
+    kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
+    try:
+        entries.append((match["name"], kind, int(match["size"]), _list_time(match, zone)))
+    except ValueError as exc:  # "Feb 30 12:00", "Foo 12 2024": the date of that line only
+        if problems is not None:
+            problems.append((match["name"], f"LIST line with an impossible date ({exc}): {line!r}"))
 
 
 def _mlsd_time(value: str) -> float:

@@ -72,6 +72,7 @@ class FTPDownloads:
         self._wanted = sessions
         self._next = next_download
         self._timeout = source.config.timeout
+        self._stall = source.config.stall_seconds
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -195,9 +196,14 @@ class FTPDownloads:
         self._selector.register(lent.sock, selectors.EVENT_READ, (self._on_reply, lent))
         self._send(lent, "PASV", "pasv")
 
+    def _renew(self, lent: _Lent) -> None:
+        """Another `timeout` to the next answer, but never past `stall_seconds` for the whole download (a file here
+        is one part): a server that trickles is given up on, and the ordinary copy fails it TRANSFER_STALLED."""
+        lent.deadline = min(time.monotonic() + self._timeout, lent.started + self._stall)
+
     def _send(self, lent: _Lent, command: str, phase: str) -> None:
         lent.phase = phase
-        lent.deadline = time.monotonic() + self._timeout
+        self._renew(lent)
         try:
             lent.sock.sendall(f"{command}\r\n".encode("latin-1"))  # a command is a few bytes: the buffer takes it
         except OSError as exc:
@@ -214,7 +220,7 @@ class FTPDownloads:
         if not chunk:
             self._give_up(lent, "the server closed the control connection")
             return
-        lent.deadline = time.monotonic() + self._timeout
+        self._renew(lent)
         lent.replies += chunk
         while lent.download is not None and (end := lent.replies.find(b"\n")) >= 0:
             line = bytes(lent.replies[: end + 1])
@@ -264,7 +270,7 @@ class FTPDownloads:
         except OSError as exc:
             self._give_up(lent, f"data connection: {exc}")
             return
-        lent.deadline = time.monotonic() + self._timeout
+        self._renew(lent)
         if got == 0:
             self._selector.unregister(data)
             data.close()

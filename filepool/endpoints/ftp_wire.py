@@ -13,6 +13,7 @@ import ftplib
 import socket
 import ssl
 import threading
+import time
 from typing import Any
 
 from filepool.endpoints.sockets import kernel_timeouts
@@ -111,8 +112,9 @@ def pasv_port(reply: str) -> int:
 _buffers = threading.local()
 
 
-def recv_full(conn: socket.socket, size: int) -> bytes:
-    """Up to `size` bytes: fewer only at the end of the stream.
+def recv_full(conn: socket.socket, size: int, deadline: float | None = None) -> bytes:
+    """Up to `size` bytes: fewer only at the end of the stream; TimeoutError when they are not all there by
+    `deadline` (time.monotonic()).
 
     Reads into a buffer kept per thread: allocating (and zero-filling) a fresh 1 MiB per file showed up in
     profiles of 200 KiB downloads. A plain blocking socket waits for the whole part in one call.
@@ -128,4 +130,7 @@ def recv_full(conn: socket.socket, size: int) -> bytes:
         if n == 0:
             break
         got += n
+        # a server that trickles a byte now and then never lets the kernel's timeout fire: the part has a deadline
+        if got < size and deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{got} of {size} bytes of a part came before its deadline")
     return bytes(view[:got])

@@ -18,6 +18,7 @@ import stat
 import threading
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,9 @@ from filepool.exceptions import (
     HostKeyUnknown,
     InvalidConfig,
     TransferIOError,
+    TransferStalled,
 )
+from filepool.settings import Settings
 from filepool.transfer.interfaces import GateFor, RemoteFile, Source, Unlisted
 
 # asyncssh logs every channel open and close at INFO: task logs would drown in them.
@@ -72,6 +75,7 @@ class SFTPConfig:
     ciphers: tuple[str, ...]
     compression: tuple[str, ...]
     max_logins: int | None = None  # sessions open at once over every worker and host (None: no such cap)
+    stall_seconds: float = 120.0  # a read that brings nothing for this long fails the file (TRANSFER_STALLED)
 
     @classmethod
     def from_airflow(cls, conn_id: str) -> SFTPConfig:
@@ -97,6 +101,7 @@ class SFTPConfig:
             # Off unless asked for: the data we move is mostly compressed already, and zlib costs CPU.
             compression=("zlib@openssh.com", "none") if conn.flag("compress") else ("none",),
             max_logins=conn.limit("max_logins"),
+            stall_seconds=conn.number("stall_seconds", Settings.load().stall_seconds),
         )
 
 
@@ -185,7 +190,16 @@ class SFTPSourceFile:
                 ahead = self._read_async(nxt, min(part_size, self.size - nxt))
             assert current is not None
             try:
-                yield current.result()
+                yield current.result(timeout=self._session.config.stall_seconds)
+            except FutureTimeout:
+                for pending in (current, ahead):
+                    if pending is not None:
+                        pending.cancel()
+                self._session.close()  # its channel may still owe the answer: never lent again
+                raise TransferStalled(
+                    f"{self.path}: no part of it in {self._session.config.stall_seconds:g} s from "
+                    f"{self._session.config.host}:{self._session.config.port}"
+                ) from None
             except Exception as exc:
                 if ahead is not None:
                     ahead.cancel()
@@ -289,7 +303,16 @@ class SFTPSession:
                 await handle.close()
                 raise
 
-        handle, attrs, data = self.call(opener(), path)
+        try:  # the open, its stat and the first read: no longer than a read may take (`stall_seconds`)
+            handle, attrs, data = aioloop.run(opener(), timeout=self.config.stall_seconds)
+        except TimeoutError:
+            self.close()  # a request of this channel is still unanswered: never lent again
+            raise TransferStalled(
+                f"{path}: not opened and read within {self.config.stall_seconds:g} s from "
+                f"{self.config.host}:{self.config.port}"
+            ) from None
+        except Exception as exc:
+            raise translate(exc, self.config, path) from exc
         return SFTPSourceFile(self, path, handle, int(attrs.size or 0), float(attrs.mtime or 0), data, offset, single)
 
     def remove(self, path: str) -> None:

@@ -17,13 +17,18 @@ from filepool.transfer.route import Route
 log = logging.getLogger(__name__)
 
 
+KNOWN = 200_000  # versions a watcher remembers (about 25 MB); one forgotten costs one upsert the ledger skips
+
+
 @dataclass
 class _Unseen:
-    """The source's listing without the versions registered already (old enough to be taken at once)."""
+    """The source's listing without the versions registered already (old enough to be taken at once). It
+    remembers the last KNOWN of them, oldest forgotten first: the triggerer's memory stays bounded however many
+    files pass through the folder."""
 
     source: Listing
     selection: Selection
-    known: set[tuple[str, int, float]] = field(default_factory=set)
+    known: dict[tuple[str, int, float], None] = field(default_factory=dict)
     now: float = 0.0
 
     def iter_files(
@@ -37,7 +42,9 @@ class _Unseen:
                     if key in self.known:
                         continue
                     if self.selection.old_enough(f, self.now):
-                        self.known.add(key)  # discover registers it in this pass
+                        self.known[key] = None  # discover registers it in this pass
+                        if len(self.known) > KNOWN:
+                            del self.known[next(iter(self.known))]
                 fresh.append(f)
             yield fresh
 

@@ -183,6 +183,36 @@ def test_a_hostile_listing_costs_only_its_bad_entries(
     assert events == [(5,)]
 
 
+@pytest.mark.parametrize("listing", ["LIST", "MLSD"])
+def test_a_folder_that_lists_past_the_entry_limit_costs_only_that_folder(
+    listing: str,
+    ftp_conns: None,
+    sftp_root: Path,
+    local_base: Path,
+    ledger_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A folder whose listing passes `max_folder_entries` (1,000 here; 500,000 by default) is read no further:
+    LISTING_ERROR for it, and the other folder's files move. A listing that never ends cannot fill the memory.
+    Through vsftpd (LIST) and pyftpdlib (MLSD)."""
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__MAX_FOLDER_ENTRIES", "1000")
+    (sftp_root / "crowded").mkdir()
+    for i in range(1200):
+        (sftp_root / "crowded" / f"f{i:04d}").write_bytes(b"x")
+    files = write_tree(sftp_root / "fine", 5, size=100)
+    make_readable(sftp_root)
+    age(sftp_root)
+    if listing == "MLSD":
+        with serving_as_filepool_ftp(sftp_root, monkeypatch):
+            summary = download(sftp_root, source_path="/", fail_on_file_errors=False)
+    else:
+        summary = download(sftp_root, fail_on_file_errors=False)
+    assert summary["files_transferred"] == 5
+    assert tree_hashes(local_base / "incoming" / "fine") == {rel: sha256(data) for rel, data in files.items()}
+    [(code, message)] = ledger_rows(ledger_uri, "SELECT error_code, error_message FROM filepool_files WHERE size = -1")
+    assert code == "LISTING_ERROR" and "more than 1000 entries" in message
+
+
 def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(
     ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
 ) -> None:

@@ -65,6 +65,32 @@ def test_three_workers_of_eight_threads_never_log_in_more_than_four_times(
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_login_slots WHERE worker IS NOT NULL") == [(0,)]
 
 
+def test_without_a_cap_a_task_never_holds_more_than_max_sessions_per_connection(
+    sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's bound without `max_logins`: three tasks of 8 threads that each list (4 listing threads) and
+    move 1,500 files hold at most 3 x `max_sessions_per_connection` (8) logins at once, counted by the server: the
+    listing borrows its sessions from the same pool as the copies, never on top of it."""
+    files = write_tree(sftp_root, 1500, size=20_000)
+    age(sftp_root)
+    with serving_as_filepool_ftp(sftp_root, monkeypatch) as server:
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.run_worker", "/", "in", "8", "both", "ftp"],
+                cwd=REPO,
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        summaries = [json.loads(w.communicate(timeout=600)[0].splitlines()[-1]) for w in workers]
+        current, peak, total = server.counts()
+    assert sum(s["files_transferred"] for s in summaries) == 1500
+    assert tree_hashes(local_base / "in") == {rel: sha256(data) for rel, data in files.items()}
+    assert peak <= 3 * 8, (current, peak, total)
+
+
 def test_a_worker_killed_while_it_holds_the_slots_frees_them_and_the_others_finish(
     sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,20 @@ def serve(
     dropped: set[str] = set()
 
     rewrite = drop_once.startswith("rewrite:")  # and rewrite the file in place (same size) as the connection drops
-    drop_once = drop_once.removeprefix("rewrite:")
+    trickle = drop_once.startswith("trickle:")  # a byte every half second, for ever (the server does nothing else)
+    drop_once = drop_once.removeprefix("rewrite:").removeprefix("trickle:")
+
+    class Trickles:
+        def __init__(self, f: Any) -> None:
+            self._f, self.name, self.closed = f, f.name, False
+
+        def read(self, n: int = -1) -> bytes:
+            time.sleep(0.5)
+            return self._f.read(1)
+
+        def close(self) -> None:
+            self.closed = True
+            self._f.close()
 
     class BreaksOnce:
         """A file that fails after 64 KiB the first time it is read: the server aborts the data connection."""
@@ -81,7 +95,7 @@ def serve(
             f = super().open(filename, mode)
             if drop_once and filename.endswith(drop_once) and "r" in mode and filename not in dropped:
                 dropped.add(filename)
-                return BreaksOnce(f)
+                return Trickles(f) if trickle else BreaksOnce(f)
             return f
 
     lock = threading.Lock()
@@ -126,7 +140,8 @@ class CountingFTPServer:
     user: str = "counted"
     password: str = "counted-secret"
     drop_once: str = ""  # a file name whose first download the server aborts after 64 KiB ("rewrite:NAME": and
-    # rewrites the file in place, same size, a newer mtime, as it drops the connection)
+    # rewrites the file in place, same size, a newer mtime, as it drops the connection; "trickle:NAME": sends it a
+    # byte every half second instead)
     hostile: bool = False  # LIST only, with HOSTILE_LINES in the root folder's listing
     port: int = field(default_factory=free_port)
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-pyftpd-")))
