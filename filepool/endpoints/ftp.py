@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import ftplib
+import logging
 import posixpath
 import socket
 import ssl
@@ -42,9 +43,9 @@ from filepool.exceptions import (
 from filepool.settings import Settings
 from filepool.transfer.interfaces import RemoteFile
 
+log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 _IDLE_CHECK_SECONDS = 30.0  # a session idle longer than this is checked with NOOP before reuse
-_MINUTE = 60.0
 _WEST_MOST_UTC_OFFSET = 12 * 3600.0  # UTC-12
 
 
@@ -119,10 +120,10 @@ def translate(exc: BaseException, config: FTPConfig, path: str | None = None) ->
 class FTPSession:
     """One logged-in control connection, binary mode, reused across files."""
 
-    def __init__(self, config: FTPConfig, ftp: ftplib.FTP, mlsd: bool) -> None:
+    def __init__(self, config: FTPConfig, ftp: ftplib.FTP, mlsd: bool | None) -> None:
         self.config = config
         self._ftp = ftp
-        self._mlsd = mlsd
+        self._mlsd = mlsd  # None: FEAT did not say; the first listing tries MLSD
         self._broken = False
         self._last_used = time.monotonic()
 
@@ -145,22 +146,29 @@ class FTPSession:
             ftp.voidcmd("TYPE I")
             ftp.set_pasv(config.passive)
             features = _features(ftp)
-            if "UTF8" in features:
+            if features is not None and "UTF8" in features:
                 with contextlib.suppress(ftplib.Error):
                     ftp.sendcmd("OPTS UTF8 ON")
         except Exception as exc:
             with contextlib.suppress(Exception):
                 ftp.close()
             raise translate(exc, config) from exc
-        return cls(config, ftp, bool({"MLSD", "MLST"} & features))  # RFC 3659 announces MLSD as MLST
+        # RFC 3659 announces MLSD as MLST. A FEAT that failed says nothing: MLSD is tried rather than LIST, whose
+        # times are coarser (a session that fell back silently would list the same files with other times).
+        return cls(config, ftp, None if features is None else bool({"MLSD", "MLST"} & features))
 
     @property
-    def mtime_slack(self) -> float:
-        """How much later than listed a file may have changed: MLSD times are exact UTC; LIST times are minutes,
-        in the server's zone, which may be up to 12 hours behind UTC when the connection does not give it."""
+    def listing(self) -> str:
+        """How this session lists folders: "MLSD", "LIST", or "unknown" until its first listing."""
+        return {True: "MLSD", False: "LIST", None: "unknown"}[self._mlsd]
+
+    def mtime_slack(self, precision: float) -> float:
+        """How much later than listed a file may have changed: MLSD times are exact UTC; LIST times are minutes
+        (or days), in the server's zone, which may be up to 12 hours behind UTC when the connection does not give
+        it."""
         if self._mlsd:
             return 0.0
-        return _MINUTE if self.config.zone is not None else _MINUTE + _WEST_MOST_UTC_OFFSET
+        return precision + (0.0 if self.config.zone is not None else _WEST_MOST_UTC_OFFSET)
 
     def _call(self, fn: Any, *args: Any, path: str | None = None) -> Any:
         try:
@@ -242,14 +250,19 @@ class FTPSession:
         pending = [root]
         while pending:
             folder = pending.pop()
-            for name, kind, size, mtime in self.entries(folder):
-                full = posixpath.join(folder, name)
-                if kind == "dir":
+            for entry in self.entries(folder):
+                full = posixpath.join(folder, entry.name)
+                if entry.kind == "dir":
                     if recursive:
                         pending.append(full)
-                elif kind == "file" and fnmatch.fnmatchcase(name, pattern):
-                    found.append(RemoteFile(full, size, mtime))
+                elif entry.kind == "file" and fnmatch.fnmatchcase(entry.name, pattern):
+                    found.append(self.remote_file(full, entry))
         return found
+
+    def remote_file(self, path: str, entry: Entry) -> RemoteFile:
+        """A listed file at `path`, with what its listing can tell of its time."""
+        slack = self.mtime_slack(entry.precision)
+        return RemoteFile(path, entry.size, entry.mtime, slack, entry.precision, entry.offset)
 
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         """Size and mtime again, by listing each parent folder once (the same source as the listing)."""
@@ -257,10 +270,10 @@ class FTPSession:
         found: dict[str, RemoteFile] = {}
         for folder in sorted({posixpath.dirname(p) for p in paths}):
             with contextlib.suppress(FileNotFound):
-                for name, kind, size, mtime in self.entries(folder):
-                    full = posixpath.join(folder, name)
-                    if kind == "file" and full in wanted:
-                        found[full] = RemoteFile(full, size, mtime, self.mtime_slack)
+                for entry in self.entries(folder):
+                    full = posixpath.join(folder, entry.name)
+                    if entry.kind == "file" and full in wanted:
+                        found[full] = self.remote_file(full, entry)
         return found
 
     def entries(self, folder: str, problems: Problems | None = None) -> list[Entry]:
@@ -296,6 +309,14 @@ class FTPSession:
             else:
                 list_entry(_unwire(line), zone, entries, problems)
 
+        if self._mlsd is None:  # FEAT said nothing: MLSD unless the server does not know the command
+            try:
+                self._ftp.sendcmd(f"MLST {_wire(folder)}")  # on the control connection: one round trip
+                self._mlsd = True
+            except ftplib.error_perm as exc:  # 550 (no such folder) says the command is known
+                self._mlsd = not str(exc).startswith(("500", "502"))
+                if not self._mlsd:
+                    log.warning("%s offers no MLSD: listing with LIST (times in minutes)", self.config.where())
         if self._mlsd:
             self._call(self._ftp.sendcmd, "OPTS MLST type;size;modify;", path=folder)
             self._call(self._ftp.retrlines, f"MLSD {_wire(folder)}", take, path=folder)
@@ -353,11 +374,12 @@ def _unwire(text: str) -> str:
         return text
 
 
-def _features(ftp: ftplib.FTP) -> set[str]:
+def _features(ftp: ftplib.FTP) -> set[str] | None:
+    """What FEAT announces; None when it failed (it tells nothing, not that there is nothing)."""
     try:
         reply = ftp.sendcmd("FEAT")
     except ftplib.Error:
-        return set()
+        return None
     return {line.strip().split(" ")[0].upper() for line in reply.splitlines()[1:-1]}
 
 

@@ -9,8 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
+from typing import NamedTuple
 
-Entry = tuple[str, str, int, float]  # (name, "file" | "dir" | "other", size, mtime)
+
+class Entry(NamedTuple):
+    name: str
+    kind: str  # "file" | "dir" | "other"
+    size: int
+    mtime: float
+    precision: float = 1.0  # seconds the time is known to: 1 (MLSD), 60 (LIST, recent), 86400 (LIST, older)
+    offset: int | None = None  # the UTC offset a LIST time was read with; None for MLSD (UTC)
+
+
+MINUTE, DAY = 60.0, 86400.0
 
 # drwxr-xr-x    2 1000     1000         4096 Nov 23 12:00 name with spaces
 _LIST_LINE = re.compile(
@@ -39,7 +50,7 @@ def mlsd_entry(name: str, f: dict[str, str], entries: list[Entry], problems: Pro
         return
     try:
         kind = {"file": "file", "dir": "dir"}.get(f.get("type", ""), "other")
-        entries.append((name, kind, int(f.get("size") or 0), _mlsd_time(f.get("modify", ""))))
+        entries.append(Entry(name, kind, int(f.get("size") or 0), _mlsd_time(f.get("modify", ""))))
     except ValueError as exc:
         if problems is not None:
             problems.append((name, f"MLSD facts of {name!r} unreadable ({exc}): {f}"))
@@ -74,7 +85,18 @@ def list_entry(line: str, zone: tzinfo, entries: list[Entry], problems: Problems
         return
     kind = {"-": "file", "d": "dir"}.get(match["kind"], "other")
     try:
-        entries.append((match["name"], kind, int(match["size"]), _list_time(match, zone)))
+        moment = _list_time(match, zone)
+        offset = moment.utcoffset()
+        entries.append(
+            Entry(
+                match["name"],
+                kind,
+                int(match["size"]),
+                moment.timestamp(),
+                MINUTE if ":" in match["when"] else DAY,
+                int(offset.total_seconds()) if offset is not None else 0,
+            )
+        )
     except ValueError as exc:  # "Feb 30 12:00", "Foo 12 2024": the date of that line only
         if problems is not None:
             problems.append((match["name"], f"LIST line with an impossible date ({exc}): {line!r}"))
@@ -88,7 +110,7 @@ def _mlsd_time(value: str) -> float:
     return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
 
 
-def _list_time(match: re.Match[str], zone: tzinfo) -> float:
+def _list_time(match: re.Match[str], zone: tzinfo) -> datetime:
     """LIST times are minutes (recent files) or days (older), on the server's clock: enough for min_age (with
     the slack the FTP source allows for them) and for seeing a change."""
     now = datetime.now(zone)
@@ -102,4 +124,4 @@ def _list_time(match: re.Match[str], zone: tzinfo) -> float:
             moment = moment.replace(year=now.year - 1)
     else:
         moment = datetime(int(when), month, day, tzinfo=zone)
-    return moment.timestamp()
+    return moment

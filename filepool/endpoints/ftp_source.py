@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from filepool.endpoints.ftp import FTPConfig, FTPSession
-from filepool.endpoints.ftp_listing import Entry, Problems
+from filepool.endpoints.ftp_listing import Problems
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import FileNotFound, FilepoolError
@@ -40,17 +40,36 @@ class FTPSource(Source):
         folder removed while the tree is walked is passed over."""
         walk = Walk(root)
 
-        def entries(folder: str) -> tuple[str, list[Entry], Problems, float]:
+        def entries(folder: str) -> tuple[str, list[RemoteFile | Unlisted], list[str]]:
+            """(folder, its files and what is not taken, its sub-folders)."""
             problems: Problems = []
             with self.session() as session:
                 try:
-                    return folder, session.entries(folder, problems), problems, session.mtime_slack
+                    listed = session.entries(folder, problems)
                 except FileNotFound:
-                    return folder, [], [], 0.0
+                    return folder, [], []
                 except FilepoolError as exc:
                     if exc.endpoint_wide:
                         raise
-                    return folder, [], [("", f"{folder} could not be listed: {exc.message}")], 0.0
+                    return folder, [Unlisted(folder, LISTING_ERROR, f"{folder} could not be listed: {exc.message}")], []
+                found: list[RemoteFile | Unlisted] = [
+                    Unlisted(posixpath.join(folder, what) if what else folder, LISTING_ERROR, why)
+                    for what, why in problems
+                ]
+                folders = []
+                for entry in listed:
+                    full = posixpath.join(folder, entry.name)
+                    if (bad := bad_name(folder, entry.name)) is not None:
+                        found.append(bad)
+                    elif entry.kind == "dir":
+                        folders.append(full)
+                    elif (
+                        entry.kind == "file"
+                        and fnmatch.fnmatchcase(entry.name, pattern)
+                        and not entry.name.endswith(TEMP_SUFFIX)
+                    ):
+                        found.append(session.remote_file(full, entry))
+                return folder, found, folders
 
         with ThreadPoolExecutor(_LISTING_SESSIONS, thread_name_prefix="filepool-list") as pool:
             # Folders still to list wait here as names; at most 2 x _LISTING_SESSIONS listings are in flight or
@@ -63,23 +82,13 @@ class FTPSource(Source):
                     pending.add(pool.submit(entries, todo.pop()))
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    folder, listed, problems, slack = future.result()
-                    found: list[RemoteFile | Unlisted] = [
-                        Unlisted(posixpath.join(folder, what) if what else folder, LISTING_ERROR, why)
-                        for what, why in problems
-                    ]
-                    for name, kind, size, mtime in listed:
-                        full = posixpath.join(folder, name)
-                        if (bad := bad_name(folder, name)) is not None:
-                            found.append(bad)
-                        elif kind == "dir" and recursive:
-                            admitted, problem = walk.admit(full)
-                            if admitted:
-                                todo.append(full)
-                            elif problem is not None:
-                                found.append(problem)
-                        elif kind == "file" and fnmatch.fnmatchcase(name, pattern) and not name.endswith(TEMP_SUFFIX):
-                            found.append(RemoteFile(full, size, mtime, slack))
+                    _folder, found, folders = future.result()
+                    for full in folders if recursive else ():
+                        admitted, problem = walk.admit(full)
+                        if admitted:
+                            todo.append(full)
+                        elif problem is not None:
+                            found.append(problem)
                     if found:
                         yield found
 

@@ -87,8 +87,15 @@ NO_TASK = {"dag_id": None, "run_id": None, "task_id": None, "map_index": None, "
 
 @dataclass(frozen=True)
 class DiscoveredFile:
+    """A file version to register. `mtime_precision` (seconds; 0: exact) and `mtime_offset` (the UTC offset the
+    listing's local time was read with; None: the listing gave UTC) say how the mtime was known: an FTP LIST shows
+    minutes, or days for files over six months old, on the server's clock. The ledger compares such a version with
+    what it has at that precision (`Ledger.canonical`)."""
+
     source_path: str
     size: int
     mtime: float
     destination: str
     metadata: dict[str, Any] | None = None
+    mtime_precision: float = 0.0
+    mtime_offset: int | None = None

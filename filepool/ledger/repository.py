@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -217,6 +218,21 @@ class Ledger:
             new += self._register_chunk(job, chunk)
         self._statistics.note_registered(self, new)
         return new
+
+    def canonical(self, job: str, files: list[DiscoveredFile]) -> list[DiscoveredFile]:
+        """The files, each listed with a time known only to some precision (`mtime_precision`: FTP) taken as the
+        version the ledger has of it where their times agree (see `canonical_mtimes`): its mtime in place of the
+        listing's. A file whose listing now shows days where it showed minutes, or another zone's clock, stays the
+        version that was moved. Files with exact times are returned as they are, without a statement."""
+        vague = [(i, f) for i, f in enumerate(files) if f.mtime_precision]
+        if not vague:
+            return files
+        given = [{**_row(f), "i": i} for i, f in vague]
+        out = list(files)
+        for i, mtime in self._query("canonical_mtimes", job=job, files=json.dumps(given)):
+            if mtime is not None and mtime != files[i].mtime:
+                out[i] = dataclasses.replace(files[i], mtime=float(mtime))
+        return out
 
     def moved_already(self, job: str, files: Sequence[DiscoveredFile]) -> int:
         """How many of these versions were moved already (COMPLETED, or pruned since)."""

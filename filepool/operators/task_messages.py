@@ -6,7 +6,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -17,7 +17,7 @@ from filepool.endpoints.ftp_source import FTPSource
 from filepool.endpoints.ftp_upload import FTPDestination
 from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
 from filepool.exceptions import FileNotFound, FilepoolError, as_error, error_code
-from filepool.ledger import DiscoveredFile, Ledger, Version
+from filepool.ledger import DiscoveredFile, Ledger
 from filepool.names import storable
 from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, task_ref, worker_name
@@ -134,7 +134,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
                 out.refuse(index, exc, job)
             return
         with closing(source), closing(destination):
-            found, refused = file_versions(source, destination, members)
+            found, refused = file_versions(source, destination, members, ledger, job)
             for index, why in refused.items():
                 out.refuse(index, why, job)
             messages = dict(members)
@@ -142,8 +142,8 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
             ledger.register(
                 job,
                 [
-                    DiscoveredFile(path, size, mtime, dst, {"task_id": message.task_id, "metadata": message.metadata})
-                    for message, (path, size, mtime, dst) in versions.values()
+                    replace(version, metadata={"task_id": message.task_id, "metadata": message.metadata})
+                    for message, version in versions.values()
                 ],
             )
             move_queued(connect, job, source, destination, threads, settings, after_transfer=self.after)
@@ -246,10 +246,13 @@ def file_versions(
     source: FTPSource | LocalSource,
     destination: FTPDestination | LocalDestination,
     members: Sequence[tuple[int, TaskMessage]],
-) -> tuple[dict[int, Version], dict[int, FilepoolError]]:
-    """({index: (path, size, mtime, destination)} for the messages whose paths are allowed and whose source
-    exists, {index: why not} for the others), from one listing session. The destination is part of the version:
-    the same source sent to two places is two transfers, and each message reports on its own destination only."""
+    ledger: Ledger,
+    job: str,
+) -> tuple[dict[int, DiscoveredFile], dict[int, FilepoolError]]:
+    """({index: its file version} for the messages whose paths are allowed and whose source exists, {index: why
+    not} for the others), from one listing session; a version listed with a coarse time (FTP LIST) is the one the
+    ledger has where their times agree (`Ledger.canonical`). The destination is part of the version: the same
+    source sent to two places is two transfers, and each message reports on its own destination only."""
     refused: dict[int, FilepoolError] = {}
     wanted: list[tuple[int, TaskMessage, str]] = []
     for index, message in members:
@@ -270,13 +273,17 @@ def file_versions(
         found = _one_by_one(source, wanted, refused)
     except Exception:  # one path the source cannot look at (a name too long): each path on its own
         found = _one_by_one(source, wanted, refused)
-    versions = {}
+    listed: dict[int, DiscoveredFile] = {}
     for index, message, path in wanted:
         if path in found:
-            versions[index] = (path, found[path].size, found[path].mtime, message.dst_path)
+            f = found[path]
+            listed[index] = DiscoveredFile(
+                path, f.size, f.mtime, message.dst_path, None, f.mtime_precision, f.mtime_offset
+            )
         elif index not in refused:
             refused[index] = FileNotFound(f"{message.src_path} not found on {message.src_id}")
-    return versions, refused
+    canonical = ledger.canonical(job, list(listed.values()))
+    return dict(zip(listed, canonical, strict=True)), refused
 
 
 def _one_by_one(
@@ -293,11 +300,12 @@ def _one_by_one(
     return found
 
 
-def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, Version]], out: _Outcomes) -> None:
+def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, DiscoveredFile]], out: _Outcomes) -> None:
     """A result record per message, from its file version's row in the ledger."""
-    rows = ledger.lookup(job, [version for _, version in versions.values()])
-    for index, (message, version) in versions.items():
-        row = rows.get(version) or {}
+    keys = {index: (v.source_path, v.size, v.mtime, v.destination) for index, (_, v) in versions.items()}
+    rows = ledger.lookup(job, list(keys.values()))
+    for index, (message, _version) in versions.items():
+        row = rows.get(keys[index]) or {}
         out.results[index] = result(
             out.raws[index],
             message.task_id,

@@ -49,7 +49,8 @@ class _Reader:
         found = self._source.stat_files([self._path]).get(self._path)
         if found is None:
             raise _changed(self._claimed, "gone before its download could resume")
-        _same(self._claimed, found.size, found.mtime)
+        if found.size != self._claimed.size or not found.may_be(self._claimed.mtime):  # at the listing's precision
+            raise _changed(self._claimed, f"size {found.size}, mtime {found.mtime} listed before resuming")
         self._open(offset)
         _same(self._claimed, self.file.size, self.file.mtime)
 

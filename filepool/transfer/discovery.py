@@ -77,7 +77,15 @@ class _Registrar:
     resent: int = 0
 
     def __call__(self, files: list[RemoteFile]) -> None:
-        found = [DiscoveredFile(f.path, f.size, f.mtime, self.route.destination_for(f.path)) for f in files]
+        found = self.ledger.canonical(  # a coarse FTP LIST time is the version the ledger has, where they agree
+            self.route.job,
+            [
+                DiscoveredFile(
+                    f.path, f.size, f.mtime, self.route.destination_for(f.path), None, f.mtime_precision, f.mtime_offset
+                )
+                for f in files
+            ],
+        )
         self.sent += len(found)
         if self.window.exact:
             self.selected += len(found)

@@ -44,7 +44,9 @@ PARK_AFTER = 3  # tries of one record on its own (over runs) before it is parked
 Pair = tuple[str, str, str, str]  # (src_id, src kind, dst_id, dst kind)
 # (pair, sessions per connection, sessions in all) -> (source, destination), and a pair's file versions
 OpenPair = Callable[[Pair, int, threading.BoundedSemaphore, GateFor], tuple[Any, Any]]
-Versions = Callable[[Any, Any, list[tuple[int, TaskMessage]]], tuple[dict[int, Any], dict[int, FilepoolError]]]
+Versions = Callable[
+    [Any, Any, list[tuple[int, TaskMessage]], Ledger, str], tuple[dict[int, DiscoveredFile], dict[int, FilepoolError]]
+]
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,7 @@ class Intake:
                 continue
             by_pair.setdefault(pair, []).append((index, message))
         for pair, members in by_pair.items():
-            taken.update(self._found(pair, members, raws))
+            taken.update(self._found(ledger, pair, members, raws))
         verdicts = self._claim(ledger, records, taken, dead)
         # a duplicate's file may wait still (its first message's run was killed): its pair moves too
         moving = ("new", "duplicate")
@@ -322,21 +324,19 @@ class Intake:
         return (message.src_id, src_kind, message.dst_id, dst_kind)
 
     def _found(
-        self, pair: Pair, members: list[tuple[int, TaskMessage]], raws: dict[int, dict[str, Any]]
+        self, ledger: Ledger, pair: Pair, members: list[tuple[int, TaskMessage]], raws: dict[int, dict[str, Any]]
     ) -> dict[int, TakenMessage]:
         """The messages of one pair as the ledger takes them: their file versions, or why there is none."""
         messages = dict(members)
         try:
             source, destination = self._endpoints(pair)
-            found, refused = self._versions(source, destination, members)
+            found, refused = self._versions(source, destination, members, ledger, job_of(pair))
         except Exception as exc:
             found, refused = {}, {index: as_error(exc) for index, _ in members}
         out = {index: self._refusal(raws[index], messages[index], exc) for index, exc in refused.items()}
-        for index, (path, size, mtime, dst) in found.items():
-            task_id, digest = identity(raws[index], [size, mtime])
-            out[index] = TakenMessage(
-                task_id, digest, _fields(raws[index]), job_of(pair), DiscoveredFile(path, size, mtime, dst)
-            )
+        for index, version in found.items():
+            task_id, digest = identity(raws[index], [version.size, version.mtime])
+            out[index] = TakenMessage(task_id, digest, _fields(raws[index]), job_of(pair), version)
         return out
 
     def _refusal(self, raw: dict[str, Any], message: TaskMessage, exc: FilepoolError) -> TakenMessage:

@@ -16,15 +16,22 @@ class RemoteFile:
 
     `mtime_slack`: how much later than `mtime` the file may really have changed, where a listing cannot tell
     exactly (FTP LIST shows minutes, in the server's time zone): discovery counts a file as old only by
-    `mtime + mtime_slack`, so a young file never looks old."""
+    `mtime + mtime_slack`, so a young file never looks old. `mtime_precision` (0: exact) and `mtime_offset` (the
+    UTC offset a local time was read with; None: UTC) say what the listing gave (see DiscoveredFile)."""
 
     path: str
     size: int
     mtime: float
     mtime_slack: float = 0.0
+    mtime_precision: float = 0.0
+    mtime_offset: int | None = None
 
     def changed_before(self, moment: float) -> bool:
         return self.mtime + self.mtime_slack <= moment
+
+    def may_be(self, mtime: float) -> bool:
+        """Whether `mtime` (exact, or as a ledger row has it) may be this listing's, at the listing's precision."""
+        return mtime == self.mtime or self.mtime <= mtime < self.mtime + self.mtime_precision
 
 
 @dataclass(frozen=True)

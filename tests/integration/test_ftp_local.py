@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from filepool.endpoints.ftp import FTPSession
+from filepool.endpoints.ftp_listing import Entry
 from filepool.endpoints.local import LocalWriter
 from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
 from tests.helpers import age, deep_tree, ftp_conn, ledger_rows, make_readable, not_utf8_name, sha256, write_tree
@@ -87,11 +88,11 @@ def test_files_are_copied_while_the_listing_goes_on(
     held: list[bool] = []
     real_entries, real_commit = FTPSession.entries, LocalWriter.commit
 
-    def entries(self: FTPSession, folder: str, problems: Any = None) -> list[tuple[str, str, int, float]]:
+    def entries(self: FTPSession, folder: str, problems: Any = None) -> list[Entry]:
         nonlocal files_out
         listed = real_entries(self, folder, problems)
         with lock:
-            hold, files_out = files_out, files_out or any(kind == "file" for _, kind, _, _ in listed)
+            hold, files_out = files_out, files_out or any(entry.kind == "file" for entry in listed)
         if hold:
             held.append(copied.wait(10))
         return listed

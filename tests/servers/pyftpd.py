@@ -1,9 +1,11 @@
 """pyftpdlib in its own process, counting concurrent logins on the server side.
 
-Run as `python -m tests.servers.pyftpd PORT ROOT USER PASSWORD COUNTS_FILE DROP_ONCE [hostile]`; the counts
-file holds "current peak total" and is rewritten on every login and logout. A hostile server offers no MLSD
-(clients must read LIST lines) and adds to the listing of its root folder lines no client should trust
-(HOSTILE_LINES): garbage, an impossible date, a name with a slash, a NUL in a name.
+Run as `python -m tests.servers.pyftpd PORT ROOT USER PASSWORD COUNTS_FILE DROP_ONCE [FLAG ...]`; the counts
+file holds "current peak total" and is rewritten on every login and logout. Flags: `hostile`: no MLSD (clients
+must read LIST lines), and the listing of its root folder carries lines no client should trust (HOSTILE_LINES):
+garbage, an impossible date, a name with a slash, a NUL in a name; `list_only`: no MLSD; `old_dates`: LIST shows
+every file's date as `ls` does once it is six months old (`Dec 07  2026`, no time of day); `no_feat`: FEAT is
+refused (MLSD still answers).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,9 +36,28 @@ HOSTILE_LINES = (
 )
 
 
+_RECENT = re.compile(rb"^(.{30,}? [A-Z][a-z]{2} [ 0-9]\d) \d\d:\d\d (.*)\r\n$")
+
+
+def _old_date(line: bytes, basedir: str) -> bytes:
+    """A LIST line as `ls` writes it for a file six months old: the year in place of the time of day."""
+    match = _RECENT.match(line)
+    if match is None:
+        return line
+    year = time.gmtime(os.lstat(os.path.join(basedir, match[2].decode("utf-8", "surrogateescape"))).st_mtime).tm_year
+    return match[1] + f"  {year} ".encode() + match[2] + b"\r\n"
+
+
 def serve(
-    port: int, root: str, user: str, password: str, counts: str, drop_once: str = "", hostile: bool = False
+    port: int,
+    root: str,
+    user: str,
+    password: str,
+    counts: str,
+    drop_once: str = "",
+    flags: frozenset[str] = frozenset(),
 ) -> None:
+    hostile = "hostile" in flags
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.filesystems import AbstractedFS
     from pyftpdlib.handlers import FTPHandler
@@ -86,7 +108,8 @@ def serve(
 
     class DroppingFS(AbstractedFS):
         def format_list(self, basedir: str, listing: Any, ignore_err: bool = True) -> Any:
-            yield from super().format_list(basedir, listing, ignore_err)
+            for line in super().format_list(basedir, listing, ignore_err):
+                yield _old_date(line, basedir) if "old_dates" in flags else line
             if hostile and os.path.realpath(basedir) == os.path.realpath(root):
                 for line in HOSTILE_LINES:
                     yield (line + "\r\n").encode()
@@ -126,8 +149,9 @@ def serve(
     CountingHandler.abstracted_fs = DroppingFS
     CountingHandler.use_sendfile = False
     CountingHandler.passive_ports = range(port + 1, port + 200)
-    if hostile:
-        CountingHandler.proto_cmds = {k: v for k, v in CountingHandler.proto_cmds.items() if k not in ("MLSD", "MLST")}
+    refused = {"MLSD", "MLST"} if hostile or "list_only" in flags else set()
+    refused |= {"FEAT"} if "no_feat" in flags else set()
+    CountingHandler.proto_cmds = {k: v for k, v in CountingHandler.proto_cmds.items() if k not in refused}
     save()
     FTPServer(("127.0.0.1", port), CountingHandler).serve_forever()
 
@@ -143,6 +167,7 @@ class CountingFTPServer:
     # rewrites the file in place, same size, a newer mtime, as it drops the connection; "trickle:NAME": sends it a
     # byte every half second instead)
     hostile: bool = False  # LIST only, with HOSTILE_LINES in the root folder's listing
+    flags: tuple[str, ...] = ()  # list_only, old_dates, no_feat (see the module's docstring)
     port: int = field(default_factory=free_port)
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-pyftpd-")))
     pid: int | None = None
@@ -168,6 +193,7 @@ class CountingFTPServer:
                 str(self.counts_path),
                 self.drop_once,
                 *(["hostile"] if self.hostile else []),
+                *self.flags,
             ],
             self.work / "log",
         )
@@ -183,7 +209,7 @@ class CountingFTPServer:
 
 if __name__ == "__main__":
     port_, root_, user_, password_, counts_, drop_once_ = sys.argv[1:7]
-    serve(int(port_), root_, user_, password_, counts_, drop_once_, sys.argv[7:] == ["hostile"])
+    serve(int(port_), root_, user_, password_, counts_, drop_once_, frozenset(sys.argv[7:]))
 
 
 @contextlib.contextmanager

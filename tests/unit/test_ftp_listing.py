@@ -18,17 +18,18 @@ def test_list_lines() -> None:
         "drwxr-xr-x    2 1000     1000         4096 Mar 15  2025 .",
         "total 12",
     ]
+    day = 86400.0  # a date without a time: known to the day, read in UTC (offset 0)
     assert list_entries(lines) == [
-        ("sub folder", "dir", 4096, datetime(2024, 1, 2, tzinfo=UTC).timestamp()),
-        ("file 00001.bin", "file", 204800, datetime(2025, 3, 15, tzinfo=UTC).timestamp()),
-        ("link -> elsewhere", "other", 9, datetime(2025, 3, 15, tzinfo=UTC).timestamp()),
-        ("données", "file", 0, datetime(2025, 3, 15, tzinfo=UTC).timestamp()),
+        ("sub folder", "dir", 4096, datetime(2024, 1, 2, tzinfo=UTC).timestamp(), day, 0),
+        ("file 00001.bin", "file", 204800, datetime(2025, 3, 15, tzinfo=UTC).timestamp(), day, 0),
+        ("link -> elsewhere", "other", 9, datetime(2025, 3, 15, tzinfo=UTC).timestamp(), day, 0),
+        ("données", "file", 0, datetime(2025, 3, 15, tzinfo=UTC).timestamp(), day, 0),
     ]
 
 
-def test_a_recent_list_time_is_never_in_the_future() -> None:
-    [(_, _, _, mtime)] = list_entries(["-rw-r--r--    1 1000     1000     5 Dec 31 23:59 late"])
-    assert mtime <= datetime.now(UTC).timestamp() + 86400
+def test_a_recent_list_time_is_never_in_the_future_and_known_to_the_minute() -> None:
+    [entry] = list_entries(["-rw-r--r--    1 1000     1000     5 Dec 31 23:59 late"])
+    assert entry.mtime <= datetime.now(UTC).timestamp() + 86400 and entry.precision == 60
 
 
 def test_mlsd_facts() -> None:
@@ -39,16 +40,21 @@ def test_mlsd_facts() -> None:
         ("link", {"type": "OS.unix=symlink", "size": "4"}),
     ]
     at = datetime(2025, 11, 23, 12, tzinfo=UTC).timestamp()
-    assert mlsd_entries(facts) == [("a b.bin", "file", 12, at + 0.5), ("sub", "dir", 0, at), ("link", "other", 4, 0.0)]
+    assert mlsd_entries(facts) == [
+        ("a b.bin", "file", 12, at + 0.5, 1.0, None),  # to the second, in UTC
+        ("sub", "dir", 0, at, 1.0, None),
+        ("link", "other", 4, 0.0, 1.0, None),
+    ]
 
 
 def test_list_times_are_read_in_the_servers_zone() -> None:
     from zoneinfo import ZoneInfo
 
     line = "-rw-r--r--    1 1000     1000     5 Mar 15  2025 f"
-    [(_, _, _, utc)] = list_entries([line])
-    [(_, _, _, new_york)] = list_entries([line], ZoneInfo("America/New_York"))
-    assert new_york - utc == 4 * 3600  # midnight in New York (EDT) is 04:00 UTC
+    [utc] = list_entries([line])
+    [new_york] = list_entries([line], ZoneInfo("America/New_York"))
+    assert new_york.mtime - utc.mtime == 4 * 3600  # midnight in New York (EDT) is 04:00 UTC
+    assert (utc.offset, new_york.offset) == (0, -4 * 3600)  # the server's own clock says the same for both
 
 
 def test_an_unknown_timezone_is_invalid_config(monkeypatch: pytest.MonkeyPatch) -> None:

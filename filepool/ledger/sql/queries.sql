@@ -11,11 +11,13 @@ WITH incoming AS (
     SELECT r.*, filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
     FROM jsonb_to_recordset(%(files)s::jsonb)
         AS r(source_path text, source_bytes text, size bigint, mtime double precision, destination text,
-             metadata jsonb)
+             metadata jsonb, mtime_precision real, mtime_offset integer)
 ), inserted AS (
-    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id)
+    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id,
+                                mtime_precision, mtime_offset)
     SELECT %(job)s, source_path, decode(source_bytes, 'base64'), size, mtime, destination,
-           coalesce(metadata, '{}'::jsonb), (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s)
+           coalesce(metadata, '{}'::jsonb), (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s),
+           nullif(mtime_precision, 0), mtime_offset
     FROM incoming i
     WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = i.version_key)
     ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
@@ -376,7 +378,10 @@ WHERE f.id IS NOT NULL OR m.version_key IS NOT NULL;
 -- lock waits for registrations under way and holds new ones until this batch is committed (see `register`).
 SELECT pg_advisory_xact_lock(%(prune_lock)s);
 WITH old AS (
-    SELECT id, filepool_version_key(job, source_path, size, mtime, destination) AS version_key, completed_at
+    SELECT id, filepool_version_key(job, source_path, size, mtime, destination) AS version_key, completed_at,
+           CASE WHEN mtime_precision IS NOT NULL THEN filepool_path_key(job, source_path, size, destination) END
+               AS path_key,
+           mtime, mtime_precision, mtime_offset
     FROM filepool_files
     WHERE status = 'COMPLETED' AND completed_at < now() - make_interval(secs => %(older_than)s)
       AND source_action IS NULL
@@ -384,8 +389,10 @@ WITH old AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), kept AS (
-    INSERT INTO filepool_moved (version_key, completed_at)
-    SELECT version_key, completed_at FROM old
+    INSERT INTO filepool_moved (version_key, completed_at, path_key, mtime, mtime_precision, mtime_offset)
+    SELECT version_key, completed_at, path_key, CASE WHEN path_key IS NOT NULL THEN mtime END, mtime_precision,
+           mtime_offset
+    FROM old
     ON CONFLICT (version_key) DO NOTHING
 ), deleted AS (
     DELETE FROM filepool_files f USING old WHERE f.id = old.id RETURNING f.id
@@ -475,7 +482,8 @@ SELECT pg_advisory_xact_lock_shared(%(prune_lock)s);
 CREATE TEMP TABLE filepool_incoming ON COMMIT DROP AS
 SELECT * FROM jsonb_to_recordset(%(messages)s::jsonb)
     AS r(task_id text, digest text, message jsonb, job text, source_path text, source_bytes text, size bigint,
-         mtime double precision, destination text, refusal jsonb, transient boolean);
+         mtime double precision, destination text, refusal jsonb, transient boolean, mtime_precision real,
+         mtime_offset integer);
 INSERT INTO filepool_task_messages (task_id, digest, message, reply, batch)
 SELECT task_id, digest, message, %(reply)s::jsonb, %(batch)s::uuid FROM filepool_incoming
 WHERE NOT coalesce(transient, false)
@@ -490,10 +498,11 @@ WITH taken AS (
     FROM filepool_incoming i JOIN filepool_task_messages t USING (task_id)
     WHERE t.batch = %(batch)s::uuid AND i.refusal IS NULL
 ), inserted AS (
-    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id)
+    INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id,
+                                mtime_precision, mtime_offset)
     SELECT job, source_path, decode(source_bytes, 'base64'), size, mtime, destination,
            jsonb_build_object('task_id', task_id, 'metadata', message->'metadata'),
-           (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s)
+           (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s), nullif(mtime_precision, 0), mtime_offset
     FROM taken
     WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = taken.version_key)
     ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
@@ -706,3 +715,26 @@ WHERE consumer_group = %(group)s AND topic = %(topic)s AND partition = %(partiti
 -- Ranges finished: their offsets are committed.
 DELETE FROM filepool_intake_marks
 WHERE consumer_group = %(group)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::integer[]);
+
+-- name: canonical_mtimes
+-- Files listed with a time known only to some precision (FTP: seconds, minutes, days): for each that the ledger
+-- has as a version of the same route, path, size and destination whose time agrees at that precision
+-- (`filepool_same_time`, migration 0013), that version's mtime, so the file is taken as the version it is and never
+-- registered or moved again. The latest such row, or else a pruned one's. Read through the version index's path.
+WITH given AS (
+    SELECT * FROM jsonb_to_recordset(%(files)s::jsonb)
+        AS r(i integer, source_path text, size bigint, mtime double precision, destination text,
+             mtime_precision real, mtime_offset integer)
+)
+SELECT g.i, coalesce(
+    (SELECT f.mtime FROM filepool_files f
+     WHERE f.source_path = g.source_path AND f.size = g.size AND f.job = %(job)s AND f.destination = g.destination
+       AND filepool_same_time(f.mtime, f.mtime_precision, f.mtime_offset,
+                              g.mtime, g.mtime_precision, g.mtime_offset)
+     ORDER BY f.id DESC LIMIT 1),
+    (SELECT m.mtime FROM filepool_moved m
+     WHERE m.path_key = filepool_path_key(%(job)s, g.source_path, g.size, g.destination)
+       AND filepool_same_time(m.mtime, m.mtime_precision, m.mtime_offset,
+                              g.mtime, g.mtime_precision, g.mtime_offset)
+     ORDER BY m.completed_at DESC LIMIT 1))
+FROM given g;
