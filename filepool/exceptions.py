@@ -44,6 +44,14 @@ class InvalidName(FilepoolError):
     retryable = False
 
 
+class NameCollision(FilepoolError):
+    """Two files of one route whose names are the same once escaped (a name that is not UTF-8, and one that spells
+    its escape): the second is not taken, so neither is written over the other."""
+
+    code = "NAME_COLLISION"
+    retryable = False
+
+
 class ListingError(FilepoolError):
     """A folder that could not be listed, or a listing line that could not be read: that entry or folder is not
     taken, and recorded; the rest moves."""

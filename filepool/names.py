@@ -2,7 +2,10 @@
 
 PostgreSQL's text and jsonb take neither NUL nor lone surrogates (which is how Python keeps bytes of a name that
 are not valid UTF-8, with the `surrogateescape` error handler). Such characters are percent-encoded: a NUL is
-`%00`, an undecodable byte 0xff is `%FF`. Names without them are kept exactly as they are.
+`%00`, an undecodable byte 0xff is `%FF`, and in such a name a `%` itself is `%25`, so that two escaped names never
+meet (`caf\xe9%E9` is `caf%E9%25E9`, not `caf%E9%E9`). Names without them are kept exactly as they are. A name that
+needs no escape may still spell an escaped one (`caf%E9.csv` beside `caf\xe9.csv`): the ledger tells them apart by
+their bytes, and registers the second it meets as NAME_COLLISION rather than writing one over the other.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ def path_bytes(path: str) -> bytes | None:
 
 
 def storable(name: str) -> str:
-    """`name` with NUL and lone surrogates percent-encoded; the same string when it has none."""
+    """`name` with NUL and lone surrogates percent-encoded (and then `%` as `%25`); the same string when it has
+    none."""
     if not _UNSTORABLE.search(name):
         return name
-    return _UNSTORABLE.sub(_percent, name)
+    return _UNSTORABLE.sub(_percent, name.replace("%", "%25"))
 
 
 def _percent(match: re.Match[str]) -> str:

@@ -232,6 +232,29 @@ def test_a_name_that_is_not_utf8_is_moved_under_its_percent_encoded_name(
     assert download(sftp_root, min_age_seconds=0, settle_seconds=0)["files_transferred"] == 0
 
 
+def test_a_name_that_spells_anothers_escape_is_refused_never_written_over_it(
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
+) -> None:
+    """`caf\xe9.csv` (not UTF-8) is escaped as `caf%E9.csv`, and a file may be named `caf%E9.csv` literally: the
+    same size and mtime, one destination. The ledger tells them apart by their bytes: the first is moved, the
+    second refused with NAME_COLLISION (a FAILED row saying what to do), and no run writes one over the other."""
+    folder = not_utf8_name(sftp_root)
+    (folder / "caf%E9.csv").write_bytes(b"y")  # the same size as the other's b"x"
+    stat = os.stat(os.path.join(os.fsencode(folder), b"caf\xe9.csv"))
+    os.utime(folder / "caf%E9.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    make_readable(sftp_root)
+    age(sftp_root)
+    first = download(sftp_root, min_age_seconds=0, settle_seconds=0, fail_on_file_errors=False)
+    assert first["files_transferred"] == 1
+    delivered = (local_base / "incoming" / "latin1" / "caf%E9.csv").read_bytes()
+    assert delivered in (b"x", b"y") and len(list((local_base / "incoming").rglob("*"))) == 2  # latin1/ and it
+    [(code, message)] = ledger_rows(ledger_uri, "SELECT error_code, error_message FROM filepool_files WHERE size = -1")
+    assert code == "NAME_COLLISION" and "rename one of them" in message
+    again = download(sftp_root, min_age_seconds=0, settle_seconds=0, fail_on_file_errors=False)
+    assert again["files_transferred"] == 0
+    assert (local_base / "incoming" / "latin1" / "caf%E9.csv").read_bytes() == delivered
+
+
 def test_a_listing_that_breaks_half_read_costs_its_folder_and_the_session_is_not_reused(
     ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,8 @@ from filepool.names import NAME_MAX, TEMP_SUFFIX, storable, temp_claim, temp_nam
         ("données 데이터.csv", "données 데이터.csv"),
         ("a\x00b", "a%00b"),
         (os.fsdecode(b"latin1-\xe9t\xe9.csv"), "latin1-%E9t%E9.csv"),
+        (os.fsdecode(b"50%-\xe9.csv"), "50%25-%E9.csv"),  # in an escaped name, % too: two never meet
+        ("50%-off.csv", "50%-off.csv"),
     ],
 )
 def test_storable_escapes_only_what_postgresql_refuses(name: str, stored: str) -> None:

@@ -5,26 +5,54 @@
 -- Register discovered files idempotently: a version already in the ledger, or moved and since pruned (its key in
 -- filepool_moved), is skipped. The shared lock orders this against retention, which takes it exclusively: a
 -- version pruned while this runs is seen in filepool_moved (this second statement's snapshot comes after the
--- lock), never registered again.
+-- lock), never registered again. A file whose path reads as another file's of the route but whose bytes differ
+-- (a name that is not UTF-8, escaped, beside one that spells that escape: filepool.names) would share its row and
+-- destination: the later one is registered as a FAILED NAME_COLLISION row instead (only a path with a percent
+-- sign can collide).
 SELECT pg_advisory_xact_lock_shared(%(prune_lock)s);
 WITH incoming AS (
-    SELECT r.*, filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
-    FROM jsonb_to_recordset(%(files)s::jsonb)
-        AS r(source_path text, source_bytes text, size bigint, mtime double precision, destination text,
-             metadata jsonb, mtime_precision real, mtime_offset integer)
+    SELECT r.*, decode(r.source_bytes, 'base64') AS exact,
+           filepool_version_key(%(job)s, r.source_path, r.size, r.mtime, r.destination) AS version_key
+    FROM ROWS FROM (jsonb_to_recordset(%(files)s::jsonb)
+             AS (source_path text, source_bytes text, size bigint, mtime double precision, destination text,
+                 metadata jsonb, mtime_precision real, mtime_offset integer)) WITH ORDINALITY
+        AS r(source_path, source_bytes, size, mtime, destination, metadata, mtime_precision, mtime_offset, n)
+), colliding AS (
+    SELECT i.n, i.source_path, i.destination FROM incoming i
+    WHERE strpos(i.source_path, '%%') > 0
+      AND (EXISTS (SELECT 1 FROM filepool_files f
+                   WHERE f.source_path = i.source_path AND f.job = %(job)s AND f.size >= 0
+                     AND f.source_bytes IS DISTINCT FROM i.exact)
+           OR EXISTS (SELECT 1 FROM incoming o
+                      WHERE o.source_path = i.source_path AND o.n < i.n AND o.exact IS DISTINCT FROM i.exact))
 ), inserted AS (
     INSERT INTO filepool_files (job, source_path, source_bytes, size, mtime, destination, metadata, dag_id,
                                 mtime_precision, mtime_offset)
-    SELECT %(job)s, source_path, decode(source_bytes, 'base64'), size, mtime, destination,
+    SELECT %(job)s, source_path, exact, size, mtime, destination,
            coalesce(metadata, '{}'::jsonb), (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s),
            nullif(mtime_precision, 0), mtime_offset
     FROM incoming i
     WHERE NOT EXISTS (SELECT 1 FROM filepool_moved m WHERE m.version_key = i.version_key)
+      AND NOT EXISTS (SELECT 1 FROM colliding c WHERE c.n = i.n)
     ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
     RETURNING id, source_path, size
+), refused AS (
+    INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, error_code, error_message,
+                                dag_id)
+    SELECT DISTINCT ON (c.source_path) %(job)s, c.source_path, -1, 0, c.destination, 'FAILED', 'NAME_COLLISION',
+           'another file of this route has the same name once its bytes that are not UTF-8 are escaped; both would '
+           || 'be written to ' || c.destination || ': rename one of them at the source',
+           (SELECT dag_id FROM filepool_workers WHERE name = %(worker)s)
+    FROM colliding c
+    ON CONFLICT (source_path, size, mtime, job, destination) DO NOTHING
+    RETURNING id, error_message
 ), events AS (
     INSERT INTO filepool_file_events (file_id, event, worker, details)
     SELECT id, 'discovered', %(worker)s, jsonb_build_object('path', source_path, 'size', size) FROM inserted
+    UNION ALL
+    SELECT id, 'rejected', %(worker)s, jsonb_build_object('error_code', 'NAME_COLLISION', 'error_message',
+                                                          error_message)
+    FROM refused
 )
 SELECT count(*) FROM inserted;
 
