@@ -95,7 +95,21 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         allowed = self.check_allowed(context)
         settings = Settings.load()
-        config = IntakeConfig(
+        config = self.intake_config(settings)
+        worker = worker_name(context)
+        connect = Ledger.opener(self.ledger_conn_id, worker)
+        ledger = open_ledger(connect, settings, task_ref(context))
+        try:
+            summary = Intake(config, connect, settings, allowed, open_pair, file_versions, self.after).run()
+            ledger.retire_worker()
+        finally:
+            ledger.close()
+        return finish(context, summary, None)
+
+    def intake_config(self, settings: Settings) -> IntakeConfig:
+        """The intake's configuration from the (rendered) arguments; the consumer group is the deployment's
+        `[filepool] kafka_consumer_group` unless the DAG file names one."""
+        return IntakeConfig(
             kafka_conn_id=self.kafka_conn_id,
             topic=self.topic,
             group=self.group or settings.kafka_consumer_group,
@@ -107,12 +121,3 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
             threads=positive_int("threads", self.threads),
             park_after=self.park_after,
         )
-        worker = worker_name(context)
-        connect = Ledger.opener(self.ledger_conn_id, worker)
-        ledger = open_ledger(connect, settings, task_ref(context))
-        try:
-            summary = Intake(config, connect, settings, allowed, open_pair, file_versions, self.after).run()
-            ledger.retire_worker()
-        finally:
-            ledger.close()
-        return finish(context, summary, None)

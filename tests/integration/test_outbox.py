@@ -8,7 +8,7 @@ import psycopg2
 import pytest
 
 from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger
-from filepool.ledger.outbox import TakenMessage, notify_route, outbox_batch, pending, take_messages
+from filepool.ledger.outbox import TakenMessage, jobs_due, notify_route, outbox_batch, pending, take_messages
 from tests.helpers import ledger_rows
 
 pytestmark = pytest.mark.integration
@@ -129,3 +129,24 @@ def test_notifications_per_route_and_a_publisher_that_dies_sends_again(ledger_ur
     assert sorted(e for (e,) in events) == sorted(ids)
     notify_route(ledger, JOB, None)
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_notify_routes") == [(0,)]
+
+
+def test_an_intakes_waiting_and_retry_due_files_are_found_for_its_next_run(ledger_uri: str) -> None:
+    """What an intake run moves first, before it consumes: its messages' files still waiting (a run killed after its
+    commit), with a lapsed lease, or FAILED with a retry due; never another intake's, nor a final failure."""
+    ledger = make(ledger_uri)
+    take_messages(ledger, [message("t1", "/a"), message("t2", "/b")], REPLY)
+    other = {**REPLY, "results": "other-results"}
+    take_messages(
+        ledger, [TakenMessage("o1", "d-o", {}, "ftp://x -> local://y", DiscoveredFile("/o", 1, 1.0, "o"))], other
+    )
+    assert jobs_due(ledger, REPLY) == [JOB]  # waiting: its run was killed before it moved them
+    first, second = ledger.claim(JOB, 2, 60)
+    assert jobs_due(ledger, REPLY) == []  # in progress with a live lease
+    ledger.fail(
+        [Failure(first.id, 1, "IO_ERROR", "denied", 0.0), Failure(second.id, 1, "FILE_NOT_FOUND", "gone", None)]
+    )
+    assert jobs_due(ledger, REPLY) == [JOB]  # a retry due now
+    [again] = ledger.claim(JOB, 2, 60)
+    ledger.fail([Failure(again.id, 2, "IO_ERROR", "denied", None)])
+    assert jobs_due(ledger, REPLY) == []  # both final: nothing to move, never answered twice

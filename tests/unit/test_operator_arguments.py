@@ -27,3 +27,16 @@ def test_a_value_that_is_no_list_is_invalid_config(value: object) -> None:
     with pytest.raises(InvalidConfig) as caught:
         as_list("buckets", value)
     assert caught.value.code == "INVALID_CONFIG" and "buckets" in caught.value.message
+
+
+def test_the_intakes_consumer_group_is_the_deployments_unless_the_dag_names_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two deployments sharing a broker must not share a consumer group: each sets [filepool] kafka_consumer_group."""
+    from filepool.operators import KafkaTaskMessagesOperator
+    from filepool.settings import Settings
+
+    monkeypatch.setenv("AIRFLOW__FILEPOOL__KAFKA_CONSUMER_GROUP", "filepool-intake-prod")
+    assert KafkaTaskMessagesOperator(task_id="i").intake_config(Settings.load()).group == "filepool-intake-prod"
+    named = KafkaTaskMessagesOperator(task_id="i", group="mine")
+    assert named.intake_config(Settings.load()).group == "mine"
