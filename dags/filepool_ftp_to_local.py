@@ -20,13 +20,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, get_current_context, task
 
 from filepool.assets import FTP_TO_LOCAL_ALIAS, FTP_TO_LOCAL_FILES
+from filepool.exceptions import FilepoolError
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
+from filepool.operators.task_instance import report_failure
 from filepool.params import interval_params, task_message_params, transfer_params
+from filepool.routes import check_folders_allowed
+from filepool.runs import emit_run_events, planning_failed, summarize
 from filepool.schedules import transfer_timetable
 from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
+from filepool.transfer.route import ftp_to_local
 
 with DAG(
     dag_id="filepool_ftp_to_local",
@@ -40,19 +45,25 @@ with DAG(
     doc_md=__doc__,
     params={**task_message_params(), **interval_params(), **transfer_params()},
 ) as dag:
-
-    @task(inlets=[FTP_TO_LOCAL_FILES])  # declared: Airflow knows the Asset before any event
-    def folders_to_sweep(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The configured folders that are enabled, or none when the run was triggered with task messages."""
-        params = params or {}
-        folders = [] if params.get("tasks") else list(params.get("folders") or [])
-        return [{k: v for k, v in f.items() if k != "enabled"} for f in folders if f.get("enabled", True)]
-
     # Folders and task messages may use the connections below and FTP folders under /outgoing, and what
     # [filepool] allowed_connections and allowed_paths add (see filepool/allow.py).
     allowed = {"connections": [FTP_CONN_ID, LOCAL_CONN_ID, LEDGER_CONN_ID], "paths": ["/outgoing"]}
 
-    FTPToLocalOperator.partial(
+    @task
+    def folders_to_sweep(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The configured folders that are enabled, or none when the run was triggered with task messages; a
+        folder the allow-lists refuse fails the run here, before any server is listed."""
+        params = params or {}
+        folders = [] if params.get("tasks") else list(params.get("folders") or [])
+        enabled = [{k: v for k, v in f.items() if k != "enabled"} for f in folders if f.get("enabled", True)]
+        try:
+            check_folders_allowed(enabled, allowed, str(params.get("ledger_conn_id") or LEDGER_CONN_ID))
+        except FilepoolError as exc:
+            report_failure(get_current_context(), exc)
+            raise
+        return enabled
+
+    sweep = FTPToLocalOperator.partial(
         task_id="sweep",
         threads="{{ params.threads }}",
         settle_seconds="{{ params.settle_seconds }}",
@@ -61,11 +72,29 @@ with DAG(
         select_by="{{ params.select_by }}",
         partition="{{ params.partition }}",
         resend="{{ params.resend }}",
-        asset_events="{{ params.asset_events }}",
-        outlets=[FTP_TO_LOCAL_ALIAS],  # events on FTP_TO_LOCAL_FILES, each naming its folder's file:///base/dest_path/
-        asset=FTP_TO_LOCAL_FILES,
+        asset_events="{{ params.asset_events }}",  # which events asset_events sends for each sweep that moved files
         allowed=allowed,
     ).expand_kwargs(folders_to_sweep())
+
+    # One task sends the run's asset events (events of each folder's file:///base/dest_path/, on FTP_TO_LOCAL_FILES;
+    # see filepool.runs); it runs whatever the sweeps did.
+    @task(trigger_rule="all_done", outlets=[FTP_TO_LOCAL_ALIAS], inlets=[FTP_TO_LOCAL_FILES])
+    def asset_events(params: dict[str, Any] | None = None) -> int:
+        mode = str((params or {}).get("asset_events") or "run")
+        return emit_run_events(get_current_context(), [FTP_TO_LOCAL_ALIAS], FTP_TO_LOCAL_FILES, "sweep", mode)
+
+    @task(trigger_rule="all_done")
+    def summary(ti: Any = None) -> dict[str, Any]:
+        """What the sweeps did, per folder; fails the run when a sweep failed or files failed (see filepool.runs)."""
+        folders = ti.xcom_pull(task_ids="folders_to_sweep")
+        if folders is None:
+            planning_failed(ti, "folders_to_sweep")
+        jobs = [
+            ftp_to_local(f["ftp_conn_id"], f["source_path"], f["local_conn_id"], f["dest_path"]).job for f in folders
+        ]
+        return summarize(ti, {"sweep": len(folders)}, jobs)
+
+    sweep >> [asset_events(), summary()]
 
     FTPTaskMessagesOperator(
         task_id="messages",

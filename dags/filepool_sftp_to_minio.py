@@ -29,17 +29,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, get_current_context, task
 
 from filepool.assets import SFTP_TO_MINIO_ALIAS, SFTP_TO_MINIO_FILES
-from filepool.exceptions import TransferFailed
+from filepool.exceptions import FilepoolError
 from filepool.operators import SFTPToMinIOOperator
+from filepool.operators.task_instance import report_failure
 from filepool.params import CONNECTIONS, TUNING, WHAT, interval_params, transfer_params
-from filepool.routes import ROUTE_SCHEMA, plan_routes, routes_named
+from filepool.routes import ROUTE_SCHEMA, check_allowed, plan_routes, route_of, routes_named
+from filepool.runs import emit_run_events, planning_failed, summarize
 from filepool.schedules import transfer_timetable
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID
-from filepool.transfer.route import sftp_to_s3
-from filepool.transfer.task import interval_report, log_interval_report
 
 log = logging.getLogger(__name__)
 
@@ -155,68 +155,46 @@ with DAG(
 ) as dag:
 
     @task
-    def routes(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The run's enabled routes (a task of their own: Airflow maps over a task's whole value only)."""
-        planned = plan_routes(params or {})
-        log.info("%d routes, %d transfer tasks: %s", len(planned["routes"]), len(planned["slots"]), planned["routes"])
+    def routes(params: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The run's enabled routes and their worker slots; a route the allow-lists refuse fails the run here,
+        before any server is listed."""
+        params = params or {}
+        try:
+            planned = plan_routes(params)
+            check_allowed(planned["routes"], ALLOWED, str(params.get("ledger_conn_id") or LEDGER_CONN_ID))
+        except FilepoolError as exc:
+            report_failure(get_current_context(), exc)
+            raise
+        log.info("%d routes, %d transfer tasks", len(planned["routes"]), len(planned["slots"]))
+        for number, route in enumerate(planned["routes"], start=1):
+            log.info("Route %d: %s", number, route_of(route).describe())
+        return planned
+
+    # Airflow maps over a task's whole value: the routes, then routes x their worker slots, each a task of its own.
+    @task
+    def each_route(planned: Any) -> list[dict[str, Any]]:
         return planned["routes"]
 
     @task
-    def worker_slots(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Routes x their worker slots."""
-        return plan_routes(params or {})["slots"]
+    def worker_slots(planned: Any) -> list[dict[str, Any]]:
+        return planned["slots"]
 
-    @task(trigger_rule="all_done", inlets=[SFTP_TO_MINIO_FILES])  # declared: Airflow knows it before any event
+    # One task sends the run's asset events (see filepool.runs); it runs whatever the transfer tasks did.
+    @task(trigger_rule="all_done", outlets=[SFTP_TO_MINIO_ALIAS], inlets=[SFTP_TO_MINIO_FILES])
+    def asset_events(params: dict[str, Any] | None = None) -> int:
+        mode = str((params or {}).get("asset_events") or "run")
+        return emit_run_events(get_current_context(), [SFTP_TO_MINIO_ALIAS], SFTP_TO_MINIO_FILES, "transfer", mode)
+
+    @task(trigger_rule="all_done")
     def summary(ti: Any = None) -> dict[str, Any]:
-        planned = ti.xcom_pull(task_ids="worker_slots") or []
-        parts = _values(ti.xcom_pull(task_ids="transfer", key="summary"))
-        found = {d.get("job"): d.get("discovery", {}) for d in _values(ti.xcom_pull(task_ids="discover"))}
-        routes: dict[str, dict[str, Any]] = {}
-        for part in parts:
-            log.info(
-                "Worker %s on %s: %d files transferred, %d failed",
-                part.get("worker"),
-                part.get("job"),
-                part.get("files_transferred", 0),
-                part.get("files_failed", 0),
-            )
-            route = routes.setdefault(part["job"], {"workers": 0, "files_transferred": 0, "files_failed": 0})
-            route["workers"] += 1
-            route["files_transferred"] += part.get("files_transferred", 0)
-            route["files_failed"] += part.get("files_failed", 0)
-            route["ledger"] = part.get("ledger", {})
-        for job, route in routes.items():
-            report = interval_report(found.get(job, {}), route["files_transferred"], route["files_failed"])
-            if report is not None:
-                route["interval"] = report
-                log_interval_report(report)
-        total = {
-            "workers": len(parts),
-            "files_transferred": sum(s.get("files_transferred", 0) for s in parts),
-            "files_failed": sum(s.get("files_failed", 0) for s in parts),
-            "bytes_transferred": sum(s.get("bytes_transferred", 0) for s in parts),
-            "routes": routes,
-        }
-        if len(routes) == 1:  # one route: its ledger counts and interval report at the top, as they always were
-            total |= {k: v for k, v in next(iter(routes.values())).items() if k in ("ledger", "interval")}
-        log.info("filepool summary: %s", total)
-        # A route whose server is down fails its discovery (its transfer tasks find its queue empty and end), and a
-        # transfer task may die or fail: the run must show either, not turn green.
-        jobs = [sftp_to_s3(r["sftp_conn_id"], r["source_path"], r["aws_conn_id"], r["bucket"], r["key_prefix"]).job
-                for r in ti.xcom_pull(task_ids="routes") or []]  # fmt: skip
-        undiscovered = [job for job in jobs if job not in found]
-        problems = []
-        if undiscovered:
-            problems.append(f"discovery failed on {len(undiscovered)} of {len(jobs)} routes: {', '.join(undiscovered)}")
-        if len(parts) < len(planned):
-            problems.append(f"{len(planned) - len(parts)} of {len(planned)} transfer tasks did not finish")
-        if problems:
-            raise TransferFailed(
-                "; ".join(problems) + " (their task logs say why, with the error code); the other routes moved. "
-                "Clear the failed tasks to run them again (files a failed task held go back to the queue)"
-            )
-        return total
+        """What the run did, per route; fails the run when a task failed or files failed (see filepool.runs)."""
+        planned = ti.xcom_pull(task_ids="routes")
+        if not planned:
+            planning_failed(ti, "routes")
+        jobs = [route_of(route).job for route in planned["routes"]]
+        return summarize(ti, {"discover": len(planned["routes"]), "transfer": len(planned["slots"])}, jobs)
 
+    plan = routes()
     discover = SFTPToMinIOOperator.partial(
         task_id="discover",
         transfer=False,
@@ -224,23 +202,15 @@ with DAG(
         settle_seconds="{{ params.settle_seconds }}",
         min_age_seconds="{{ params.min_age_seconds }}",
         **RUN,
-    ).expand_kwargs(routes())
+    ).expand_kwargs(each_route(plan))
     transfer = SFTPToMinIOOperator.partial(
         task_id="transfer",
         discover=False,
         threads="{{ params.threads }}",
-        asset_events="{{ params.asset_events }}",
-        # each task that moved files emits an event on SFTP_TO_MINIO_FILES through the alias (none when it moved none)
-        outlets=[SFTP_TO_MINIO_ALIAS],
-        asset=SFTP_TO_MINIO_FILES,
+        asset_events="{{ params.asset_events }}",  # which events asset_events sends for each task that moved files
         # a route whose discovery failed (its server is down) still gets its transfer tasks, which fail with the
         # server's error themselves; the other routes' move whatever happens to one
         trigger_rule="all_done",
         **RUN,
-    ).expand_kwargs(worker_slots())
-    discover >> transfer >> summary()
-
-
-def _values(pulled: Any) -> list[dict[str, Any]]:
-    """The XCom values of a mapped task: with a single one, Airflow hands back that value, not a list."""
-    return [v for v in ([pulled] if isinstance(pulled, dict) else (pulled or [])) if v]
+    ).expand_kwargs(worker_slots(plan))
+    discover >> transfer >> [asset_events(), summary()]

@@ -30,6 +30,14 @@ class FileNotFound(FilepoolError):
     retryable = False
 
 
+class SourceNotFound(FilepoolError):
+    """A route's source folder does not exist on its server (a mistyped path, a folder not made yet): the run
+    fails with this, where it would otherwise look like a folder with nothing new."""
+
+    code = "SOURCE_NOT_FOUND"
+    retryable = False
+
+
 class PathOutsideBase(FilepoolError):
     """A local path leaves the connection's base path (through `..`, an absolute path or a symlink)."""
 

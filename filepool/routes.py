@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from filepool.allow import Allowed
 from filepool.exceptions import InvalidConfig
+from filepool.transfer.route import Route, sftp_to_s3
 
 ROUTE_FIELDS = ("sftp_conn_id", "source_path", "pattern", "recursive", "aws_conn_id", "bucket", "key_prefix")
 MAX_TASKS = 256  # transfer tasks of one run, over all routes: well below Airflow's max_map_length (1,024)
@@ -69,3 +71,36 @@ def plan_routes(params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 def routes_named(routes: list[dict[str, Any]], *fields: str) -> list[str]:
     """The values the DAG file's own routes give `fields` (what the file names literally is allowed)."""
     return [str(route[field]) for route in routes for field in fields if route.get(field)]
+
+
+def check_allowed(routes: list[dict[str, Any]], allowed: Mapping[str, list[str]], ledger_conn_id: str) -> None:
+    """Refuse (INVALID_CONFIG, as the transfer tasks would) a route whose connections, bucket or folder neither the
+    DAG file (`allowed`) nor `[filepool]` allows: the run's first task fails, before any server is listed."""
+    permitted = Allowed.of(allowed)
+    permitted.connection(ledger_conn_id, "ledger_conn_id")
+    for route in routes:
+        permitted.connection(str(route["sftp_conn_id"]), "sftp_conn_id")
+        permitted.connection(str(route["aws_conn_id"]), "aws_conn_id")
+        permitted.bucket(str(route["bucket"]))
+        permitted.path(str(route["source_path"]), "source_path")
+
+
+def check_folders_allowed(folders: list[dict[str, Any]], allowed: Mapping[str, list[str]], ledger_conn_id: str) -> None:
+    """As `check_allowed`, for the folders of the FTP -> local sweep."""
+    permitted = Allowed.of(allowed)
+    permitted.connection(ledger_conn_id, "ledger_conn_id")
+    for folder in folders:
+        permitted.connection(str(folder["ftp_conn_id"]), "ftp_conn_id")
+        permitted.connection(str(folder["local_conn_id"]), "local_conn_id")
+        permitted.path(str(folder["source_path"]), "source_path")
+
+
+def route_of(planned: Mapping[str, Any]) -> Route:
+    """The Route of one planned route (an item of `plan_routes(...)["routes"]`)."""
+    return sftp_to_s3(
+        str(planned["sftp_conn_id"]),
+        str(planned["source_path"]),
+        str(planned["aws_conn_id"]),
+        str(planned["bucket"]),
+        str(planned["key_prefix"] or ""),
+    )

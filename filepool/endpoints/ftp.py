@@ -276,6 +276,14 @@ class FTPSession:
                         found[full] = self.remote_file(full, entry)
         return found
 
+    def has_folder(self, path: str) -> bool:
+        """CWD into `path`: 250 says it is a folder, 550 that it is none (or not one this login may enter)."""
+        try:
+            self._call(self._ftp.cwd, _wire(path), path=path)
+        except FileNotFound:
+            return False
+        return True
+
     def entries(self, folder: str, problems: Problems | None = None) -> list[Entry]:
         """(name, "file" | "dir" | "other", size, mtime) for each entry of a folder; lines that cannot be read
         go to `problems`."""

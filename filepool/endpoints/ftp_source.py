@@ -96,6 +96,10 @@ class FTPSource(Source):
         with self.session() as session:
             return session.stat_files(paths)
 
+    def has_folder(self, path: str) -> bool:
+        with self.session() as session:
+            return session.has_folder(path)
+
     def share_logins(self, gate_for: GateFor) -> None:
         self.pool.share_logins(self.config.max_logins, gate_for)
 

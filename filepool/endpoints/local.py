@@ -198,6 +198,9 @@ class LocalSource(Source):
     def session(self) -> Iterator[LocalSession]:
         yield self._session
 
+    def has_folder(self, path: str) -> bool:
+        return os.path.isdir(self.config.confine(path))
+
     def iter_files(
         self, root: str, pattern: str = "*", recursive: bool = True
     ) -> Iterator[list[RemoteFile | Unlisted]]:

@@ -327,6 +327,15 @@ class SFTPSession:
 
         self.call(move(), path)
 
+    def has_folder(self, path: str) -> bool:
+        async def is_dir() -> bool:
+            try:
+                return bool(await self._sftp.isdir(path))
+            except asyncssh.SFTPNoSuchFile:
+                return False
+
+        return bool(self.call(is_dir(), path))
+
     def iter_files(
         self, root: str, pattern: str = "*", recursive: bool = True
     ) -> Iterator[list[RemoteFile | Unlisted]]:
@@ -405,6 +414,10 @@ class SFTPSource(Source):
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         with self.session() as session:
             return session.stat_files(paths)
+
+    def has_folder(self, path: str) -> bool:
+        with self.session() as session:
+            return session.has_folder(path)
 
     def share_logins(self, gate_for: GateFor) -> None:
         self.pool.share_logins(self.config.max_logins, gate_for)

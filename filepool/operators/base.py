@@ -14,11 +14,11 @@ from airflow.sdk import BaseOperator
 
 from filepool.airflow_connections import as_bool
 from filepool.allow import Guarded
-from filepool.exceptions import InvalidConfig
+from filepool.exceptions import FilepoolError, InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
 from filepool.operators.interval import interval_window, run_type
-from filepool.operators.outlets import check_asset_events, emit_assets, lineage
-from filepool.operators.task_instance import finish, task_ref, worker_name
+from filepool.operators.outlets import add_events, check_asset_events, lineage
+from filepool.operators.task_instance import finish, report_failure, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.discovery import Selection
@@ -185,6 +185,13 @@ class FileTransferOperator(Guarded, BaseOperator):
     # -- the run ------------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        try:
+            return self._run(context)
+        except FilepoolError as exc:
+            report_failure(context, exc)  # the run's summary names this task, its code and what to do
+            raise
+
+    def _run(self, context: Any) -> dict[str, Any]:
         self.check_allowed(context)  # before any connection is opened
         settings = Settings.load()
         threads = positive_int("threads", self.threads)
@@ -223,10 +230,16 @@ class FileTransferOperator(Guarded, BaseOperator):
                     summary = task.run(source, destination)
             else:
                 summary = task.run(source, None)
+        summary["location"] = self._locations[1]
+        # Events through the task's own AssetAlias outlets (a task alone in its run); in filepool's DAGs the
+        # transfer tasks have none and one task of the run sends them all (filepool.runs): its moved files go in
+        # the summary, for that task.
         moved = summary.pop("moved_files", [])
-        emit_assets(
-            context, self.outlets, self.asset, self._locations[1], summary, moved, asset_events, self.max_file_events
-        )
+        if (
+            not add_events(context, self.outlets, self.asset, self._locations[1], summary, moved, asset_events)
+            and moved
+        ):
+            summary["moved_files"] = moved
         return finish(context, summary, _failure(summary) if self.fail_on_file_errors else None)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

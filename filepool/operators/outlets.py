@@ -13,6 +13,7 @@ moved nothing emits nothing, so a downstream DAG runs only when there is somethi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,18 +29,18 @@ def check_asset_events(value: str) -> str:
     return value
 
 
-def emit_assets(
+def add_events(
     context: Any,
-    outlets: list[Any],
+    outlets: Sequence[Any],
     asset: Any,
     destination: str,
     summary: dict[str, Any],
     moved: list[dict[str, Any]],
     mode: str,
-    max_file_events: int,
 ) -> int:
-    """Add this run's asset events on `asset` (None: the route's destination as an Asset of its own) to every
-    AssetAlias among `outlets`; returns how many events per alias."""
+    """Add one task's asset events (its `summary`, and the files it `moved` when it kept them all) on `asset` (None:
+    the route's destination as an Asset of its own) to every AssetAlias among `outlets` of the task running now;
+    returns how many events per alias."""
     from airflow.sdk import Asset, AssetAlias
 
     aliases = [o for o in outlets if isinstance(o, AssetAlias)]
@@ -56,16 +57,16 @@ def emit_assets(
         "failed": int(summary.get("files_failed") or 0),
         "dag_id": getattr(ti, "dag_id", None),
         "run_id": getattr(ti, "run_id", None),
-        "task_id": getattr(ti, "task_id", None),
-        "map_index": getattr(ti, "map_index", -1),
+        # the task that moved them (this one, or a transfer task whose events this task sends)
+        "task": summary.get("task") or getattr(ti, "task_id", None),
         # every file this run moved: filepool_file_events rows with event 'completed' and this worker
         "worker": summary.get("worker"),
     }
-    if mode == "file" and len(moved) <= max_file_events:
+    if mode == "file" and len(moved) == files:
         extras = [{**f, "route": run["route"], "location": destination} for f in moved]
     else:
         if mode == "file":
-            run["per_file_events"] = f"not sent: more than max_file_events ({max_file_events}) files moved"
+            run["per_file_events"] = "not sent: more than max_file_events files moved"
         extras = [run]
     for alias in aliases:
         accessor = context["outlet_events"][alias]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from filepool.exceptions import SourceNotFound
 from filepool.ledger import DiscoveredFile, Ledger
 from filepool.names import storable
 from filepool.transfer.folders import ListedFolders
@@ -114,6 +115,8 @@ def discover(
     returns the counts and timings for the task's summary. `resend`: the reason to send an exact window's files
     moved already once more."""
     started = time.monotonic()
+    if not source.has_folder(route.source_root):
+        raise SourceNotFound(f"the source folder {route.source_root} does not exist (route {route.source})")
     now = time.time()
     unlisted: list[Unlisted] = []
     listed = outside = 0

@@ -111,6 +111,10 @@ class Listing(Protocol):
         """Size and mtime of each path that exists now."""
         ...
 
+    def has_folder(self, path: str) -> bool:
+        """Whether `path` is a folder there (a route's source folder that is not is an error, not an empty run)."""
+        ...
+
 
 class Source(Listing, Protocol):
     """Where files come from: a pool of sessions on one connection, which also lists."""

@@ -21,10 +21,18 @@ class Route:
     destination: str  # e.g. "s3://aws_default/landing/incoming/"
     source_root: str
     key_prefix: str
+    # for people: where the files come from and go, with the connection apart ("s3://landing/in/ (filepool_minio)")
+    source_text: str = ""
+    destination_text: str = ""
 
     @property
     def job(self) -> str:
+        """The ledger's name of the route (its queue): never changes for a route, whatever the logs say."""
         return f"{self.source} -> {self.destination}"
+
+    def describe(self) -> str:
+        """The route as a log line shows it: each side a plain location, its connection in brackets."""
+        return f"{self.source_text or self.source} -> {self.destination_text or self.destination}"
 
     def destination_for(self, path: str) -> str:
         """Destination key: the prefix plus the path relative to the source root."""
@@ -51,6 +59,8 @@ def sftp_to_s3(sftp_conn_id: str, source_path: str, aws_conn_id: str, bucket: st
         destination=f"s3://{aws_conn_id}/{bucket}/{key_prefix}",
         source_root=root,
         key_prefix=key_prefix,
+        source_text=f"SFTP {root} ({sftp_conn_id})",
+        destination_text=f"s3://{bucket}/{key_prefix} ({aws_conn_id})",
     )
 
 
@@ -62,6 +72,8 @@ def ftp_to_local(ftp_conn_id: str, source_path: str, local_conn_id: str, dest_pa
         destination=f"fs://{local_conn_id}/{prefix}",
         source_root=root,
         key_prefix=prefix,
+        source_text=f"FTP {root} ({ftp_conn_id})",
+        destination_text=f"local {prefix or './'} ({local_conn_id})",
     )
 
 
@@ -76,4 +88,6 @@ def local_to_ftp(local_conn_id: str, source_root: str, ftp_conn_id: str, dest_pa
         destination=f"ftp://{ftp_conn_id}{prefix}",
         source_root=root,
         key_prefix=prefix,
+        source_text=f"local {root} ({local_conn_id})",
+        destination_text=f"FTP {prefix} ({ftp_conn_id})",
     )

@@ -51,6 +51,9 @@ class _Unseen:
     def stat_files(self, paths: list[str]) -> dict[str, RemoteFile]:
         return self.source.stat_files(paths)
 
+    def has_folder(self, path: str) -> bool:
+        return self.source.has_folder(path)
+
 
 class Watch:
     """One route's folder, polled: `poll()` registers the new stable files and says how many."""

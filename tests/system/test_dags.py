@@ -76,7 +76,7 @@ def test_sftp_to_minio_dag_end_to_end(
     # every slot's summary, adding up to the files moved, each slot its own worker in the ledger.
     first = capfd.readouterr()
     slots = re.findall(
-        r"Worker (\S+) on [^\n]*?: (\d+) files transferred, 0 failed", first.out + first.err + caplog.text
+        r"transfer\[\d\] \(worker (\S+)\): (\d+) files transferred, 0 failed", first.out + first.err + caplog.text
     )
     assert len(slots) == 3 and len({w for w, _ in slots}) == 3, slots
     assert sum(int(n) for _, n in slots) == 150
@@ -101,7 +101,7 @@ def test_sftp_to_minio_dag_end_to_end(
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event='completed'") == [(150,)]
     out = capfd.readouterr()
     logs = first.out + first.err + out.out + out.err + caplog.text
-    assert "'files_transferred': 150" in logs.split("filepool summary:")[1]  # the first run's summary task
+    assert "This run: 150 files moved (0.8 MB), 0 failed, on 1 of 1 routes" in logs  # the first run's summary task
     for secret in SECRETS:
         assert secret not in logs
 
@@ -152,7 +152,9 @@ def test_several_routes_in_one_run_and_a_server_that_is_down_fails_only_its_own(
     out = capfd.readouterr()
     logs = out.out + out.err + caplog.text
     assert "[CONNECTION_ERROR] connection to 127.0.0.1" in logs and "(connection 'filepool_sftp_down')" in logs
-    assert "discovery failed on 1 of 3 routes: sftp://filepool_sftp_down" in logs
+    # the summary names the failed task, its code, and what to do about it
+    assert "discover[2] failed: [CONNECTION_ERROR]" in logs
+    assert "what to do: once the server answers, clear the failed tasks: their files wait in the queue" in logs
 
 
 def test_ftp_to_local_dag_sweeps_then_runs_task_messages(

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk import Asset, AssetAlias
 
 from filepool.exceptions import InvalidConfig
-from filepool.operators.outlets import check_asset_events, emit_assets, lineage
+from filepool.operators.outlets import add_events, check_asset_events, lineage
 
 
 def test_lineage_datasets_follow_openlineage_naming() -> None:
@@ -32,10 +32,11 @@ class Accessor:
 
 
 def emitted(mode: str, moved: int, cap: int = 3) -> list[tuple[Asset, dict[str, Any]]]:
+    """The events of a task that moved `moved` files and kept the first `cap` of them (max_file_events)."""
     alias, accessor = AssetAlias("route"), Accessor()
-    files = [{"source": f"/s/{i}", "destination": f"d/{i}", "size": i, "sha256": "ab"} for i in range(moved)]
+    files = [{"source": f"/s/{i}", "destination": f"d/{i}", "size": i, "sha256": "ab"} for i in range(moved)][:cap]
     summary = {"job": "sftp://c/s -> s3://c/b/", "files_transferred": moved, "bytes_transferred": 10, "worker": "w"}
-    emit_assets({"outlet_events": {alias: accessor}}, [alias], None, "s3://b/", summary, files, mode, cap)
+    add_events({"outlet_events": {alias: accessor}}, [alias], None, "s3://b/", summary, files, mode)
     return accessor.added
 
 
@@ -61,6 +62,6 @@ def test_events_go_on_the_asset_the_dag_declares() -> None:
 
     alias, accessor = AssetAlias("route"), Accessor()
     summary = {"job": "j", "files_transferred": 2, "bytes_transferred": 2}
-    emit_assets({"outlet_events": {alias: accessor}}, [alias], SFTP_TO_MINIO_FILES, "s3://b/", summary, [], "run", 3)
+    add_events({"outlet_events": {alias: accessor}}, [alias], SFTP_TO_MINIO_FILES, "s3://b/", summary, [], "run")
     [(asset, extra)] = accessor.added
     assert asset == SFTP_TO_MINIO_FILES and extra["destination"] == "s3://b/"
