@@ -27,16 +27,20 @@ from filepool.exceptions import FilepoolError
 from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
 from filepool.operators.task_instance import report_failure
 from filepool.params import interval_params, task_message_params, transfer_params
-from filepool.routes import check_folders_allowed
+from filepool.routes import check_folders_allowed, selection
 from filepool.runs import emit_run_events, planning_failed, summarize
 from filepool.schedules import transfer_timetable
 from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
 from filepool.transfer.route import ftp_to_local
 
+# This DAG's data intervals, a cron: "0 0 * * *" gives daily runs (a backfill of three days, three runs). None: the
+# deployment's [filepool] transfer_schedule, hourly by default.
+SCHEDULE: str | None = None
+
 with DAG(
     dag_id="filepool_ftp_to_local",
     description="FTP -> local disk, and FTP task messages, each file version exactly once",
-    schedule=transfer_timetable(),  # hourly data intervals ([filepool] transfer_schedule)
+    schedule=transfer_timetable(SCHEDULE),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -45,6 +49,10 @@ with DAG(
     doc_md=__doc__,
     params={**task_message_params(), **interval_params(), **transfer_params()},
 ) as dag:
+    # How a backfill run selects a folder's files when the folder does not say (`backfill_select_by` and
+    # `partition` in its entry of the `folders` Param): by modification time within the run's interval.
+    BACKFILL_SELECT_BY, PARTITION = "mtime", "{{ ds }}"
+
     # Folders and task messages may use the connections below and FTP folders under /outgoing, and what
     # [filepool] allowed_connections and allowed_paths add (see filepool/allow.py).
     allowed = {"connections": [FTP_CONN_ID, LOCAL_CONN_ID, LEDGER_CONN_ID], "paths": ["/outgoing"]}
@@ -55,7 +63,11 @@ with DAG(
         folder the allow-lists refuse fails the run here, before any server is listed."""
         params = params or {}
         folders = [] if params.get("tasks") else list(params.get("folders") or [])
-        enabled = [{k: v for k, v in f.items() if k != "enabled"} for f in folders if f.get("enabled", True)]
+        enabled = [
+            {**{k: v for k, v in f.items() if k != "enabled"}, **selection(params, f, BACKFILL_SELECT_BY, PARTITION)}
+            for f in folders
+            if f.get("enabled", True)
+        ]
         try:
             check_folders_allowed(enabled, allowed, str(params.get("ledger_conn_id") or LEDGER_CONN_ID))
         except FilepoolError as exc:
@@ -69,8 +81,6 @@ with DAG(
         settle_seconds="{{ params.settle_seconds }}",
         min_age_seconds="{{ params.min_age_seconds }}",
         ledger_conn_id="{{ params.ledger_conn_id }}",
-        select_by="{{ params.select_by }}",
-        partition="{{ params.partition }}",
         resend="{{ params.resend }}",
         asset_events="{{ params.asset_events }}",  # which events asset_events sends for each sweep that moved files
         allowed=allowed,

@@ -54,17 +54,25 @@ ALLOWED: dict[str, list[str]] = {
     "paths": ["/data/outgoing", *routes_named(ROUTES, "source_path")],
 }
 
+# How a backfill run selects each route's files when the route does not say (`backfill_select_by` and `partition`
+# in a route of ROUTES): by modification time within the run's interval. Say "partition" where the files land in a
+# folder per date (the folder: PARTITION under the route's source folder).
+BACKFILL_SELECT_BY = "mtime"
+PARTITION = "{{ ds }}"
+
 RUN: dict[str, Any] = {  # what every task of a run shares; each route's own fields come from `routes`
     "ledger_conn_id": "{{ params.ledger_conn_id }}",
-    "select_by": "{{ params.select_by }}",
-    "partition": "{{ params.partition }}",
     "allowed": ALLOWED,
 }
+
+# This DAG's data intervals, a cron: "0 0 * * *" gives daily runs (a backfill of three days, three runs). None: the
+# deployment's [filepool] transfer_schedule, hourly by default.
+SCHEDULE: str | None = None
 
 with DAG(
     dag_id="filepool_sftp_to_minio",
     description="SFTP -> MinIO, each file version exactly once",
-    schedule=transfer_timetable(),  # hourly data intervals ([filepool] transfer_schedule)
+    schedule=transfer_timetable(SCHEDULE),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -119,9 +127,9 @@ with DAG(
         ),
         "key_prefix": Param(
             "",
-            type="string",
+            type=["string", "null"],  # empty (the bucket's root) is a value: the form sends it as null
             title="Key prefix",
-            description="Prefix of every object key, e.g. incoming/",
+            description="Prefix of every object key, e.g. incoming/ (empty: the bucket's root)",
             section=WHAT,
         ),
         **interval_params(),
@@ -160,7 +168,7 @@ with DAG(
         before any server is listed."""
         params = params or {}
         try:
-            planned = plan_routes(params)
+            planned = plan_routes(params, BACKFILL_SELECT_BY, PARTITION)
             check_allowed(planned["routes"], ALLOWED, str(params.get("ledger_conn_id") or LEDGER_CONN_ID))
         except FilepoolError as exc:
             report_failure(get_current_context(), exc)

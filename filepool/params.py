@@ -36,27 +36,27 @@ def interval_params() -> dict[str, Any]:
     """How a run's data interval selects files (filepool.operators.interval), and the explicit re-send."""
     return {
         "select_by": Param(
-            "sweep",
+            "auto",
             type="string",
-            enum=["sweep", "partition", "mtime"],
+            enum=["auto", "sweep", "partition", "mtime"],
             title="Select files by",
             description_md=(
+                "`auto`: a backfill run moves exactly its interval's files, as the DAG file says each route's "
+                "files are laid out (`mtime` unless a route says `partition`); any other run moves every new file. "
                 "`sweep`: every new file of the folder, whatever the run's interval. `partition`: the interval's "
                 "date folder under the source folder (the template below). `mtime`: files modified within the "
-                "interval. A backfill or manual run moves exactly its interval's files; a scheduled run also takes "
-                "what earlier intervals left. Object keys stay relative to the source folder either way."
+                "interval. Object keys stay relative to the source folder either way."
             ),
             section=INTERVAL,
         ),
         "partition": Param(
-            "{{ ds }}",
-            type="string",
-            minLength=1,
+            None,
+            type=["string", "null"],
             title="Partition folder (template)",
             description_md=(
                 "For `partition`: the interval's folder under the source folder, a Jinja template with `ds`, "
                 "`ds_nodash`, `data_interval_start`, `data_interval_end`, e.g. "
-                "`{{ data_interval_start.strftime('%Y/%m/%d/%H') }}`"
+                "`{{ data_interval_start.strftime('%Y/%m/%d/%H') }}`. Empty: as the DAG file says (`{{ ds }}`)"
             ),
             section=INTERVAL,
         ),
@@ -101,19 +101,20 @@ def transfer_params() -> dict[str, Any]:
     }  # fmt: skip
 
 
-# One FTP task message: the fields of today's format (see filepool.transfer.messages).
+# One FTP task message: the fields of the format (see filepool.transfer.messages). The form takes any object: a
+# message the task cannot run (a field missing, a typo, an unknown connection) fails alone, with its code, in the
+# task's results, while the others move - as the same message from Kafka would. A schema that refused it would
+# refuse the whole form, and Airflow's form shows only "Bad Request", not why.
 TASK_MESSAGE = {
     "type": "object",
     "properties": {
         "task_id": {"type": "string", "description": "your id for this message; its result carries it"},
-        "src_id": {**_CONN_ID, "description": "ftp or fs connection to read from"},
-        "src_path": {"type": "string", "minLength": 1},
-        "dst_id": {**_CONN_ID, "description": "ftp or fs connection to write to"},
-        "dst_path": {"type": "string", "minLength": 1},
+        "src_id": {"type": "string", "description": "ftp or fs connection to read from"},
+        "src_path": {"type": "string"},
+        "dst_id": {"type": "string", "description": "ftp or fs connection to write to"},
+        "dst_path": {"type": "string"},
         "metadata": {"type": "object"},
     },
-    "required": ["src_id", "src_path", "dst_id", "dst_path"],
-    "additionalProperties": False,
 }
 
 # One folder the hourly FTP sweep takes files from.
@@ -126,6 +127,8 @@ SWEPT_FOLDER = {
         "local_conn_id": _CONN_ID,
         "dest_path": {"type": "string"},
         "enabled": {"type": "boolean"},
+        "backfill_select_by": {"type": "string", "enum": ["mtime", "partition"]},
+        "partition": {"type": "string", "minLength": 1},
     },
     "required": ["ftp_conn_id", "source_path", "local_conn_id"],
     "additionalProperties": False,
@@ -163,8 +166,9 @@ def task_message_params() -> dict[str, Any]:
             title="Folders swept every hour",
             description_md=(
                 "One JSON object per folder: `ftp_conn_id`, `source_path` (absolute), `pattern` (a glob, `*` by "
-                "default), `local_conn_id`, `dest_path` (under that connection's base path) and `enabled` (true by "
-                "default; false leaves the folder out)."
+                "default), `local_conn_id`, `dest_path` (under that connection's base path), `enabled` (true by "
+                "default; false leaves the folder out), and how a backfill selects its files: "
+                "`backfill_select_by` (`mtime` by default, or `partition`) with `partition` (`{{ ds }}`)."
             ),
             section=WHAT,
         ),

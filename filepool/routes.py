@@ -2,10 +2,12 @@
 
 A route is one JSON object: `name`, `sftp_conn_id`, `source_path`, `pattern`, `recursive`, `aws_conn_id`, `bucket`,
 `key_prefix`, `workers` (transfer tasks for it) and `enabled`; every key but `source_path` may be left out and is
-then the run's Param of the same name. An empty list means the one route the single-route Params give (the trigger
-form's fields). Disabled routes are left out. The run maps its discover task over the routes and its transfer task
-over routes x worker slots: a server that is down fails its route's tasks with its error code while the others
-move.
+then the run's Param of the same name. How a backfill selects the route's files is a fact of its data's layout,
+said in the DAG file: `backfill_select_by` (`mtime` by default, or `partition`) and `partition` (the folder
+template, `{{ ds }}` by default); a run's `select_by` and `partition` Params override them. An empty list means the
+one route the single-route Params give (the trigger form's fields). Disabled routes are left out. The run maps its
+discover task over the routes and its transfer task over routes x worker slots: a server that is down fails its
+route's tasks with its error code while the others move.
 """
 
 from __future__ import annotations
@@ -31,18 +33,23 @@ ROUTE_SCHEMA: dict[str, Any] = {
         "recursive": {"type": "boolean"},
         "aws_conn_id": {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9_.-]+$"},
         "bucket": {"type": "string", "minLength": 3, "maxLength": 63},
-        "key_prefix": {"type": "string"},
+        "key_prefix": {"type": ["string", "null"]},
         "workers": {"type": "integer", "minimum": 1, "maximum": 64},
         "enabled": {"type": "boolean"},
+        "backfill_select_by": {"type": "string", "enum": ["mtime", "partition"]},
+        "partition": {"type": "string", "minLength": 1},
     },
     "required": ["source_path"],
     "additionalProperties": False,
 }
 
 
-def plan_routes(params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def plan_routes(
+    params: Mapping[str, Any], backfill_select_by: str = "mtime", partition: str = "{{ ds }}"
+) -> dict[str, list[dict[str, Any]]]:
     """{"routes": the keyword arguments of each enabled route's discover task, "slots": those of its transfer tasks
-    (the route's, and `worker_slot`)}, from the run's Params."""
+    (the route's, and `worker_slot`)}, from the run's Params; `backfill_select_by` and `partition`: the DAG file's
+    defaults for routes that do not say."""
     given = params.get("routes") or [{}]
     if not isinstance(given, list) or not all(isinstance(r, Mapping) for r in given):
         raise InvalidConfig("routes must be a list of JSON objects, one per route")
@@ -50,12 +57,14 @@ def plan_routes(params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     slots: list[dict[str, Any]] = []
     names: set[str] = set()
     for n, raw in enumerate(given):
-        unknown = set(raw) - {*ROUTE_FIELDS, *ROUTE_SCHEMA["properties"]}
+        unknown = set(raw) - set(ROUTE_SCHEMA["properties"])
         if unknown:
             raise InvalidConfig(f"route {n + 1} has unknown keys {sorted(unknown)}; a route takes {ROUTE_FIELDS}")
         if not raw.get("enabled", True):
             continue
         route = {field: raw.get(field, params.get(field)) for field in ROUTE_FIELDS}
+        route["key_prefix"] = route["key_prefix"] or ""  # a form's empty field arrives as null: the bucket's root
+        route |= selection(params, raw, backfill_select_by, partition)
         name = str(raw.get("name") or f"{route['sftp_conn_id']}:{route['source_path']}")
         if name in names:
             raise InvalidConfig(f"two routes are named {name!r}: give each route its own name")
@@ -66,6 +75,19 @@ def plan_routes(params: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     if len(slots) > MAX_TASKS:
         raise InvalidConfig(f"the routes ask for {len(slots)} transfer tasks; at most {MAX_TASKS} a run")
     return {"routes": routes, "slots": slots}
+
+
+def selection(
+    params: Mapping[str, Any], item: Mapping[str, Any], backfill_select_by: str, partition: str
+) -> dict[str, Any]:
+    """How a route (or swept folder) `item` selects a run's files: the run's `select_by` (`auto` unless the form or
+    conf says otherwise), the item's own `backfill_select_by` and `partition` (else the DAG file's), the run's
+    `partition` Param overriding."""
+    return {
+        "select_by": params.get("select_by") or "auto",
+        "backfill_select_by": item.get("backfill_select_by") or backfill_select_by,
+        "partition": params.get("partition") or item.get("partition") or partition,
+    }
 
 
 def routes_named(routes: list[dict[str, Any]], *fields: str) -> list[str]:

@@ -1,6 +1,7 @@
-"""The transfer DAGs' schedule: a data-interval timetable on `[filepool] transfer_schedule` (hourly by default),
-so that each run covers an interval that `select_by` partition or mtime can select files by. Airflow 3's
-`@hourly` is a trigger timetable, whose runs have an interval of no length."""
+"""The transfer DAGs' schedule: a data-interval timetable, so that each run covers an interval that `select_by`
+partition or mtime can select files by (Airflow 3's `@hourly` is a trigger timetable, whose runs have an interval
+of no length). Each DAG file may give its own cron (its `SCHEDULE`); without one, `[filepool] transfer_schedule`
+(hourly by default) for every transfer DAG of the deployment."""
 
 from __future__ import annotations
 
@@ -9,5 +10,6 @@ from airflow.sdk import CronDataIntervalTimetable
 from filepool.settings import Settings
 
 
-def transfer_timetable() -> CronDataIntervalTimetable:
-    return CronDataIntervalTimetable(Settings.load().transfer_schedule, timezone="UTC")
+def transfer_timetable(cron: str | None = None) -> CronDataIntervalTimetable:
+    """Data intervals on `cron` (e.g. "0 0 * * *" for daily runs), or on `[filepool] transfer_schedule`."""
+    return CronDataIntervalTimetable(cron or Settings.load().transfer_schedule, timezone="UTC")

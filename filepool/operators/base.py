@@ -36,6 +36,7 @@ COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
     "settle_seconds",
     "min_age_seconds",
     "select_by",
+    "backfill_select_by",
     "late_partitions",
     "resend",
     "asset_events",
@@ -67,9 +68,13 @@ class FileTransferOperator(Guarded, BaseOperator):
         [...], "paths": [...]}`` (globs; folders). Not a template field. See :mod:`filepool.allow`.
     :param worker_slot: a number to map transfer tasks over (never files); it names the worker in logs and
         in the ledger (``claimed_by``).
-    :param select_by: which files the run's data interval selects: ``sweep`` (all, the default), ``partition``
-        or ``mtime``; see :mod:`filepool.operators.interval`. The ledger job and destination keys stay those of
-        the route's root either way.
+    :param select_by: which files the run's data interval selects: ``auto`` (the default: a backfill run by
+        ``backfill_select_by``, any other run sweeps), ``sweep`` (all), ``partition`` or ``mtime``; see
+        :mod:`filepool.operators.interval`. The ledger job and destination keys stay those of the route's root
+        either way.
+    :param backfill_select_by: how a backfill run of this route selects its interval's files when its conf says
+        nothing: ``mtime`` (the default) or ``partition`` (a date folder per interval, the ``partition``
+        template). A fact of the data's layout, set in the DAG file: a backfill never silently sweeps.
     :param partition: for ``select_by="partition"``, the Jinja template of the interval's folder under
         ``source_path``, rendered by the operator for each interval (not a template field, so that a
         scheduled run can render it for earlier intervals too): ``{{ ds }}`` by default.
@@ -116,7 +121,8 @@ class FileTransferOperator(Guarded, BaseOperator):
         archive_path: str | None = None,
         allowed: dict[str, list[str]] | None = None,
         worker_slot: int = 0,
-        select_by: str = "sweep",
+        select_by: str = "auto",
+        backfill_select_by: str = "mtime",
         partition: str = "{{ ds }}",
         late_partitions: int | str = 1,
         resend: bool | str = False,
@@ -149,6 +155,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         self.allowed = allowed
         self.worker_slot = worker_slot
         self.select_by = select_by
+        self.backfill_select_by = backfill_select_by
         self.partition = partition
         self.late_partitions = late_partitions
         self.resend = resend
@@ -203,6 +210,7 @@ class FileTransferOperator(Guarded, BaseOperator):
             positive_int("late_partitions", self.late_partitions, minimum=0),
             context,
             lambda template, values: self.render_template(template, values),  # type: ignore[arg-type]
+            str(self.backfill_select_by),
         )
         resend = self._resend_reason(window, context)
         asset_events = check_asset_events(str(self.asset_events))

@@ -1,7 +1,10 @@
 """A run's data interval as a Window of the route (filepool/transfer/window.py): the Airflow side of it.
 
 `select_by`:
-- ``sweep`` (the default): the whole route, whatever the interval.
+- ``auto`` (the default): a backfill run selects by its route's `backfill_select_by` (``mtime`` unless the DAG file
+  says ``partition`` for the route), so a backfill never silently sweeps; any other run sweeps. A run's conf or
+  trigger form overrides it with one of the others.
+- ``sweep``: the whole route, whatever the interval.
 - ``partition``: the folder named by the `partition` template under the route's root, rendered with the
   interval's ``ds``, ``ds_nodash``, ``ts``, ``data_interval_start`` and ``data_interval_end``
   (e.g. ``{{ ds }}`` or ``{{ data_interval_start.strftime('%Y/%m/%d/%H') }}``).
@@ -21,7 +24,8 @@ from typing import Any
 from filepool.exceptions import InvalidConfig
 from filepool.transfer.window import SWEEP, Window
 
-SELECT_BY = ("sweep", "partition", "mtime")
+SELECT_BY = ("auto", "sweep", "partition", "mtime")
+BACKFILL_SELECT_BY = ("mtime", "partition")
 EXACT_RUN_TYPES = {"backfill", "manual"}
 
 
@@ -36,10 +40,17 @@ def interval_window(
     late_partitions: int,
     context: Any,
     render: Callable[[str, dict[str, Any]], Any],
+    backfill_select_by: str = "mtime",
 ) -> Window:
     """The Window of this run; `render(template, context)` renders a Jinja template as the operator does."""
     if select_by not in SELECT_BY:
         raise InvalidConfig(f"select_by must be one of {', '.join(SELECT_BY)}, got {select_by!r}")
+    if backfill_select_by not in BACKFILL_SELECT_BY:
+        raise InvalidConfig(
+            f"backfill_select_by must be one of {', '.join(BACKFILL_SELECT_BY)}, got {backfill_select_by!r}"
+        )
+    if select_by == "auto":
+        select_by = backfill_select_by if run_type(context) == "backfill" else "sweep"
     if select_by == "sweep":
         return SWEEP
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
@@ -48,15 +59,22 @@ def interval_window(
             f"select_by={select_by} needs a run with a data interval, and this run has none ({start} to {end}): "
             "trigger it with a logical date, or backfill a date range (airflow backfill create)"
         )
-    exact = run_type(context) in EXACT_RUN_TYPES
+    kind = run_type(context) or "run"
+    exact = kind in EXACT_RUN_TYPES
+    interval = f"{kind} {start:%Y-%m-%d %H:%M}-{end:%Y-%m-%d %H:%M}"
     if select_by == "mtime":
-        return Window(mtime_from=start.timestamp() if exact else None, mtime_until=end.timestamp(), exact=exact)
+        mtime_from = start.timestamp() if exact else None
+        return Window(
+            mtime_from=mtime_from, mtime_until=end.timestamp(), exact=exact, headline=f"{interval}, select_by=mtime"
+        )
     if late_partitions < 0:
         raise InvalidConfig(f"late_partitions must be 0 or more, got {late_partitions}")
     length = end - start
     back = range(1 if exact else late_partitions + 1)
     folders = [_partition(partition, start - k * length, end - k * length, context, render) for k in back]
-    return Window(folders=tuple(dict.fromkeys(folders)), exact=exact)
+    unique = tuple(dict.fromkeys(folders))
+    headline = f"{interval}, select_by=partition {', '.join(f + '/' for f in unique)}"
+    return Window(folders=unique, exact=exact, headline=headline)
 
 
 def _partition(

@@ -185,7 +185,7 @@ def discover(
             register.sent,
         )
     if window != SWEEP:
-        outcome |= {"window": window.describe(), "outside_window": outside}
+        outcome |= {"window": window.headline or window.describe(), "outside_window": outside}
         log.info("Selected by this run's data interval: %s; %d listed files outside it", window.describe(), outside)
     if window.exact:
         outcome |= {"selected": register.selected, "moved_already": register.moved_already, "resent": register.resent}

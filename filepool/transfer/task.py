@@ -176,35 +176,41 @@ def move_queued(
 
 
 def interval_report(discovery: dict[str, Any], moved: int, failed: int) -> dict[str, Any] | None:
-    """What became of the files one data interval's run selected (None for a sweep): moved by this run, moved
-    already before it (of which `resent` were sent again on purpose, so counted in `moved` too), failed, and the
-    rest - moved meanwhile by another run of the same interval, or still waiting."""
+    """What became of the files one data interval's run selected (None for a sweep), parts that add up to
+    `selected`: `moved` (versions this run moved for the first time), `resent` (moved before and sent again on
+    purpose by this run), `moved_already` (moved before, left alone), `failed`, and `other` (moved meanwhile by
+    another run of the same interval, or still waiting). `moved`/`failed`: what this run's transfer did."""
     if "selected" not in discovery:
         return None
     selected, before, resent = discovery["selected"], discovery["moved_already"], discovery.get("resent", 0)
+    new = max(0, moved - resent)
+    already = before - resent
     return {
         "window": discovery["window"],
         "selected": selected,
-        "moved_by_this_run": moved,
-        "moved_already": before,
+        "moved": new,
         "resent": resent,
+        "moved_already": already,
         "failed": failed,
-        "moved_by_other_runs_or_waiting": max(0, selected - (before - resent) - moved - failed),
+        "other": max(0, selected - new - resent - already - failed),
     }
 
 
+def interval_line(report: dict[str, Any]) -> str:
+    """One line a user reads: "backfill 2026-01-02 00:00-2026-01-03 00:00, select_by=partition 2026-01-02/: 12
+    selected, 12 moved, 0 moved already" (and the other parts when there are any)."""
+    parts = [f"{report['selected']} selected", f"{report['moved']} moved", f"{report['moved_already']} moved already"]
+    if report["resent"]:
+        parts.append(f"{report['resent']} sent again on purpose")
+    if report["failed"]:
+        parts.append(f"{report['failed']} failed")
+    if report["other"]:
+        parts.append(f"{report['other']} moved by another run of this interval or still waiting")
+    return f"{report['window']}: {', '.join(parts)}"
+
+
 def log_interval_report(report: dict[str, Any]) -> None:
-    log.info(
-        "This interval (%s): %d files selected - %d moved by this run, %d moved already%s, %d failed, %d moved by "
-        "another run or still waiting",
-        report["window"],
-        report["selected"],
-        report["moved_by_this_run"],
-        report["moved_already"],
-        f" ({report['resent']} of them sent again on purpose)" if report["resent"] else "",
-        report["failed"],
-        report["moved_by_other_runs_or_waiting"],
-    )
+    log.info("%s", interval_line(report))
 
 
 def _log_summary(summary: dict[str, Any]) -> None:

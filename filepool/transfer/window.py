@@ -8,7 +8,7 @@ a file moved by a sweep is never moved again by an interval's run, and the other
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from filepool.exceptions import InvalidConfig
 from filepool.names import storable
@@ -26,6 +26,7 @@ class Window:
     mtime_from: float | None = None
     mtime_until: float | None = None
     exact: bool = False
+    headline: str = field(default="", compare=False)  # "backfill 2026-01-02 00:00-2026-01-03 00:00, select_by=..."
 
     def __post_init__(self) -> None:
         for folder in self.folders or ():

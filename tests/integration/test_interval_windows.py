@@ -46,7 +46,7 @@ def test_three_days_at_once_by_date_folder_each_run_moves_its_own_then_reruns_an
     for day, files in days.items():
         report = summaries[day]["interval"]
         assert summaries[day]["files_transferred"] == 15, summaries[day]
-        assert (report["selected"], report["moved_by_this_run"], report["moved_already"]) == (15, 15, 0)
+        assert (report["selected"], report["moved"], report["moved_already"]) == (15, 15, 0)
         for rel, data in files.items():  # the key keeps the date folder: relative to the route's root
             assert sha256((local_base / "in" / f"{day.date()}" / rel).read_bytes()) == sha256(data)
     assert ledger_rows(ledger_uri, "SELECT count(*), count(DISTINCT job) FROM filepool_files") == [(45, 1)]
@@ -60,7 +60,15 @@ def test_three_days_at_once_by_date_folder_each_run_moves_its_own_then_reruns_an
     target = local_base / "in" / f"{DAYS[1].date()}"
     before = {p: p.stat().st_ino for p in target.rglob("*.bin")}
     resent = sweep(root, "partition", resend=True).execute(run_of(DAYS[1], "manual"))
-    assert resent["files_transferred"] == 15 and resent["interval"]["resent"] == 15
+    assert resent["files_transferred"] == 15
+    parts = resent["interval"]  # the parts add up to what was selected: each file once
+    assert (parts["selected"], parts["moved"], parts["resent"], parts["moved_already"], parts["other"]) == (
+        15,
+        0,
+        15,
+        0,
+        0,
+    )
     assert all(p.stat().st_ino != inode for p, inode in before.items())  # written anew (a new file each)
     assert ledger_rows(
         ledger_uri,
@@ -98,3 +106,33 @@ def test_a_day_without_its_folder_selects_nothing_and_succeeds(
     summary = sweep(root, "partition").execute(run_of(DAYS[1]))
     assert summary["files_transferred"] == 0 and summary["interval"]["selected"] == 0
     assert summary["discovery"]["rejected"] == 0
+
+
+def test_a_backfill_that_says_nothing_of_selection_selects_its_interval_never_the_whole_folder(
+    ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str, caplog: Any
+) -> None:
+    """Airflow's backfill dialog stores no conf: `select_by` is `auto`, and a backfill run selects by the route's
+    `backfill_select_by` (mtime unless the DAG file says partition), saying how in one line; a manual run sweeps."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    root = sftp_root / "mixed"
+    files = write_tree(root / f"{DAYS[1].date()}", 6, size=500)
+    for rel in files:  # modified on the day whose folder holds them
+        noon = DAYS[1].timestamp() + 43200
+        os.utime(root / f"{DAYS[1].date()}" / rel, (noon, noon))
+    other = write_tree(root / "elsewhere", 4, size=500, random_seed=5)
+    age(root / "elsewhere")  # modified today: no interval of January's
+    by_mtime = FTPToLocalOperator(task_id="sweep", source_path=str(root), dest_path="in", threads=4)
+    assert by_mtime.execute(run_of(DAYS[1]))["files_transferred"] == 6
+    assert "backfill 2026-01-02 00:00-2026-01-03 00:00, select_by=mtime: 6 selected, 6 moved, 0 moved already" in (
+        caplog.text
+    )
+    by_folder = FTPToLocalOperator(
+        task_id="sweep", source_path=str(root), dest_path="in", threads=4, backfill_select_by="partition"
+    )
+    again = by_folder.execute(run_of(DAYS[1]))
+    assert again["files_transferred"] == 0 and again["interval"]["moved_already"] == 6
+    assert "select_by=partition 2026-01-02/: 6 selected, 0 moved, 6 moved already" in caplog.text
+    manual = FTPToLocalOperator(task_id="sweep", source_path=str(root), dest_path="in", threads=4)
+    assert manual.execute(run_of(DAYS[2], "manual"))["files_transferred"] == len(other)  # a manual run sweeps

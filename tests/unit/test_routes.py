@@ -22,10 +22,26 @@ PARAMS: dict[str, Any] = {
 }
 
 
+SELECTION = {"select_by": "auto", "backfill_select_by": "mtime", "partition": "{{ ds }}"}
+
+
 def test_no_routes_is_the_one_route_of_the_form() -> None:
     planned = plan_routes({**PARAMS, "routes": []})
-    assert planned["routes"] == [{k: v for k, v in PARAMS.items() if k != "workers"}]
+    assert planned["routes"] == [{**{k: v for k, v in PARAMS.items() if k != "workers"}, **SELECTION}]
     assert [s["worker_slot"] for s in planned["slots"]] == [0, 1]
+
+
+def test_how_a_backfill_selects_is_the_routes_unless_the_form_says() -> None:
+    """The DAG file says how each route's files are laid out; a backfill's conf (or the form) may override it."""
+    routes = [{"name": "days", "source_path": "/d", "backfill_select_by": "partition", "partition": "{{ ds }}/in"},
+              {"name": "flat", "source_path": "/f"}]  # fmt: skip
+    planned = plan_routes({**PARAMS, "routes": routes}, backfill_select_by="mtime")
+    assert [(r["select_by"], r["backfill_select_by"], r["partition"]) for r in planned["routes"]] == [
+        ("auto", "partition", "{{ ds }}/in"),
+        ("auto", "mtime", "{{ ds }}"),
+    ]
+    forced = plan_routes({**PARAMS, "routes": routes, "select_by": "sweep", "partition": "{{ ds_nodash }}"})
+    assert {(r["select_by"], r["partition"]) for r in forced["routes"]} == {("sweep", "{{ ds_nodash }}")}
 
 
 def test_routes_take_missing_keys_from_the_params_and_disabled_ones_are_left_out() -> None:
