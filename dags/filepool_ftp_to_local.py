@@ -99,9 +99,11 @@ with DAG(
         folders = ti.xcom_pull(task_ids="folders_to_sweep")
         if folders is None:
             planning_failed(ti, "folders_to_sweep")
-        jobs = [
-            ftp_to_local(f["ftp_conn_id"], f["source_path"], f["local_conn_id"], f["dest_path"]).job for f in folders
+        routes = [
+            ftp_to_local(f["ftp_conn_id"], f["source_path"], f["local_conn_id"], f.get("dest_path", ""))
+            for f in folders
         ]
+        jobs = {route.job: route.describe() for route in routes}
         return summarize(ti, {"sweep": len(folders)}, jobs)
 
     sweep >> [asset_events(), summary()]

@@ -199,7 +199,7 @@ with DAG(
         planned = ti.xcom_pull(task_ids="routes")
         if not planned:
             planning_failed(ti, "routes")
-        jobs = [route_of(route).job for route in planned["routes"]]
+        jobs = {route_of(r).job: route_of(r).describe() for r in planned["routes"]}
         return summarize(ti, {"discover": len(planned["routes"]), "transfer": len(planned["slots"])}, jobs)
 
     plan = routes()

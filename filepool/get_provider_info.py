@@ -26,7 +26,124 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
         ],
+        "connection-types": [
+            {
+                "hook-class-name": "filepool.hooks.FilepoolSFTPHook",
+                "hook-name": "SFTP (filepool)",
+                "connection-type": "filepool_sftp",
+                "conn-fields": {
+                    "host_key": {
+                        "label": "Host key",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "The server's public host key (ssh-ed25519 AAAA...), checked at every login; "
+                        "or known_hosts below",
+                    },
+                    "known_hosts": {
+                        "label": "known_hosts file",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "A known_hosts file that holds the server's key (when no host key is given)",
+                    },
+                    "key_file": {
+                        "label": "Private key file",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Path of a private key on the workers (or the password above)",
+                    },
+                    "private_key": {
+                        "label": "Private key",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "The private key itself (PEM or OpenSSH), kept as a secret",
+                    },
+                    "max_logins": {
+                        "label": "Most logins at once",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "Sessions open at once to this server over every task, worker and host",
+                    },
+                    "conn_timeout": {
+                        "label": "Connect timeout (s)",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                        "description": "How long a login may take (10 s)",
+                    },
+                    "stall_seconds": {
+                        "label": "Stall limit (s)",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "A download that gets no data this long fails TRANSFER_STALLED "
+                        "([filepool] stall_seconds, 120)",
+                    },
+                    "ciphers": {
+                        "label": "Ciphers",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Comma-separated SSH ciphers to offer (AES-GCM first by default)",
+                    },
+                    "no_host_key_check": {
+                        "label": "Do not check the host key",
+                        "schema": {"type": ["boolean", "null"]},
+                        "description": "Only where you accept a man-in-the-middle risk",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {"login": "Username"},
+                    "placeholders": {"host": "sftp.example.com", "port": "22"},
+                },
+            },
+            {
+                "hook-class-name": "filepool.hooks.FilepoolFTPHook",
+                "hook-name": "FTP/FTPS (filepool)",
+                "connection-type": "filepool_ftp",
+                "conn-fields": {
+                    "tls": {
+                        "label": "Explicit FTPS",
+                        "schema": {"type": ["boolean", "null"]},
+                        "description": "TLS on the control and data connections (AUTH TLS)",
+                    },
+                    "verify": {
+                        "label": "Verify the server's certificate",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                        "description": "With FTPS (true by default)",
+                    },
+                    "ca_file": {
+                        "label": "CA file",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "A CA bundle that signed the server's certificate",
+                    },
+                    "passive": {
+                        "label": "Passive mode",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                        "description": "Passive data connections (true by default)",
+                    },
+                    "timezone": {
+                        "label": "Server's time zone",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "The IANA zone of LIST times (e.g. Europe/Paris) on a server without MLSD",
+                    },
+                    "timeout": {
+                        "label": "Timeout (s)",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                        "description": "For each answer of the server (30 s)",
+                    },
+                    "max_logins": {
+                        "label": "Most logins at once",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "Sessions open at once to this server over every task, worker and host",
+                    },
+                    "stall_seconds": {
+                        "label": "Stall limit (s)",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "A download that gets no data this long fails TRANSFER_STALLED "
+                        "([filepool] stall_seconds, 120)",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {"login": "Username"},
+                    "placeholders": {"host": "ftp.example.com", "port": "21"},
+                },
+            },
+        ],
+        "hooks": [{"integration-name": "filepool", "python-modules": ["filepool.hooks"]}],
         "triggers": [{"integration-name": "filepool", "python-modules": ["filepool.triggers.new_files"]}],
+        # the transfer tasks' "File transfers" button: their route on the File transfers page
+        "extra-links": ["filepool.operators.links.FileTransfersLink"],
         "config": {
             "filepool": {
                 "description": "filepool transfer engine settings.",

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from filepool.exceptions import TransferFailed
 from filepool.operators.outlets import add_events
-from filepool.transfer.task import interval_report, log_interval_report
+from filepool.transfer.task import counts_text, interval_report, log_interval_report
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,11 @@ def planning_failed(ti: Any, task_id: str) -> NoReturn:
     raise TransferFailed(line)
 
 
-def summarize(ti: Any, planned: dict[str, int], jobs: Sequence[str]) -> dict[str, Any]:
+def summarize(ti: Any, planned: dict[str, int], jobs: dict[str, str]) -> dict[str, Any]:
     """Add up what the run's transfer tasks did, per route, log it as lines a user reads, and fail the run
     (TRANSFER_FAILED) when a task failed or left no word, or files failed: naming each task, its code and what to do.
     `planned`: {task_id: instances} of the mapped tasks whose word counts (e.g. {"discover": 2, "transfer": 8}),
-    the last one the transfer tasks; `jobs`: the routes planned."""
+    the last one the transfer tasks; `jobs`: the routes planned, {ledger job: how a log line names it}."""
     *_, transfer_id = planned
     reports = {task_id: pulled(ti, task_id, "summary") for task_id in planned}
     failures = [f for task_id in planned for f in pulled(ti, task_id, "failure")]
@@ -104,7 +104,7 @@ def summarize(ti: Any, planned: dict[str, int], jobs: Sequence[str]) -> dict[str
         for code, n in (part.get("errors") or {}).items():
             route["errors"][code] = route["errors"].get(code, 0) + n
     for number, (job, route) in enumerate(routes.items(), start=1):
-        _log_route(number, job, route)
+        _log_route(number, jobs.get(job, job), route)
         report = interval_report(found.get(job, {}), route["files_transferred"], route["files_failed"])
         if report is not None:
             route["interval"] = report
@@ -144,15 +144,15 @@ def summarize(ti: Any, planned: dict[str, int], jobs: Sequence[str]) -> dict[str
     return total
 
 
-def _log_route(number: int, job: str, route: dict[str, Any]) -> None:
+def _log_route(number: int, name: str, route: dict[str, Any]) -> None:
     log.info(
         "Route %d, %s: %d files moved (%.1f MB) by %d tasks, %d failed%s; its files in the ledger now: %s",
         number,
-        job,
+        name,
         route["files_transferred"],
         route["bytes_transferred"] / 1e6,
         route["workers"],
         route["files_failed"],
-        f" {route['errors']}" if route["errors"] else "",
-        ", ".join(f"{n} {status}" for status, n in sorted(route.get("ledger", {}).items())) or "none",
+        " (" + ", ".join(f"{c}: {n}" for c, n in sorted(route["errors"].items())) + ")" if route["errors"] else "",
+        counts_text(route.get("ledger", {})),
     )

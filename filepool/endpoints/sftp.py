@@ -23,12 +23,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncssh
-
 from filepool.airflow_connections import Connection, read_connection
 from filepool.endpoints import aioloop
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.ssh_ignore import skip_ignore_packets
+from filepool.endpoints.ssh_import import asyncssh  # without its DSA warnings
 from filepool.endpoints.ssh_logging import log_only_what_is_written
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import (
@@ -87,6 +86,8 @@ class SFTPConfig:
         elif extra.get("key_file"):
             client_keys = [extra["key_file"]]
         ciphers = extra.get("ciphers") or _FAST_CIPHERS
+        if isinstance(ciphers, str):  # the connection form's field: comma-separated
+            ciphers = [c.strip() for c in ciphers.split(",") if c.strip()]
         return cls(
             conn_id=conn_id,
             host=conn.require_host(),

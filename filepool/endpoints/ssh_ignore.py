@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncssh.constants import MSG_IGNORE
+from filepool.endpoints.ssh_import import asyncssh  # without its DSA warnings
+
+MSG_IGNORE = asyncssh.constants.MSG_IGNORE
 
 
 def protects(cipher: str) -> bool:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncssh.logging import SSHLogger
-from asyncssh.packet import SSHPacketLogger
+from filepool.endpoints.ssh_import import asyncssh  # without its DSA warnings
+
+SSHLogger = asyncssh.logging.SSHLogger
+SSHPacketLogger = asyncssh.packet.SSHPacketLogger
 
 
 def log_only_what_is_written() -> None:

@@ -85,16 +85,18 @@ class Overview:
             shown.append(route)
         return shown
 
-    def throughput(self, scope: Scope, hours: int = 6, bucket_seconds: int = 300) -> list[dict[str, Any]]:
+    def throughput(self, scope: Scope, hours: int = 6, bucket_seconds: int = 60) -> list[dict[str, Any]]:
+        """Files and MB completed per minute (averaged over `bucket_seconds`, whole minutes), per route."""
         if bucket_seconds % 60:
             raise ValueError("bucket_seconds must be whole minutes: completions are counted per minute")
         rows = self.ledger.rows("throughput", hours=hours, bucket=bucket_seconds, **scope.params())
+        minutes = bucket_seconds / 60
         return [
             {
                 "route": job,
                 "at": _iso(at),
-                "files_per_second": int(n) / bucket_seconds,
-                "mb_per_second": int(b) / 1e6 / bucket_seconds,  # sum(bigint) is numeric
+                "files_per_minute": int(n) / minutes,
+                "mb_per_minute": int(b) / 1e6 / minutes,  # sum(bigint) is numeric
             }
             for job, at, n, b in rows
         ]

@@ -17,6 +17,7 @@ from filepool.allow import Guarded
 from filepool.exceptions import FilepoolError, InvalidConfig
 from filepool.operators.arguments import positive_int, seconds
 from filepool.operators.interval import interval_window, run_type
+from filepool.operators.links import FileTransfersLink
 from filepool.operators.outlets import add_events, check_asset_events, lineage
 from filepool.operators.task_instance import finish, report_failure, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
@@ -102,6 +103,8 @@ class FileTransferOperator(Guarded, BaseOperator):
 
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
     ui_color = "#d9f0e3"
+    operator_extra_links = (FileTransfersLink(),)
+    route_job: str | None = None  # the route's ledger job once known: the extra link's page filter
 
     def __init__(
         self,
@@ -216,6 +219,7 @@ class FileTransferOperator(Guarded, BaseOperator):
         asset_events = check_asset_events(str(self.asset_events))
         with closing(self.open_source(settings, threads, sessions)) as source:
             route = self.make_route(source)
+            self.route_job = route.job
             task = TransferTask(
                 self.ledger_conn_id,
                 worker_name(context, self.worker_slot),

@@ -159,8 +159,7 @@ def discover(
     finished = time.monotonic()
     _record_unlisted(ledger, route, unlisted)
     log.info(
-        "Discovery on %s: %d files listed, %d new, %d still changing (taken on a later run), %d entries not taken",
-        route.source,
+        "Discovery: %d files listed, %d new, %d still changing (taken on a later run), %d entries not taken",
         listed,
         register.new,
         len(moving),

@@ -20,7 +20,7 @@ from filepool.names import MAX_PATH_BYTES, TEMP_SUFFIX, storable, too_long
 REQUIRED = ("src_id", "src_path", "dst_id", "dst_path")
 MAX_DEPTH = 32  # levels of JSON in a message: deeper ones are refused before anything recurses through them
 _LONE = re.compile("[\ud800-\udfff]")
-KINDS = {"ftp": "ftp", "ftps": "ftp", "fs": "local"}
+KINDS = {"ftp": "ftp", "ftps": "ftp", "filepool_ftp": "ftp", "fs": "local"}
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ class TransferTask:
     linger: float = 0.0  # keep claiming this long after the route's queue ran dry
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
-        log.info("Worker %s on %s (%d threads)", self.worker, self.route.job, self.threads)
+        # The route named once, readably; the lines after this say "the route" (its ledger job is in the summary)
+        log.info("Route: %s (%d threads, worker %s)", self.route.describe(), self.threads, self.worker)
         ledger = open_ledger(self._connect, self.settings, self.task)
         summary: dict[str, Any] = {"job": self.route.job, "worker": self.worker}
         gate_for = login_gate(self._connect, self.settings.lease_seconds)
@@ -62,7 +63,7 @@ class TransferTask:
                 discovery = Discovery(self._connect(), self.route, source, self.selection, self.window, self.resend)
                 discovery.start()
             elif self.selection is not None:
-                with log_group(f"Discovery on {self.route.job}"):
+                with log_group("Discovery"):
                     summary["discovery"] = discover(
                         ledger, self.route, source, self.selection, None, self.window, self.resend
                     )
@@ -171,7 +172,7 @@ def move_queued(
         keep_moved=keep_moved,
         linger=linger,
     )
-    with log_group(f"Transfer of {job} (progress every {settings.progress_interval:g} s)"):
+    with log_group(f"Transfer (progress every {settings.progress_interval:g} s)"):
         return Worker(config, connect, source, destination, more_coming).run()
 
 
@@ -216,16 +217,21 @@ def log_interval_report(report: dict[str, Any]) -> None:
 def _log_summary(summary: dict[str, Any]) -> None:
     if "files_transferred" not in summary:
         return
+    errors = ", ".join(f"{code}: {n}" for code, n in sorted(summary["errors"].items()))
     log.info(
-        "Summary for %s: %d files (%.1f MB) transferred and verified in %.1fs (%.1f files/s, %.1f MB/s), "
-        "%d failed%s; ledger: %s",
-        summary["job"],
+        "Summary: %d files (%.1f MB) transferred and verified in %.1f s (%.1f files/s, %.1f MB/s), %d failed%s; "
+        "the route's files in the ledger now: %s",
         summary["files_transferred"],
         summary["bytes_transferred"] / 1e6,
         summary["seconds"],
         summary["files_per_second"],
         summary["mb_per_second"],
         summary["files_failed"],
-        f" {summary['errors']}" if summary["errors"] else "",
-        summary["ledger"],
+        f" ({errors})" if errors else "",
+        counts_text(summary["ledger"]),
     )
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """{"COMPLETED": 6, "FAILED": 1} as "6 COMPLETED, 1 FAILED" ("none" when empty)."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"

@@ -248,8 +248,8 @@ def test_a_dropped_data_connection_resumes_and_completes(
     assert "Resuming /remote/big.bin at byte 65536 on a fresh session" in caplog.text
     # the log's phases fold in the Airflow UI (the summary, logged after them, is read in tests/system/test_browser.py)
     text = caplog.text
-    assert text.index("::group::Ledger start-up") < text.index("::group::Transfer of ftp://filepool_ftp")
-    assert text.index("::group::Transfer of") < text.index("Resuming /remote/big.bin") < text.rindex("::endgroup::")
+    assert text.index("::group::Ledger start-up") < text.index("::group::Transfer (progress every")
+    assert text.index("::group::Transfer (") < text.index("Resuming /remote/big.bin") < text.rindex("::endgroup::")
     assert not list(local_base.rglob("*.filepool.tmp"))
 
 
