@@ -1,18 +1,20 @@
-"""filepool_ftp_to_local: every hour, download new stable files from configured FTP folders to local disk;
-or, when triggered with `tasks`, move exactly the files those FTP task messages name (FTP <-> local).
+"""# filepool_ftp_to_local
 
-sweep (mapped over the configured folders, skipped when `tasks` is given) and messages (the `tasks` Param:
-`{"task_id"?, "src_id", "src_path", "dst_id", "dst_path", "metadata"?}` with Airflow `ftp`/`fs` connection
-ids); the messages task returns `{"results": [...], "failures": [...]}` as result records.
+**New files of FTP folders onto a local disk, or exactly the files of FTP task messages; each version once.**
+Every hour it sweeps the folders of its `folders` Param; triggered with task messages, it moves those instead.
 
-A sweep task that moved files emits an asset event on the Asset `filepool_ftp_to_local_files` (filepool.assets)
-through the alias `filepool_ftp_to_local`, naming its folder's destination `file:///base/dest_path/` (the
-`asset_events` Param: one per run, one per file, or none).
+## Example
 
-Backfill dates: each run covers one data interval (hourly; `[filepool] transfer_schedule`). With `select_by`
-`partition` (a date folder under each swept folder) or `mtime`, a backfill run moves exactly its interval's files:
-`airflow backfill create --dag-id filepool_ftp_to_local --from-date 2026-01-01 --to-date 2026-01-03
---dag-run-conf '{"select_by": "mtime"}'`; each sweep task's summary says what became of them.
+**Trigger** it with one message in *FTP task messages*:
+`{"task_id": "t1", "src_id": "filepool_ftp", "src_path": "/outgoing/a.csv", "dst_id": "filepool_local",
+"dst_path": "incoming/a.csv"}`. The `messages` task's XCom holds one result record per message; a message that
+cannot run fails alone, with its code.
+
+## Good to know
+
+- The hourly sweep: one `sweep` task per entry of `folders` (`enabled: false` leaves one out).
+- Backfills select each interval's files as the folder says (`backfill_select_by`, by mtime by default).
+- A run with a failed sweep or file is failed: `summary` names the task, its error code and what to do.
 """
 
 from __future__ import annotations

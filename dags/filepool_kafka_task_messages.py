@@ -1,19 +1,20 @@
-"""filepool_kafka_task_messages: task messages from Kafka, moved and answered on Kafka, without anyone triggering
-a DAG.
+"""# filepool_kafka_task_messages
 
-Every 5 minutes a consuming task joins the consumer group `[filepool] kafka_consumer_group` on `ftp-tasks` and
-stays while messages come (until the topic has been quiet for `idle_seconds`, at most `max_seconds`): it first
-moves what earlier runs took and left waiting, takes each batch into the ledger, commits the batch's offsets only
-then, moves the files (FTP <-> local, each version once) and sends one result record per message to `ftp-results`
-or `ftp-failures`, keyed by `task_id`. Each message is handled alone: a malformed one goes to
-`ftp-tasks-dead-letter` with its reason, a `task_id` seen again with the same content is a duplicate (nothing
-moves again), with other content a TASK_ID_CONFLICT (dead-lettered), and one that fails again and again is parked
-(MESSAGE_PARKED on the File transfers page). Results leave through the ledger's outbox, so a crash loses none;
-consumers keep, per key, the record with the highest `record_version`.
+**FTP task messages from a Kafka topic, moved and answered on Kafka, each file version once.**
+Every 5 minutes a task joins the consumer group, takes what came, moves the files and sends one result record
+per message.
 
-Connections: `filepool_kafka` (type kafka; extra `{"bootstrap.servers": "host:9092", ...}`, librdkafka's
-settings), `filepool_ftp`, `filepool_local`, `filepool_ledger`. Messages may name the connections and FTP folders
-that `[filepool] allowed_connections` and `allowed_paths` allow, and the form the topics `allowed_topics` allows.
+## Example
+
+Send `{"task_id": "t-1", "src_id": "filepool_ftp", "src_path": "/outgoing/a.csv", "dst_id": "filepool_local",
+"dst_path": "in/a.csv"}` to `ftp-tasks`; within minutes `ftp-results` holds the record of `t-1` (keep, per key,
+the record with the highest `record_version`).
+
+## Good to know
+
+- Each message is handled alone: a malformed one goes to `ftp-tasks-dead-letter`, one that fails again and again
+  is parked (MESSAGE_PARKED on the File transfers page), the rest moves.
+- The consumer group is `[filepool] kafka_consumer_group`; topics a form names must be in `allowed_topics`.
 """
 
 from __future__ import annotations

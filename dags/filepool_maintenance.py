@@ -1,8 +1,17 @@
-"""filepool_maintenance: every 15 minutes, put expired leases back in the queue, remove orphaned temporary
-files, abort stale multipart uploads, prune old COMPLETED rows and send what the outbox still holds (result
-records and arrival notifications a broker did not take in time); `report` logs and returns what was done.
+"""# filepool_maintenance
 
-What to sweep comes from the Params (local `fs` connections, FTP folders, buckets) and the limits too.
+**Housekeeping of the ledger and what transfers leave behind, every 15 minutes.**
+Expired leases back to the queue, orphaned temporary files and filepool's stale multipart uploads removed, old
+rows pruned, and the outbox sent.
+
+## Example
+
+**Trigger** it with *buckets* `["landing"]`: its `report` task lists what each step did.
+
+## Good to know
+
+- Only what filepool made is touched: uploads it started, temporary files no live claim writes.
+- The age limits are at least 1 hour (and one lease): younger work may still be running.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ STEPS = ("requeue_expired_leases", "remove_temp_files", "abort_stale_uploads", "
 
 with DAG(
     dag_id="filepool_maintenance",
-    description="filepool: stale leases, orphaned temporary files, stale multipart uploads, retention",
+    description="Housekeeping: stale leases, what transfers left behind, retention, the outbox",
     schedule="*/15 * * * *",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

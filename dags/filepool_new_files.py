@@ -1,16 +1,20 @@
-"""filepool_new_files: an example of a DAG scheduled on files filepool moved. It runs when a transfer task of
-`filepool_sftp_to_minio` (or `filepool_sftp_to_minio_on_arrival`) has moved files - each such task emits an event
-on the Asset `filepool_sftp_to_minio_files` - and lists what arrived and where (`location`: s3://bucket/prefix).
+"""# filepool_new_files
 
-Each event's `extra` is either a run's counts (`files`, `bytes`, `route`, `run_id`, `worker`: the default) or,
-when the transfer DAG runs with `asset_events: file`, one file (`destination`, `size`, `sha256`, `source`).
-Write your own by copying this DAG: schedule on `filepool.assets.SFTP_TO_MINIO_FILES` (or `FTP_TO_LOCAL_FILES`) and
-keep the events whose `location` or `route` is yours.
+**An example of a DAG that runs on files filepool moved.**
+It runs when `filepool_sftp_to_minio` (or its on-arrival twin) moved files, and lists what arrived and where.
 
-With per-file events, Airflow 3.3 gives a run the events registered up to the moment its run was queued: of one
-task's events, the first triggers a run and the others come with the next run (Airflow issue #54659 describes
-the same for mapped tasks). No event is lost, and each is consumed once; a DAG that must see a task's files
-together uses run events (the default) and finds the files in the ledger.
+## Example
+
+Trigger `filepool_sftp_to_minio` and let it move files: a run of this DAG follows; its `arrived` task logs the
+routes, locations and counts of the events it got.
+
+## Good to know
+
+- Copy it: schedule on `filepool.assets.SFTP_TO_MINIO_FILES` (or `FTP_TO_LOCAL_FILES`) and keep the events whose
+  `location` or `route` is yours. By default one event per transfer task (its counts); with `asset_events: file`,
+  one per file.
+- Of many events of one task, Airflow 3.3 gives the first to the run it starts and the others to the next run
+  (Airflow issue #54659): a DAG that must see a task's files together uses the run events.
 """
 
 from __future__ import annotations

@@ -1,15 +1,19 @@
-"""
-### filepool_producer_batch
+"""# filepool_producer_batch
 
-Each day's TripClick logs into Kafka as fast as the brokers take them (the producer's batch mode): one container per
-remote web server, started there through the Docker API (TLS), reading `date={{ ds }}/events.json` from the host's
-data folder (mounted read-only) and keying each event by its xxh64 dedup key.
+**Each day's logs into Kafka from every web server, as fast as the brokers take them (the producer's batch
+mode).** One container per server, started there through the Docker API (TLS); backfillable by day.
 
-- Hosts: the `docker` connections in `[filepool] producer_hosts` (default `docker_server0,docker_server1`).
-- Days: from `[filepool] producer_start_date` (2026-01-01) to `producer_end_date` (open-ended by default).
-- Brokers: the Airflow Variable `KAFKA_BROKERS`, passed to the container as an environment variable.
-- Backfill a range: `airflow backfill create --dag-id filepool_producer_batch --from-date 2026-01-01
-  --to-date 2026-01-31`. The task's XCom is the producer's summary (sent, delivered, rejected, events/s).
+## Example
+
+`airflow backfill create --dag-id filepool_producer_batch --from-date 2026-01-01 --to-date 2026-01-03`: three
+runs, each sending its day's `date=YYYY-MM-DD/events.json` from each host; each task's XCom is the producer's
+summary (sent, delivered, rejected, events/s).
+
+## Good to know
+
+- Hosts: the `docker` connections of `[filepool] producer_hosts`; days: `producer_start_date` to
+  `producer_end_date`; brokers: the Airflow Variable `KAFKA_BROKERS`.
+- Each event is keyed by its xxh64 dedup key.
 """
 
 from __future__ import annotations

@@ -1,9 +1,15 @@
-"""
-### filepool_producer_realtime
+"""# filepool_producer_realtime
 
-Replays a day's TripClick logs into Kafka with their original spacing (the producer's realtime mode), sorted by
-`event_ts`, `speed` times faster, one container per remote web server. Runs daily at 15:00 UTC, when the
-TripClick sample data starts; trigger it by hand with another `speed` to rehearse faster.
+**A day's logs into Kafka with their original spacing (the producer's realtime mode), on every web server.**
+Runs daily at 15:00 UTC, when the sample data starts.
+
+## Example
+
+**Trigger** it with *speed* `60`: a day is replayed in 24 minutes, events in `event_ts` order.
+
+## Good to know
+
+- Far gaps are cut to `--max-gap` (counted in the summary's `gaps_cut`).
 """
 
 from __future__ import annotations

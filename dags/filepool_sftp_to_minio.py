@@ -1,26 +1,23 @@
-"""filepool_sftp_to_minio: every hour, move new stable files from SFTP folders to MinIO/S3 buckets.
+"""# filepool_sftp_to_minio
 
-routes (the run's) -> discover (mapped over the routes: lists each source and registers its new stable files
-in the ledger) -> transfer (mapped over routes x worker slots, never over files: each slot drains its route's
-shared ledger queue) -> summary (adds up what the slots did, per route; runs even when a slot failed).
+**New files of SFTP folders into S3/MinIO buckets, each file version moved once.**
+Every hour it lists each route's folder, moves what is new and stable, and says in `summary` what moved and what
+failed.
 
-Routes: the `routes` Param, a list of JSON objects (`name`, `sftp_conn_id`, `source_path`, `pattern`, `recursive`,
-`aws_conn_id`, `bucket`, `key_prefix`, `workers`, `enabled`; any key but `source_path` left out takes the Param of
-the same name). Keep your routes as that Param's default in this file: reviewed and versioned with the DAG, shown
-and editable in the trigger form for one run. An empty list (the default here) is the one route of the form's
-fields. A server that is down or refuses us fails its own route's tasks with its error code; the others move.
+## Example
 
-Backfill dates: each run covers one data interval (hourly; `[filepool] transfer_schedule`). With `select_by`
-`partition` (a date folder under the source folder, `{{ ds }}` by default) or `mtime`, a backfill run moves exactly
-its interval's files, keys relative to the source folder as always:
-`airflow backfill create --dag-id filepool_sftp_to_minio --from-date 2026-01-01 --to-date 2026-01-03
---dag-run-conf '{"select_by": "partition"}'`. Re-running a date moves only what it still lacks; `"resend": true`
-sends its files again, on purpose, recorded as such. The summary task says what became of the interval's files.
+**Trigger** it, set *Source folder* to a folder of the `filepool_sftp` server (e.g. `/data/outgoing`) and keep
+the rest: its files land in the bucket `landing` under their path relative to that folder. Run it again and
+nothing moves twice.
 
-New files, for downstream DAGs: each transfer task that moved files emits an asset event on the Asset
-`filepool_sftp_to_minio_files` (filepool.assets), its extra naming the route and `s3://<bucket>/<key_prefix>` (the
-`asset_events` Param: one per task run with its counts, one per file, or none); `filepool_new_files` shows a DAG
-scheduled on it.
+## Good to know
+
+- Several servers in one run: the `routes` Param (keep your list as `ROUTES` in this file).
+- Backfills select each interval's files as this file says (`BACKFILL_SELECT_BY`: by mtime, or by date folder);
+  `SCHEDULE` sets this DAG's intervals (hourly by default).
+- A run with a failed task or file is failed: `summary` names the task, its error code and what to do.
+- Tasks: `routes` -> `discover` (per route) -> `transfer` (per route and worker) -> `asset_events`, `summary`.
+  Each transfer task's *File transfers* link shows its files.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
-"""filepool_sftp_to_minio_on_arrival: moves new files from an SFTP folder to MinIO/S3 within seconds of their
-arrival, without an hourly schedule and without holding a worker slot while it waits.
+"""# filepool_sftp_to_minio_on_arrival
 
-A file watcher (filepool's NewFilesTrigger, in Airflow's triggerer, through an AssetWatcher) lists the folder
-every few seconds over one SFTP session, applies the stability rule (a file is taken once unchanged for
-`settle_seconds`, or older than `min_age_seconds`), registers the new stable files in the ledger and updates the
-Asset `filepool_sftp_arrivals`; each update starts a run of this DAG, whose task moves the route's queue, exactly
-once as always; it stays `watch_linger_seconds` (30 s) after the queue ran dry, so that files arriving meanwhile
-move in it at once. The ledger decides what is new: a restarted triggerer misses and repeats nothing.
+**New files of one SFTP folder into S3/MinIO within seconds of their arrival, each version once.**
+A file watcher in Airflow's triggerer lists the folder every few seconds; each batch of new stable files starts
+a run.
 
-The route comes from `[filepool]`: `watch_source_path`, `watch_bucket`, `watch_key_prefix`, `watch_poll_seconds`,
-`watch_linger_seconds`
-(the connections are `filepool_sftp` and `filepool_minio`). It is the same route as `filepool_sftp_to_minio`'s with
-the same folder and bucket, so both DAGs may run: they share the ledger's queue.
+## Example
+
+Unpause it, then drop a file into the folder `[filepool] watch_source_path` names: a run starts within seconds
+and moves it into `watch_bucket`.
+
+## Good to know
+
+- The route comes from `[filepool]`: `watch_source_path`, `watch_bucket`, `watch_key_prefix`,
+  `watch_poll_seconds`, `watch_linger_seconds` (connections `filepool_sftp`, `filepool_minio`).
+- It shares the ledger's queue with `filepool_sftp_to_minio` on the same folder and bucket: both may run.
 """
 
 from __future__ import annotations

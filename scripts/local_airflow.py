@@ -95,6 +95,46 @@ def producer_host(engine: DockerEngine, broker: KafkaBroker) -> dict[str, str]:
     }
 
 
+# The connection types the UI's form then shows each setting of: filepool's own for SFTP and FTP (their extras as
+# fields, and Test logging in); the stock ones elsewhere.
+_FORM_TYPES = {"sftp": "filepool_sftp", "ftp": "filepool_ftp"}
+
+
+def store_connections(env: dict[str, str]) -> dict[str, str]:
+    """Write the AIRFLOW_CONN_* connections of `env` into Airflow's metadata database, where the Connections page
+    lists them and a user sees, edits and tests them (a connection in an environment variable is none of that);
+    returns `env` without them. A deployment may keep using environment variables or a secrets backend."""
+    from airflow.models.connection import Connection
+
+    found, rest = {}, {}
+    for key, value in env.items():
+        if not key.startswith("AIRFLOW_CONN_"):
+            rest[key] = value
+            continue
+        conn_id = key.removeprefix("AIRFLOW_CONN_").lower()
+        conn = (
+            Connection.from_json(value, conn_id) if value.lstrip().startswith("{") else Connection(conn_id, uri=value)
+        )
+        found[conn_id] = {
+            "conn_type": _FORM_TYPES.get(str(conn.conn_type), conn.conn_type),
+            "host": conn.host,
+            "port": conn.port,
+            "login": conn.login,
+            "password": conn.password,
+            "schema": conn.schema,
+            "extra": conn.extra,
+        }
+    stored = HOME / "connections.json"  # the demo's own servers: its passwords are the demo's fixed ones
+    stored.write_text(json.dumps(found, indent=1))
+    stored.chmod(0o600)
+    imported = subprocess.run(
+        [AIRFLOW, "connections", "import", "--overwrite", str(stored)], env=rest, capture_output=True, text=True
+    )
+    if imported.returncode != 0:
+        raise RuntimeError(f"airflow connections import failed: {imported.stderr[-2000:]}")
+    return rest
+
+
 def metadata_database(pg: PostgresServer) -> str:
     import psycopg2
 
@@ -154,6 +194,7 @@ def main() -> int:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection form's Test button (off by default)
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             # the demo's SFTP folder may be typed into the trigger form; /outgoing is the FTP sweep's own
             "AIRFLOW__FILEPOOL__ALLOWED_PATHS": f"{demo.SOURCE},/outgoing",
@@ -166,6 +207,7 @@ def main() -> int:
         if migrated.returncode != 0:
             print(migrated.stderr[-3000:], file=sys.stderr)
             return 1
+        env = store_connections(env)
         for name in COMPONENTS:
             args = ["api-server", "--port", str(port), "--host", "127.0.0.1"] if name == "api-server" else [name]
             proc = spawn([AIRFLOW, *args], HOME / f"{name}.log", env=env)

@@ -351,3 +351,16 @@ def test_every_trigger_forms_defaults_are_valid_as_the_form_sends_them(airflow_d
     for name in empty:
         params[name] = None
     params.validate()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "dags").glob("filepool_*.py")), ids=lambda p: p.stem)
+def test_each_dag_says_what_it_does_in_two_lines_and_shows_one_example(path: Path, airflow_db: None) -> None:
+    """The DAG page: a heading, what the DAG does in bold and one more line, then one worked example; the DAG list
+    shows a one-line description."""
+    dag = load(path.stem)
+    doc = dag.doc_md
+    assert doc.startswith(f"# {path.stem}\n\n**"), doc[:80]
+    first = doc.split("\n\n")[1]
+    assert len(first.splitlines()) <= 3 and first.count("**") == 2, first
+    assert "\n## Example\n" in doc and len(doc.splitlines()) <= 30, doc
+    assert dag.description and "\n" not in dag.description and len(dag.description) <= 100

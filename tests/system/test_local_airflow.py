@@ -84,6 +84,24 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
         )
         assert dags
 
+        # the connections are Airflow's own, in its database: the Connections page lists them, with filepool's
+        # form for SFTP and FTP, and Test logs in
+        listed = {
+            c["connection_id"]: c["conn_type"] for c in call(port, "GET", "/api/v2/connections", token)["connections"]
+        }
+        assert {k: v for k, v in listed.items() if k.startswith("filepool_")} == {
+            "filepool_ledger": "postgres",
+            "filepool_sftp": "filepool_sftp",
+            "filepool_minio": "aws",
+            "filepool_ftp": "filepool_ftp",
+            "filepool_local": "fs",
+            **({"filepool_kafka": "kafka"} if "filepool_kafka" in listed else {}),
+        }
+        for conn_id in ("filepool_ftp", "filepool_sftp"):
+            stored = call(port, "GET", f"/api/v2/connections/{conn_id}", token)
+            tried = call(port, "POST", "/api/v2/connections/test", token, {**stored, "connection_id": conn_id})
+            assert tried["status"] is True and "logged in" in tried["message"], tried
+
         runs = {
             "filepool_ftp_to_local": {},  # the hourly sweep of the FTP server's /outgoing, as scheduled
             "filepool_sftp_to_minio": {"source_path": str(demo / "sftp" / "outgoing"), "workers": 2},

@@ -19,6 +19,8 @@ def test_importing_the_sftp_endpoint_warns_nothing() -> None:
 def test_a_route_reads_as_locations_with_their_connections_apart() -> None:
     route = sftp_to_s3("filepool_sftp", "/data/outgoing", "filepool_minio", "landing", "in/")
     assert route.describe() == "SFTP /data/outgoing (filepool_sftp) -> s3://landing/in/ (filepool_minio)"
-    assert route.job == "sftp://filepool_sftp/data/outgoing -> s3://filepool_minio/landing/in/"  # the ledger's, unchanged
+    assert (
+        route.job == "sftp://filepool_sftp/data/outgoing -> s3://filepool_minio/landing/in/"
+    )  # the ledger's, unchanged
     ftp = ftp_to_local("filepool_ftp", "/outgoing", "filepool_local", "incoming")
     assert ftp.describe() == "FTP /outgoing (filepool_ftp) -> local incoming/ (filepool_local)"
