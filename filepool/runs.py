@@ -140,7 +140,9 @@ def summarize(ti: Any, planned: dict[str, int], jobs: dict[str, str]) -> dict[st
     if problems:
         for line in problems:
             log.error("%s", line)
-        raise TransferFailed(f"{len(problems)} task(s) of this run failed: " + " | ".join(problems))
+        raise TransferFailed(
+            f"{len(problems)} task(s) of this run failed: the lines above say which, why and what to do"
+        )
     return total
 
 

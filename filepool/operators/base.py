@@ -286,8 +286,8 @@ def _failure(summary: dict[str, Any]) -> str | None:
     failed = summary.get("files_failed")
     if not failed:
         return None
+    errors = ", ".join(f"{code}: {n}" for code, n in sorted(summary["errors"].items()))
     return (
-        f"{failed} of {failed + summary['files_transferred']} files failed on {summary['job']}: "
-        f"{summary['errors']}; they are retried on a later run"
-        + (f" (stopped early: {summary['halted_by']})" if summary.get("halted_by") else "")
+        f"{failed} of {failed + summary['files_transferred']} files failed ({errors}); they are retried on a later "
+        "run" + (f" (stopped early: {summary['halted_by']})" if summary.get("halted_by") else "")
     )

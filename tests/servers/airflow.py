@@ -42,6 +42,7 @@ class AirflowCluster:
     by_name: dict[str, int] = field(default_factory=dict)  # component -> pid of its process group
     celery_broker: str | None = None  # a broker URL: the CeleryExecutor instead of the LocalExecutor
     hosts: list[str] = field(default_factory=list)  # the Celery workers' host names
+    dags_folder: Path = REPO / "dags"  # a test's own copies of the DAG files, as a deployment edits them
 
     def start(self) -> AirflowCluster:
         import psycopg2
@@ -63,7 +64,7 @@ class AirflowCluster:
         self.env = {
             **self.env,
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery_broker else "LocalExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.uri(database).replace(

@@ -51,6 +51,29 @@ def browser() -> Any:
         browser.close()
 
 
+def logged_in_page(browser: Any, cluster: AirflowCluster) -> tuple[Any, str]:
+    """A page of `browser` logged in to `cluster`'s UI as admin, and the UI's base URL."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    base = f"http://127.0.0.1:{cluster.port}"
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "pw-admin")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+    return page, base
+
+
+def file_history(page: Any, base: str, name: str) -> Any:
+    """Open the File transfers page, search for `name` and open its first file's history; returns the page's
+    frame."""
+    page.goto(f"{base}/plugin/file-transfers")
+    frame = page.frame_locator("iframe")
+    frame.locator("input[name=path]").fill(name)
+    frame.get_by_role("button", name="Search").click()
+    frame.get_by_role("button", name="history").first.click()
+    return frame
+
+
 def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
     browser: Any, postgres_server: Any, ftp_conns: None, sftp_root: Path, local_base: Path, ledger_uri: str
 ) -> None:
@@ -75,15 +98,7 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
     cluster = AirflowCluster(postgres_server, {**os.environ, **statsd.airflow_env()}, users={"admin": "admin"}).start()
     try:
         cluster.wait_for_dag(DAG)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        base = f"http://127.0.0.1:{cluster.port}"
-
-        # log in
-        page.goto(f"{base}/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", "pw-admin")
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda url: "/auth/login" not in url)
+        page, base = logged_in_page(browser, cluster)
         page.screenshot(path=SHOTS / "01-logged-in.png")
 
         # trigger the DAG from its form, typing two task messages into the form's own field
@@ -115,16 +130,12 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
         page.goto(f"{base}/dags/{DAG}/runs/{run_id}/tasks/messages")
         page.get_by_text("Task messages: 2 succeeded, 0 failed").first.wait_for(timeout=60_000)
         page.get_by_text("Ledger start-up").first.wait_for(timeout=10_000)  # the phases, as folded groups
-        page.get_by_text("Transfer of ftp://filepool_ftp").first.wait_for(timeout=10_000)
+        page.get_by_text("Transfer (progress every").first.wait_for(timeout=10_000)
         page.screenshot(path=SHOTS / "04-task-log-summary.png")
 
         # File transfers: search a path, open its history
-        page.goto(f"{base}/plugin/file-transfers")
-        frame = page.frame_locator("iframe")
-        frame.get_by_text("ftp://filepool_ftp").first.wait_for(timeout=30_000)
-        frame.locator("input[name=path]").fill("b.csv")
-        frame.get_by_role("button", name="Search").click()
-        frame.get_by_role("button", name="history").first.click()
+        frame = file_history(page, base, "b.csv")
+        frame.get_by_text("(filepool_ftp)").first.wait_for(timeout=30_000)  # its route, named
         frame.locator("#events").get_by_text("completed", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=SHOTS / "05-file-history.png", full_page=True)
 
@@ -141,11 +152,8 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
         )
         (sftp_root / "c.csv").chmod(0o644)
         page.goto(f"{base}/plugin/file-transfers")
-        frame = page.frame_locator("iframe")
-        frame.get_by_text(code).first.wait_for(timeout=30_000)  # among the failures by error code
-        frame.locator("input[name=path]").fill("c.csv")
-        frame.get_by_role("button", name="Search").click()
-        frame.get_by_role("button", name="history").first.click()
+        page.frame_locator("iframe").get_by_text(code).first.wait_for(timeout=30_000)  # among failures by code
+        frame = file_history(page, base, "c.csv")
         frame.get_by_role("button", name="Retry now").click()
         frame.locator("#events").get_by_text("retry_requested").wait_for(timeout=30_000)
         page.screenshot(path=SHOTS / "06-failed-file-retried-from-the-page.png", full_page=True)

@@ -47,7 +47,7 @@ def test_a_run_with_a_file_that_failed_is_not_green_and_says_why(
     failed = sorted(k for k, v in states.items() if v == "failed")
     assert ("summary", -1) in failed and any(task == "transfer" for task, _ in failed), states
     text = logs(capfd, caplog)
-    assert "failed: [TRANSFER_FAILED] 1 of 7 files failed" in text and "'IO_ERROR': 1" in text
+    assert "failed: [TRANSFER_FAILED] 1 of 7 files failed (IO_ERROR: 1)" in text
     assert "what to do: the failed files are retried by later runs after their backoff" in text
     assert "the other routes moved" not in text  # advice for this failure, not another's
 
