@@ -6,9 +6,9 @@ failed.
 
 ## Example
 
-**Trigger** it, set *Source folder* to a folder of the `filepool_sftp` server (e.g. `/data/outgoing`) and keep
-the rest: its files land in the bucket `landing` under their path relative to that folder. Run it again and
-nothing moves twice.
+**Trigger** it, set *Source folder* to a folder of the `filepool_sftp` server (`/data/outgoing` unless
+`[filepool] sftp_source_path` says another) and keep the rest: its files land in the bucket `landing` under their
+path relative to that folder. Run it again and nothing moves twice.
 
 ## Good to know
 
@@ -36,19 +36,22 @@ from filepool.params import CONNECTIONS, TUNING, WHAT, interval_params, transfer
 from filepool.routes import ROUTE_SCHEMA, check_allowed, plan_routes, route_of, routes_named
 from filepool.runs import emit_run_events, planning_failed, summarize
 from filepool.schedules import transfer_timetable
-from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID
+from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID, setting
 
 log = logging.getLogger(__name__)
 
 # The routes this deployment moves (see the module's doc); empty: the one route of the Params below.
 ROUTES: list[dict[str, Any]] = []
 
+# The folder of that one route: [filepool] sftp_source_path, /data/outgoing unless the deployment says.
+SOURCE_PATH = setting("sftp_source_path")
+
 # What a trigger form may point the tasks at beyond these (and beyond the routes above, which this file names):
 # [filepool] allowed_connections, allowed_buckets and allowed_paths (see filepool/allow.py).
 ALLOWED: dict[str, list[str]] = {
     "connections": [SFTP_CONN_ID, S3_CONN_ID, LEDGER_CONN_ID, *routes_named(ROUTES, "sftp_conn_id", "aws_conn_id")],
     "buckets": ["landing", *routes_named(ROUTES, "bucket")],
-    "paths": ["/data/outgoing", *routes_named(ROUTES, "source_path")],
+    "paths": [SOURCE_PATH, *routes_named(ROUTES, "source_path")],
 }
 
 # How a backfill run selects each route's files when the route does not say (`backfill_select_by` and `partition`
@@ -90,7 +93,7 @@ with DAG(
             section=WHAT,
         ),
         "source_path": Param(
-            "/data/outgoing",
+            SOURCE_PATH,
             type="string",
             minLength=1,
             pattern="^/",

@@ -213,6 +213,14 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "0 * * * *",
                         "version_added": "0.4.0",
                     },
+                    "sftp_source_path": {
+                        "description": "The SFTP folder filepool_sftp_to_minio sweeps when no route is given: its "
+                        "trigger form's Source folder, and the folder of its scheduled runs.",
+                        "type": "string",
+                        "example": "/data/outgoing",
+                        "default": "/data/outgoing",
+                        "version_added": "0.6.0",
+                    },
                     "watch_source_path": {
                         "description": "The SFTP folder filepool_sftp_to_minio_on_arrival watches (from the "
                         "triggerer, no worker slot held): new stable files there start a run within seconds.",

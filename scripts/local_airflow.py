@@ -198,6 +198,7 @@ def main() -> int:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             # the demo's SFTP folder may be typed into the trigger form; /outgoing is the FTP sweep's own
             "AIRFLOW__FILEPOOL__ALLOWED_PATHS": f"{demo.SOURCE},/outgoing",
+            "AIRFLOW__FILEPOOL__SFTP_SOURCE_PATH": str(demo.SOURCE),  # filepool_sftp_to_minio's form and hourly sweep
             # filepool_sftp_to_minio_on_arrival watches the demo's SFTP folder from the triggerer
             "AIRFLOW__FILEPOOL__WATCH_SOURCE_PATH": str(demo.SOURCE),
             "AIRFLOW__FILEPOOL__WATCH_BUCKET": demo.BUCKET,
@@ -218,7 +219,7 @@ def main() -> int:
         print("\n================ filepool on a local Airflow ================")
         print(f"Airflow UI:      http://127.0.0.1:{port}/   (login: admin / {password})")
         print(f"File transfers:  http://127.0.0.1:{port}/plugin/file-transfers")
-        print(f"SFTP -> MinIO:   trigger filepool_sftp_to_minio with source_path {demo.SOURCE}")
+        print(f"SFTP -> MinIO:   trigger filepool_sftp_to_minio: its Source folder is the demo's {demo.SOURCE}")
         print(f"FTP -> local:    filepool_ftp_to_local sweeps the FTP server's /outgoing into {LOCAL_BASE}/incoming")
         if producer_env:
             print(

@@ -37,16 +37,15 @@ SHOTS = REPO / "test-output" / "first-hour"
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
-def deployed_dags(folder: Path, days_tree: Path) -> Path:
-    """The DAG files as a deployment edits them: filepool_sftp_to_minio on its own folder, with daily intervals
-    and a folder per date for backfills."""
+def deployed_dags(folder: Path) -> Path:
+    """The DAG files as a deployment edits them: filepool_sftp_to_minio with daily intervals and a folder per date
+    for backfills."""
     folder.mkdir()
     for name in ("filepool_sftp_to_minio.py", "filepool_ftp_to_local.py"):
         shutil.copy(REPO / "dags" / name, folder / name)
     path = folder / "filepool_sftp_to_minio.py"
     text = path.read_text()
     for old, new in (
-        ('"/data/outgoing"', json.dumps(str(days_tree))),
         ("SCHEDULE: str | None = None", 'SCHEDULE: str | None = "0 0 * * *"'),
         ('BACKFILL_SELECT_BY = "mtime"', 'BACKFILL_SELECT_BY = "partition"'),
     ):
@@ -128,13 +127,14 @@ def test_a_new_users_first_hour(
     env = {
         **os.environ,
         "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(sftp_root),
+        "AIRFLOW__FILEPOOL__SFTP_SOURCE_PATH": str(days_tree),  # the form's default folder, the scheduled sweep's
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
     }
     cluster = AirflowCluster(
         postgres_server,
         env,
         users={"admin": "admin"},
-        dags_folder=deployed_dags(tmp_path / "dags", days_tree),
+        dags_folder=deployed_dags(tmp_path / "dags"),
     ).start()
     seen: set[str] = set()
     try:

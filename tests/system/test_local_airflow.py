@@ -104,7 +104,7 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
 
         runs = {
             "filepool_ftp_to_local": {},  # the hourly sweep of the FTP server's /outgoing, as scheduled
-            "filepool_sftp_to_minio": {"source_path": str(demo / "sftp" / "outgoing"), "workers": 2},
+            "filepool_sftp_to_minio": {"workers": 2},  # its Source folder: the demo's, as make airflow sets it
         }
         for dag_id, conf in runs.items():
             call(port, "PATCH", f"/api/v2/dags/{dag_id}", token, {"is_paused": False})
