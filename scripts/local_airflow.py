@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +48,19 @@ PRODUCER_EVENTS = 2000  # a day
 
 
 def ftp_samples() -> None:
-    """Files for the hourly FTP sweep's default folder, /outgoing (made once, written an hour ago: stable)."""
+    """Files for the hourly FTP sweep's default folder, /outgoing (made once): a folder per day, each file written
+    at noon of its day, so a backfill of those days (by mtime, hourly) moves each day's files in its noon run."""
     outgoing = FTP_ROOT / "outgoing"
     if outgoing.exists():
         return
-    for day in range(3):
-        folder = outgoing / f"2026-01-0{day + 1}"
+    for day in (PRODUCER_DAYS[0] + timedelta(days=n) for n in range(PRODUCER_DAYS[1])):  # 2026-01-01 to 03
+        folder = outgoing / day.isoformat()
         folder.mkdir(parents=True)
+        noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp()
         for i in range(20):
-            (folder / f"events-{i:02d}.json").write_text(json.dumps({"day": day, "n": i}) * 50)
-    hour_ago = time.time() - 3600
-    for path in outgoing.rglob("*"):
-        os.utime(path, (hour_ago, hour_ago))
+            path = folder / f"events-{i:02d}.json"
+            path.write_text(json.dumps({"day": day.isoformat(), "n": i}) * 50)
+            os.utime(path, (noon, noon))
 
 
 def producer_host(engine: DockerEngine, broker: KafkaBroker) -> dict[str, str]:
