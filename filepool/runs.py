@@ -70,9 +70,9 @@ def planning_failed(ti: Any, task_id: str) -> NoReturn:
     said = pulled(ti, task_id, "failure")
     why = f"[{said[0]['code']}] {said[0]['message']}" if said else "it left no word (see its log)"
     advice = ADVICE.get(said[0]["code"], _UNFINISHED) if said else _UNFINISHED
-    line = f"{task_id} failed: {why} - what to do: {advice}; nothing was listed or moved"
-    log.error("%s", line)
-    raise TransferFailed(line)
+    log.error("%s failed: %s; nothing was listed or moved", task_id, why)
+    log.error("  what to do: %s", advice)
+    raise TransferFailed(f"{task_id} failed: {why}; nothing was listed or moved - what to do: {advice}")
 
 
 def summarize(ti: Any, planned: dict[str, int], jobs: dict[str, str]) -> dict[str, Any]:
@@ -83,8 +83,8 @@ def summarize(ti: Any, planned: dict[str, int], jobs: dict[str, str]) -> dict[st
     *_, transfer_id = planned
     reports = {task_id: pulled(ti, task_id, "summary") for task_id in planned}
     failures = [f for task_id in planned for f in pulled(ti, task_id, "failure")]
-    found = {d.get("job"): d.get("discovery", {}) for task_id in planned if task_id != transfer_id
-             for d in reports[task_id]}  # fmt: skip
+    # what each route's listing selected: a discover task's word, or a sweep's own (it lists and transfers)
+    found = {d.get("job"): d["discovery"] for task_id in planned for d in reports[task_id] if "discovery" in d}
     routes: dict[str, dict[str, Any]] = {}
     for part in reports[transfer_id]:
         log.info(
@@ -127,19 +127,19 @@ def summarize(ti: Any, planned: dict[str, int], jobs: dict[str, str]) -> dict[st
         len(jobs),
     )
     heard = {r["task"] for parts in reports.values() for r in parts} | {f["task"] for f in failures}
-    problems = [
-        f"{f['task']} failed: [{f['code']}] {f['message']} - what to do: {ADVICE.get(f['code'], _UNFINISHED)}"
-        for f in failures
+    problems = [  # (what happened, what to do): two lines, each short enough to read in the log view
+        (f"{f['task']} failed: [{f['code']}] {f['message']}", ADVICE.get(f["code"], _UNFINISHED)) for f in failures
     ]
     problems += [
-        f"{label}: {_UNFINISHED}"
+        (f"{label} left no word", _UNFINISHED)
         for task_id, count in planned.items()
         for label in (f"{task_id}[{i}]" for i in range(count))
         if label not in heard
     ]
     if problems:
-        for line in problems:
-            log.error("%s", line)
+        for what, advice in problems:
+            log.error("%s", what)
+            log.error("  what to do: %s", advice)
         raise TransferFailed(
             f"{len(problems)} task(s) of this run failed: the lines above say which, why and what to do"
         )

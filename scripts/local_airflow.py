@@ -10,6 +10,7 @@ login; Ctrl-C stops everything it started. State stays in .demo/ (`rm -rf .demo`
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -159,6 +160,10 @@ def main() -> int:
     passwords = HOME / "passwords.json"
     if not passwords.exists():
         passwords.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+    fernet_key = HOME / "fernet.key"  # connection passwords and extras are stored encrypted in the metadata database
+    if not fernet_key.exists():
+        fernet_key.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        fernet_key.chmod(0o600)
     pg = PostgresServer(root=demo.DEMO / "postgres", keep=True)
     ssh, s3 = SSHServer(), S3Server(root=demo.DEMO / "s3", keep=True)
     ftp = CountingFTPServer(root=FTP_ROOT)
@@ -195,6 +200,7 @@ def main() -> int:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__FERNET_KEY": fernet_key.read_text(),
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection form's Test button (off by default)
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             # the demo's SFTP folder may be typed into the trigger form; /outgoing is the FTP sweep's own

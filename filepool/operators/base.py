@@ -287,7 +287,5 @@ def _failure(summary: dict[str, Any]) -> str | None:
     if not failed:
         return None
     errors = ", ".join(f"{code}: {n}" for code, n in sorted(summary["errors"].items()))
-    return (
-        f"{failed} of {failed + summary['files_transferred']} files failed ({errors}); they are retried on a later "
-        "run" + (f" (stopped early: {summary['halted_by']})" if summary.get("halted_by") else "")
-    )
+    halted = f"; stopped early: {summary['halted_by']}" if summary.get("halted_by") else ""
+    return f"{failed} of {failed + summary['files_transferred']} files failed ({errors}{halted})"

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from tests.helpers import REPO
@@ -101,6 +102,20 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
             stored = call(port, "GET", f"/api/v2/connections/{conn_id}", token)
             tried = call(port, "POST", "/api/v2/connections/test", token, {**stored, "connection_id": conn_id})
             assert tried["status"] is True and "logged in" in tried["message"], tried
+        ledger = json.loads((home / "connections.json").read_text())["filepool_ledger"]  # the same PostgreSQL
+        metadata = psycopg2.connect(
+            host=ledger["host"],
+            port=ledger["port"],
+            user=ledger["login"],
+            password=ledger["password"],
+            dbname="airflow",
+        )
+        with metadata, metadata.cursor() as cur:  # stored encrypted, with make airflow's own Fernet key
+            cur.execute("SELECT conn_id FROM connection WHERE password IS NOT NULL AND NOT is_encrypted")
+            assert cur.fetchall() == []
+            cur.execute("SELECT count(*) FROM connection WHERE is_encrypted AND conn_id LIKE 'filepool%'")
+            assert cur.fetchone()[0] >= 4
+        metadata.close()
 
         runs = {
             "filepool_ftp_to_local": {},  # the hourly sweep of the FTP server's /outgoing, as scheduled
