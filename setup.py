@@ -19,7 +19,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["filepool", "filepool.*"]),
-    package_data={"filepool.ledger": ["sql/*.sql", "sql/migrations/*.sql"], "filepool.plugin": ["static/*"]},
+    package_data={"filepool.ledger": ["sql/*.sql", "sql/migrations/*.sql"], "filepool.plugin": ["static/*", "*.sql"]},
     # What the code imports, and the providers of the connection types the README has users create (sftp, ftp,
     # fs from standard, aws, postgres, docker, kafka); requirements.txt pins the same list.
     install_requires=[

@@ -81,7 +81,7 @@ def measure(rounds: dict[int, list[str]], claims: int, batch: int) -> dict[int, 
         for _ in range(claims):
             for size, ledger in ledgers.items():
                 t = time.perf_counter()
-                files = ledger.claim(JOB, batch, 300)
+                files = ledger.claim_batch(JOB, batch, 300).files
                 latencies[size].append(time.perf_counter() - t)
                 claimed[size] += len(files)
                 ledger.complete([Completion(f.id, f.attempts, f.size, "x", "sha256", None, 0, 0, 0) for f in files])

@@ -45,7 +45,7 @@ def claimer(uri: str, until: float, latencies: list[float], claimed: list[int]) 
     try:
         while time.time() < until:
             t = time.perf_counter()
-            files = ledger.claim(JOB, BATCH, 300)
+            files = ledger.claim_batch(JOB, BATCH, 300).files
             latencies.append(time.perf_counter() - t)
             ledger.complete([Completion(f.id, f.attempts, f.size, "x", "sha256", None, 0, 0, 0) for f in files])
             claimed.append(len(files))

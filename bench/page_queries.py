@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import exit_on_sigterm  # noqa: E402
 from filepool.ledger import Ledger  # noqa: E402
-from filepool.ledger.overview import Overview, Scope  # noqa: E402
+from filepool.plugin.overview import Overview, Scope  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
 

@@ -4,8 +4,12 @@ the field when one cannot."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from filepool.exceptions import InvalidConfig
 
@@ -77,8 +81,47 @@ class Connection:
         return self.host
 
 
+# The connections one task read already (see `read_once`); None outside a task.
+_READ: contextvars.ContextVar[dict[str, Connection] | None] = contextvars.ContextVar("filepool_read", default=None)
+
+
+@contextlib.contextmanager
+def read_once() -> Iterator[None]:
+    """Within the block, each connection is read from Airflow once: in a task every read is a request to the API
+    server, and a batch of task messages names the same few connections many times. A connection edited during
+    the block is seen by the next task."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_once(execute: F) -> F:
+    """An operator's `execute` that reads each connection once (`read_once`)."""
+
+    @functools.wraps(execute)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with read_once():
+            return execute(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
 def read_connection(conn_id: str) -> Connection:
     """The Airflow connection `conn_id` (from Airflow's database, a secrets backend or AIRFLOW_CONN_*)."""
+    read = _READ.get()
+    if read is None:
+        return _read(conn_id)
+    if conn_id not in read:
+        read[conn_id] = _read(conn_id)
+    return read[conn_id]
+
+
+def _read(conn_id: str) -> Connection:
     raw = _airflow_connection(conn_id)
     return Connection(
         conn_id=conn_id,

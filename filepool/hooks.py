@@ -37,7 +37,7 @@ class FilepoolSFTPHook(BaseHook):
 
 
 class FilepoolFTPHook(BaseHook):
-    """An FTP or FTPS server as filepool reads it (filepool.endpoints.ftp.FTPConfig)."""
+    """An FTP or FTPS server as filepool reads it (filepool.endpoints.ftp.session.FTPConfig)."""
 
     conn_name_attr = "ftp_conn_id"
     default_conn_name = "filepool_ftp"
@@ -49,7 +49,7 @@ class FilepoolFTPHook(BaseHook):
         self.ftp_conn_id = ftp_conn_id
 
     def get_conn(self) -> Any:
-        from filepool.endpoints.ftp import FTPConfig, FTPSession
+        from filepool.endpoints.ftp.session import FTPConfig, FTPSession
 
         return FTPSession.open(FTPConfig.from_airflow(self.ftp_conn_id))
 

@@ -16,7 +16,7 @@ import os
 import posixpath
 import time
 
-from filepool.endpoints.ftp import FTPSession
+from filepool.endpoints.ftp.session import FTPSession
 from filepool.endpoints.local import LocalConfig
 from filepool.endpoints.s3 import S3Destination
 from filepool.ledger import Ledger

@@ -19,7 +19,7 @@ from filepool.operators import KafkaTaskMessagesOperator
 
 
 def _inject_fault(spec: str) -> None:
-    import filepool.transfer.intake as intake
+    import filepool.events.intake as intake
 
     mode, _, task_id = spec.partition(":")
     real = intake.take_messages

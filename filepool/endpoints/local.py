@@ -37,9 +37,7 @@ from filepool.exceptions import (
     PathOutsideBase,
     TransferIOError,
 )
-from filepool.names import TEMP_SUFFIX, temp_name
-from filepool.settings import Settings
-from filepool.transfer.interfaces import (
+from filepool.interfaces import (
     NO_CONTEXT,
     Destination,
     NotTheSame,
@@ -49,6 +47,8 @@ from filepool.transfer.interfaces import (
     WriteContext,
     WriteResult,
 )
+from filepool.names import TEMP_SUFFIX, temp_name
+from filepool.settings import Settings
 
 CHUNK = 1024 * 1024
 try:
@@ -194,6 +194,9 @@ class LocalSource(Source):
         self.config = config
         self._session = LocalSession(config)
 
+    def confine(self, path: str) -> str:
+        return self.config.confine(path)
+
     @contextmanager
     def session(self) -> Iterator[LocalSession]:
         yield self._session
@@ -331,6 +334,9 @@ class LocalDestination(Destination):
         self._temp_numbers = itertools.count()
         self._staged: list[tuple[str, str, str, str]] = []  # (key, temporary path, final path, claim)
         self._lock = threading.Lock()
+
+    def confine(self, path: str) -> str:
+        return self.config.confine(path)
 
     def chunk_size(self, size: int) -> int:
         return CHUNK

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Generic, Protocol, TypeVar
 
 from filepool import metrics
-from filepool.transfer.interfaces import GateFor, LoginGate
+from filepool.interfaces import GateFor, LoginGate
 
 log = logging.getLogger(__name__)
 _GATE_WAIT_LOGGED = 30.0  # seconds a thread waits for a login slot before the log says so

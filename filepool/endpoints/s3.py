@@ -27,7 +27,7 @@ from filepool.exceptions import (
     InvalidConfig,
     SizeMismatch,
 )
-from filepool.transfer.interfaces import NO_CONTEXT, Destination, NotTheSame, WriteContext, WriteResult
+from filepool.interfaces import NO_CONTEXT, Destination, NotTheSame, WriteContext, WriteResult
 
 log = logging.getLogger(__name__)
 MAX_PARTS = 10_000  # the S3 limit

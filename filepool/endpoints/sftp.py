@@ -40,8 +40,8 @@ from filepool.exceptions import (
     TransferIOError,
     TransferStalled,
 )
+from filepool.interfaces import GateFor, RemoteFile, Source, Unlisted
 from filepool.settings import Settings
-from filepool.transfer.interfaces import GateFor, RemoteFile, Source, Unlisted
 
 # asyncssh logs every channel open and close at INFO: task logs would drown in them.
 if logging.getLogger("asyncssh").level == logging.NOTSET:

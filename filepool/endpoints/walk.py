@@ -11,8 +11,8 @@ from __future__ import annotations
 import posixpath
 
 from filepool.exceptions import InvalidName, ListingError
+from filepool.interfaces import Unlisted
 from filepool.names import MAX_PATH_BYTES, too_long
-from filepool.transfer.interfaces import Unlisted
 
 MAX_DEPTH = 64
 INVALID_NAME = InvalidName.code

@@ -1,5 +1,5 @@
-"""Load the named SQL blocks of sql/queries.sql (the engine's) and sql/overview.sql (the File transfers page's),
-and the numbered migrations, once."""
+"""Load named SQL blocks (`-- name: x` then the statement) from a package's .sql file, and the ledger's numbered
+migrations, once: sql/queries.sql is the engine's, filepool/plugin/overview.sql the File transfers page's."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 @functools.cache
-def queries() -> dict[str, str]:
+def named_sql(package: str, file: str) -> dict[str, str]:
     found: dict[str, str] = {}
-    for file in ("queries.sql", "overview.sql"):
-        parts = _NAME.split(resources.files("filepool.ledger").joinpath(f"sql/{file}").read_text())
-        # parts = [preamble, name1, body1, name2, body2, ...]
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            assert name not in found, f"query {name} is named twice"
-            found[name] = body.strip()
+    parts = _NAME.split(resources.files(package).joinpath(file).read_text())
+    # parts = [preamble, name1, body1, name2, body2, ...]
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        assert name not in found, f"query {name} is named twice in {file}"
+        found[name] = body.strip()
     return found
+
+
+def queries() -> dict[str, str]:
+    return named_sql("filepool.ledger", "sql/queries.sql")
 
 
 @functools.cache

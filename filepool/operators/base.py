@@ -12,9 +12,11 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from filepool.airflow_connections import as_bool
+from filepool.airflow_connections import as_bool, reads_once
 from filepool.allow import Guarded
+from filepool.events.sinks import open_sink
 from filepool.exceptions import FilepoolError, InvalidConfig
+from filepool.interfaces import Destination, Source
 from filepool.operators.arguments import positive_int, seconds
 from filepool.operators.interval import interval_window, run_type
 from filepool.operators.links import FileTransfersLink
@@ -23,7 +25,6 @@ from filepool.operators.task_instance import finish, report_failure, task_ref, w
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
 from filepool.transfer.discovery import Selection
-from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.route import Route
 from filepool.transfer.task import TransferTask
 from filepool.transfer.window import Window
@@ -194,6 +195,7 @@ class FileTransferOperator(Guarded, BaseOperator):
 
     # -- the run ------------------------------------------------------------------------------------------
 
+    @reads_once
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             return self._run(context)
@@ -235,6 +237,7 @@ class FileTransferOperator(Guarded, BaseOperator):
                 self.notify,
                 keep_moved=self.max_file_events if asset_events == "file" else 0,
                 linger=self.linger_seconds,
+                sinks=open_sink,
             )
             self._locations = self.locations(route)
             if self.transfer:

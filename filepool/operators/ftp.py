@@ -7,13 +7,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from filepool.endpoints.ftp import FTPConfig
-from filepool.endpoints.ftp_source import FTPSource
-from filepool.endpoints.ftp_upload import FTPDestination
-from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
+from filepool.endpoints.factory import open_destination, open_source
+from filepool.endpoints.ftp.session import FTPConfig
+from filepool.endpoints.local import LocalConfig
+from filepool.interfaces import Destination, Source
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
 from filepool.settings import FTP_CONN_ID, LOCAL_CONN_ID, Settings
-from filepool.transfer.interfaces import Source
 from filepool.transfer.route import Route, ftp_to_local, local_to_ftp
 
 
@@ -48,18 +47,14 @@ class FTPToLocalOperator(FileTransferOperator):
         self.local_conn_id = local_conn_id
         self.dest_path = dest_path
 
-    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> FTPSource:
-        return FTPSource(
-            FTPConfig.from_airflow(self.ftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
-        )
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Source:
+        return open_source("ftp", self.ftp_conn_id, min(threads, settings.max_sessions_per_connection), sessions)
 
     def make_route(self, source: Source) -> Route:
         return ftp_to_local(self.ftp_conn_id, self.source_path, self.local_conn_id, self.dest_path)
 
-    def open_destination(
-        self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore
-    ) -> LocalDestination:
-        return LocalDestination(LocalConfig.from_airflow(self.local_conn_id))
+    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Destination:
+        return open_destination("local", self.local_conn_id)
 
     def locations(self, route: Route) -> tuple[str, str]:
         base = LocalConfig.from_airflow(self.local_conn_id).base
@@ -96,21 +91,15 @@ class LocalToFTPOperator(FileTransferOperator):
         self.local_conn_id = local_conn_id
         self.dest_path = dest_path
 
-    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> LocalSource:
-        return LocalSource(LocalConfig.from_airflow(self.local_conn_id))
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Source:
+        return open_source("local", self.local_conn_id)
 
     def make_route(self, source: Source) -> Route:
-        assert isinstance(source, LocalSource)  # the one open_source gives
-        return local_to_ftp(
-            self.local_conn_id, source.config.confine(self.source_path), self.ftp_conn_id, self.dest_path
-        )
+        return local_to_ftp(self.local_conn_id, source.confine(self.source_path), self.ftp_conn_id, self.dest_path)
 
-    def open_destination(
-        self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore
-    ) -> FTPDestination:
-        return FTPDestination(
-            FTPConfig.from_airflow(self.ftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
-        )
+    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Destination:
+        per_connection = min(threads, settings.max_sessions_per_connection)
+        return open_destination("ftp", self.ftp_conn_id, per_connection, sessions)
 
     def locations(self, route: Route) -> tuple[str, str]:
         return "file://" + route.source_root, ftp_uri(self.ftp_conn_id, route.key_prefix)

@@ -7,14 +7,14 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from filepool.airflow_connections import reads_once
 from filepool.allow import Guarded
+from filepool.events.intake import Intake, IntakeConfig
 from filepool.ledger import Ledger
 from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, task_ref, worker_name
-from filepool.operators.task_messages import file_versions, open_pair
 from filepool.settings import KAFKA_CONN_ID, LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
-from filepool.transfer.intake import Intake, IntakeConfig
 from filepool.transfer.startup import open_ledger
 
 
@@ -92,6 +92,7 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
         self.after = AfterTransfer.parse(after_transfer, archive_path, None)
         self.allowed = allowed
 
+    @reads_once
     def execute(self, context: Any) -> dict[str, Any]:
         allowed = self.check_allowed(context)
         settings = Settings.load()
@@ -100,7 +101,7 @@ class KafkaTaskMessagesOperator(Guarded, BaseOperator):
         connect = Ledger.opener(self.ledger_conn_id, worker)
         ledger = open_ledger(connect, settings, task_ref(context))
         try:
-            summary = Intake(config, connect, settings, allowed, open_pair, file_versions, self.after).run()
+            summary = Intake(config, connect, settings, allowed, self.after).run()
             ledger.retire_worker()
         finally:
             ledger.close()

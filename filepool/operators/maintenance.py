@@ -10,10 +10,11 @@ from airflow.sdk import BaseOperator
 
 from filepool import maintenance
 from filepool.allow import Guarded
-from filepool.endpoints.ftp import FTPConfig
-from filepool.endpoints.ftp_source import FTPSource
+from filepool.endpoints.ftp.session import FTPConfig
+from filepool.endpoints.ftp.source import FTPSource
 from filepool.endpoints.local import LocalConfig
 from filepool.endpoints.s3 import S3Destination
+from filepool.events.sinks import open_sink
 from filepool.ledger import Ledger
 from filepool.operators.arguments import as_list, at_least_a_lease, seconds
 from filepool.operators.task_instance import worker_name
@@ -216,7 +217,7 @@ class PublishOutboxOperator(Guarded, BaseOperator):
         self.check_allowed(context)
         with _ledger(self.ledger_conn_id, context):  # migrated
             pass
-        publisher = Publisher(Ledger.opener(self.ledger_conn_id, worker_name(context)))
+        publisher = Publisher(Ledger.opener(self.ledger_conn_id, worker_name(context)), open_sink)
         try:
             left = publisher.drain(seconds("timeout_seconds", self.timeout_seconds))
         finally:

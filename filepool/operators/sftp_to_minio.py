@@ -6,11 +6,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from filepool.endpoints.s3 import S3Destination
-from filepool.endpoints.sftp import SFTPConfig, SFTPSource
+from filepool.endpoints.factory import open_destination, open_source
+from filepool.endpoints.sftp import SFTPConfig
+from filepool.interfaces import Destination, Source
 from filepool.operators.base import COMMON_TEMPLATE_FIELDS, FileTransferOperator
 from filepool.settings import S3_CONN_ID, SFTP_CONN_ID, Settings
-from filepool.transfer.interfaces import Source
 from filepool.transfer.route import Route, sftp_to_s3
 
 
@@ -52,10 +52,8 @@ class SFTPToMinIOOperator(FileTransferOperator):
         self.bucket = bucket
         self.key_prefix = key_prefix
 
-    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> SFTPSource:
-        return SFTPSource(
-            SFTPConfig.from_airflow(self.sftp_conn_id), min(threads, settings.max_sessions_per_connection), sessions
-        )
+    def open_source(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Source:
+        return open_source("sftp", self.sftp_conn_id, min(threads, settings.max_sessions_per_connection), sessions)
 
     def make_route(self, source: Source) -> Route:
         return sftp_to_s3(self.sftp_conn_id, self.source_path, self.aws_conn_id, self.bucket, self.key_prefix)
@@ -64,7 +62,5 @@ class SFTPToMinIOOperator(FileTransferOperator):
         config = SFTPConfig.from_airflow(self.sftp_conn_id)
         return f"sftp://{config.host}:{config.port}{route.source_root}", f"s3://{self.bucket}/{self.key_prefix}"
 
-    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> S3Destination:
-        return S3Destination.from_airflow(
-            self.aws_conn_id, self.bucket, threads, settings.multipart_threshold, settings.part_size
-        )
+    def open_destination(self, settings: Settings, threads: int, sessions: threading.BoundedSemaphore) -> Destination:
+        return open_destination("s3", self.aws_conn_id, threads, bucket=self.bucket, settings=settings)

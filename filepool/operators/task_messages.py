@@ -11,21 +11,26 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from filepool.airflow_connections import reads_once
 from filepool.allow import Guarded
-from filepool.endpoints.ftp import FTPConfig
-from filepool.endpoints.ftp_source import FTPSource
-from filepool.endpoints.ftp_upload import FTPDestination
-from filepool.endpoints.local import LocalConfig, LocalDestination, LocalSource
-from filepool.exceptions import FileNotFound, FilepoolError, as_error, error_code
-from filepool.ledger import DiscoveredFile, Ledger
-from filepool.names import storable
+from filepool.endpoints.factory import open_pair
+from filepool.exceptions import FilepoolError, error_code
+from filepool.ledger import Ledger
 from filepool.operators.arguments import positive_int
 from filepool.operators.task_instance import finish, task_ref, worker_name
 from filepool.settings import LEDGER_CONN_ID, Settings
 from filepool.transfer.completion import AfterTransfer
-from filepool.transfer.interfaces import GateFor, RemoteFile
 from filepool.transfer.login_slots import login_gate
-from filepool.transfer.messages import TaskMessage, kinds, result
+from filepool.transfer.message_pairs import (
+    Pair,
+    checked_pair,
+    file_versions,
+    job_of,
+    reject_row,
+    rejected_job,
+    results,
+)
+from filepool.transfer.messages import TaskMessage, result
 from filepool.transfer.startup import open_ledger
 from filepool.transfer.task import move_queued
 
@@ -77,6 +82,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         self.threads = threads
         self.fail_on_file_errors = fail_on_file_errors
 
+    @reads_once
     def execute(self, context: Any) -> dict[str, Any]:
         allowed = self.check_allowed(context)
         threads = positive_int("threads", self.threads)
@@ -85,26 +91,16 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         worker = worker_name(context)
         ledger = open_ledger(Ledger.opener(self.ledger_conn_id, worker), settings, task_ref(context))
         try:
-            groups: dict[tuple[str, str, str, str], list[tuple[int, TaskMessage]]] = defaultdict(list)
+            groups: dict[Pair, list[tuple[int, TaskMessage]]] = defaultdict(list)
             for index, raw in enumerate(out.raws):
                 try:
                     message = TaskMessage.parse(raw)
-                    allowed.connection(message.src_id, "src_id")
-                    allowed.connection(message.dst_id, "dst_id")
-                    src_kind, dst_kind = kinds(message)
-                    if src_kind == "ftp":
-                        allowed.path(message.src_path, "src_path")
-                    else:
-                        allowed.path(message.dst_path, "dst_path")
+                    groups[checked_pair(message, allowed)].append((index, message))
                 except FilepoolError as exc:
                     out.refuse(index, exc)
-                    continue
-                groups[(message.src_id, src_kind, message.dst_id, dst_kind)].append((index, message))
             sessions = threading.BoundedSemaphore(settings.max_sessions_total)  # one budget for the whole task
-            for (src_id, src_kind, dst_id, dst_kind), members in groups.items():
-                self._run_group(
-                    ledger, worker, (src_id, src_kind, dst_id, dst_kind), members, out, threads, settings, sessions
-                )
+            for pair, members in groups.items():
+                self._run_group(ledger, worker, pair, members, out, threads, settings, sessions)
             ledger.reject(out.rejects)
             ledger.retire_worker()
         finally:
@@ -115,7 +111,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         self,
         ledger: Ledger,
         worker: str,
-        pair: tuple[str, str, str, str],
+        pair: Pair,
         members: list[tuple[int, TaskMessage]],
         out: _Outcomes,
         threads: int,
@@ -123,8 +119,7 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
         sessions: threading.BoundedSemaphore,
     ) -> None:
         """Move the messages of one source/destination pair: check, register each file version, drain, report."""
-        src_id, src_kind, dst_id, dst_kind = pair
-        job = f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
+        job = job_of(pair)
         connect = Ledger.opener(self.ledger_conn_id, worker)
         per_connection = min(threads, settings.max_sessions_per_connection)
         try:
@@ -134,20 +129,21 @@ class FTPTaskMessagesOperator(Guarded, BaseOperator):
                 out.refuse(index, exc, job)
             return
         with closing(source), closing(destination):
-            found, refused = file_versions(source, destination, members, ledger, job)
-            for index, why in refused.items():
+            versions = file_versions(source, destination, members, ledger, job)
+            for index, why in versions.refused.items():
                 out.refuse(index, why, job)
             messages = dict(members)
-            versions = {index: (messages[index], version) for index, version in found.items()}
+            moving = {index: (messages[index], version) for index, version in versions.found.items()}
             ledger.register(
                 job,
                 [
                     replace(version, metadata={"task_id": message.task_id, "metadata": message.metadata})
-                    for message, version in versions.values()
+                    for message, version in moving.values()
                 ],
             )
             move_queued(connect, job, source, destination, threads, settings, after_transfer=self.after)
-            _report(ledger, job, versions, out)
+            for index, record in results(ledger, job, moving, out.raws).items():
+                out.results[index] = record
 
     def _finish(self, out: _Outcomes, context: Any) -> dict[str, Any]:
         """Log the failures, push the summary to XCom, fail the task if any message failed.
@@ -199,120 +195,7 @@ class _Outcomes:
 
     def refuse(self, index: int, exc: BaseException, job: str | None = None) -> None:
         raw = self.raws[index]
-        fields = raw if isinstance(raw, dict) else {}
-        task_id = str(fields.get("task_id") or "")
+        task_id = str((raw.get("task_id") if isinstance(raw, dict) else None) or "")
         message = exc.message if isinstance(exc, FilepoolError) else str(exc)
-        # A refused message may hold what the ledger cannot store (a NUL): its row gets the escaped form.
-        self.rejects.append(
-            {
-                "job": storable(job or f"rejected://{fields.get('src_id')} -> {fields.get('dst_id')}"),
-                "source_path": storable(str(fields.get("src_path") or "")),
-                "destination": storable(str(fields.get("dst_path") or "")),
-                "error_code": error_code(exc),
-                "error_message": storable(message),
-                "metadata": {"task_id": storable(task_id)},
-            }
-        )
+        self.rejects.append(reject_row(job or rejected_job(raw), raw, task_id, error_code(exc), message))
         self.results[index] = result(raw, task_id, "failure", error_code=error_code(exc), error_message=message)
-
-
-def open_pair(
-    pair: tuple[str, str, str, str], per_connection: int, sessions: threading.BoundedSemaphore, gate_for: GateFor
-) -> tuple[FTPSource | LocalSource, FTPDestination | LocalDestination]:
-    """The source and destination of a (src_id, src kind, dst_id, dst kind) pair of task messages, their FTP
-    sessions pooled (`per_connection` each, `sessions` for the whole task) and within their servers' `max_logins`
-    (`gate_for`)."""
-    src_id, src_kind, dst_id, dst_kind = pair
-    source: FTPSource | LocalSource = (
-        FTPSource(FTPConfig.from_airflow(src_id), per_connection, sessions)
-        if src_kind == "ftp"
-        else LocalSource(LocalConfig.from_airflow(src_id))
-    )
-    try:
-        destination: FTPDestination | LocalDestination = (
-            FTPDestination(FTPConfig.from_airflow(dst_id), per_connection, sessions)
-            if dst_kind == "ftp"
-            else LocalDestination(LocalConfig.from_airflow(dst_id))
-        )
-    except BaseException:
-        source.close()
-        raise
-    source.share_logins(gate_for)
-    destination.share_logins(gate_for)
-    return source, destination
-
-
-def file_versions(
-    source: FTPSource | LocalSource,
-    destination: FTPDestination | LocalDestination,
-    members: Sequence[tuple[int, TaskMessage]],
-    ledger: Ledger,
-    job: str,
-) -> tuple[dict[int, DiscoveredFile], dict[int, FilepoolError]]:
-    """({index: its file version} for the messages whose paths are allowed and whose source exists, {index: why
-    not} for the others), from one listing session; a version listed with a coarse time (FTP LIST) is the one the
-    ledger has where their times agree (`Ledger.canonical`). The destination is part of the version: the same
-    source sent to two places is two transfers, and each message reports on its own destination only."""
-    refused: dict[int, FilepoolError] = {}
-    wanted: list[tuple[int, TaskMessage, str]] = []
-    for index, message in members:
-        try:
-            path = source.config.confine(message.src_path) if isinstance(source, LocalSource) else message.src_path
-            if isinstance(destination, LocalDestination):
-                destination.config.confine(message.dst_path)  # refuse escapes before any byte moves
-            wanted.append((index, message, path))
-        except FilepoolError as exc:
-            refused[index] = exc
-    try:
-        with source.session() as session:
-            found = session.stat_files([path for _, _, path in wanted])
-    except FilepoolError as exc:
-        if exc.endpoint_wide:  # the source refuses us (login, host, network): all of its messages fail
-            refused.update({index: exc for index, _message, _path in wanted})
-            return {}, refused
-        found = _one_by_one(source, wanted, refused)
-    except Exception:  # one path the source cannot look at (a name too long): each path on its own
-        found = _one_by_one(source, wanted, refused)
-    listed: dict[int, DiscoveredFile] = {}
-    for index, message, path in wanted:
-        if path in found:
-            f = found[path]
-            listed[index] = DiscoveredFile(
-                path, f.size, f.mtime, message.dst_path, None, f.mtime_precision, f.mtime_offset
-            )
-        elif index not in refused:
-            refused[index] = FileNotFound(f"{message.src_path} not found on {message.src_id}")
-    canonical = ledger.canonical(job, list(listed.values()))
-    return dict(zip(listed, canonical, strict=True)), refused
-
-
-def _one_by_one(
-    source: FTPSource | LocalSource, wanted: list[tuple[int, TaskMessage, str]], refused: dict[int, FilepoolError]
-) -> dict[str, RemoteFile]:
-    """Each path looked up alone, so that what one path raises refuses its message only."""
-    found: dict[str, RemoteFile] = {}
-    with source.session() as session:
-        for index, _message, path in wanted:
-            try:
-                found.update(session.stat_files([path]))
-            except Exception as exc:
-                refused[index] = as_error(exc)
-    return found
-
-
-def _report(ledger: Ledger, job: str, versions: dict[int, tuple[TaskMessage, DiscoveredFile]], out: _Outcomes) -> None:
-    """A result record per message, from its file version's row in the ledger."""
-    keys = {index: (v.source_path, v.size, v.mtime, v.destination) for index, (_, v) in versions.items()}
-    rows = ledger.lookup(job, list(keys.values()))
-    for index, (message, _version) in versions.items():
-        row = rows.get(keys[index]) or {}
-        out.results[index] = result(
-            out.raws[index],
-            message.task_id,
-            "success" if row.get("status") == "COMPLETED" else "failure",
-            bytes_transferred=int(row.get("bytes_transferred") or 0),
-            duration_ms=int((row.get("total_seconds") or 0) * 1000),
-            timestamp=row.get("updated_at"),
-            error_code=row.get("error_code") or (None if row else "UNKNOWN_ERROR"),
-            error_message=row.get("error_message"),
-        )

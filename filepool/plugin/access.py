@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from filepool.ledger.overview import Scope
+from filepool.plugin.overview import Scope
 
 try:  # the api-server's own dependencies: the JWT cookie or bearer token, checked as Airflow's routes check it
     from airflow.api_fastapi.core_api.security import GetUserDep

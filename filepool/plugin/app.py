@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from filepool.exceptions import FilepoolError
 from filepool.ledger import Ledger
-from filepool.ledger.overview import Overview, Scope
 from filepool.plugin.access import Action, GetUserDep, ReadableScope, may_edit, readable, user_name
+from filepool.plugin.overview import Overview, Scope
 from filepool.settings import Settings
 
 log = logging.getLogger(__name__)

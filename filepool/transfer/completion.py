@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from filepool.exceptions import FileNotFound, FilepoolError, InvalidConfig
+from filepool.interfaces import Source
 from filepool.ledger import Ledger, SourceAction
-from filepool.transfer.interfaces import Source
 
 log = logging.getLogger(__name__)
 ACTIONS = ("keep", "delete", "move")

@@ -9,8 +9,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from filepool.exceptions import ConnectionFailed, FilepoolError, SizeMismatch, SourceChanged
+from filepool.interfaces import Destination, NotTheSame, Source, WriteContext, Writer, WriteResult
 from filepool.ledger import ClaimedFile, Completion
-from filepool.transfer.interfaces import Destination, NotTheSame, Source, WriteContext, Writer, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,40 @@ def copy_file(
             ),
             fence,
         )
+    return completion(claimed, streamed.copied, streamed.sha256, streamed.read_seconds, streamed.result, started)
+
+
+def finish(writer: Writer, sha256: bytes, fence: Callable[[], None]) -> WriteResult:
+    """Every copy's end, on a copy thread or the download loop's: the fence (LEASE_LOST when the file is no longer
+    this worker's to write), then the destination's commit; a failure aborts the write (see `abandon`)."""
+    try:
+        fence()
+        return writer.commit(sha256)
+    except BaseException as exc:
+        abandon(writer, exc)
+        raise
+
+
+def abandon(writer: Writer, exc: BaseException) -> None:
+    """Abort a write that failed with `exc`: an attempt that will be retried keeps its upload, so the next one
+    sends only what is missing."""
+    writer.abort(keep=isinstance(exc, FilepoolError) and exc.retryable)
+
+
+def completion(
+    claimed: ClaimedFile, copied: int, sha256: str, read_seconds: float, result: WriteResult, started: float
+) -> Completion:
+    """What the ledger records of a copy that landed; `write_seconds` is the writer's own count (its writes and
+    commit), `started` the copy's perf_counter() start."""
     return Completion(
         id=claimed.id,
         attempt=claimed.attempts,
-        bytes=streamed.copied,
-        checksum=streamed.sha256,
+        bytes=copied,
+        checksum=sha256,
         checksum_algo="sha256",
-        etag=streamed.result.etag,
-        read_seconds=round(streamed.read_seconds, 6),
-        write_seconds=round(streamed.result.write_seconds, 6),
+        etag=result.etag,
+        read_seconds=round(read_seconds, 6),
+        write_seconds=round(result.write_seconds, 6),
         total_seconds=round(time.perf_counter() - started, 6),
     )
 
@@ -175,12 +200,10 @@ def _stream(
                 if reader.file.size is None:  # the source could only tell by its end
                     raise _changed(claimed, f"{copied} bytes instead of {claimed.size}")
                 raise SizeMismatch(f"{claimed.source_path}: read {copied} bytes, expected {claimed.size}")
-            fence()
-            result = writer.commit(digest.digest())
         except BaseException as exc:
-            # An attempt that will be retried keeps its upload, so the next one sends only what is missing.
-            writer.abort(keep=isinstance(exc, FilepoolError) and exc.retryable)
+            abandon(writer, exc)
             raise
+        result = finish(writer, digest.digest(), fence)
     finally:
         reader.close()
     return _Streamed(copied, digest.hexdigest(), read_seconds, result)

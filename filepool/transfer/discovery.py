@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from filepool.exceptions import SourceNotFound
+from filepool.interfaces import Listing, RemoteFile, Unlisted
 from filepool.ledger import DiscoveredFile, Ledger
 from filepool.names import storable
 from filepool.transfer.folders import ListedFolders
-from filepool.transfer.interfaces import Listing, RemoteFile, Unlisted
 from filepool.transfer.route import Route
 from filepool.transfer.window import SWEEP, Window
 
@@ -109,11 +109,13 @@ def discover(
     registered: Callable[[], None] | None = None,
     window: Window = SWEEP,
     resend: str | None = None,
+    report: bool = True,
 ) -> dict[str, Any]:
     """List `route`'s source folder (the folders of `window`), register its stable files (those whose mtime is in
     `window`) idempotently, `registered()` being called after each statement, and record the entries not taken;
     returns the counts and timings for the task's summary. `resend`: the reason to send an exact window's files
-    moved already once more."""
+    moved already once more. `report`: log what it found (a watcher polling every few seconds does not: a line a
+    poll is too many; what goes wrong is logged all the same)."""
     started = time.monotonic()
     if not source.has_folder(route.source_root):
         raise SourceNotFound(f"the source folder {route.source_root} does not exist (route {route.source})")
@@ -158,7 +160,8 @@ def discover(
         register(steady)
     finished = time.monotonic()
     _record_unlisted(ledger, route, unlisted)
-    log.info(
+    info = log.info if report else log.debug
+    info(
         "Discovery: %d files listed, %d new, %d still changing (taken on a later run), %d entries not taken",
         listed,
         register.new,
@@ -177,7 +180,7 @@ def discover(
     }
     if folders is not None:
         outcome |= {"unchanged_folders": folders.unchanged_folders, "unchanged_files": folders.unchanged_files}
-        log.info(
+        info(
             "%d folders (%d files) as at the last sweep: not sent to the ledger; %d files sent",
             folders.unchanged_folders,
             folders.unchanged_files,
@@ -185,10 +188,10 @@ def discover(
         )
     if window != SWEEP:
         outcome |= {"window": window.headline or window.describe(), "outside_window": outside}
-        log.info("Selected by this run's data interval: %s; %d listed files outside it", window.describe(), outside)
+        info("Selected by this run's data interval: %s; %d listed files outside it", window.describe(), outside)
     if window.exact:
         outcome |= {"selected": register.selected, "moved_already": register.moved_already, "resent": register.resent}
-        log.info(
+        info(
             "This interval: %d files selected, %d moved already%s",
             register.selected,
             register.moved_already,

@@ -18,9 +18,9 @@ import json
 import posixpath
 from collections.abc import Sequence
 
+from filepool.interfaces import RemoteFile
 from filepool.ledger import Ledger
 from filepool.names import storable
-from filepool.transfer.interfaces import RemoteFile
 
 
 def folder_digest(files: Sequence[RemoteFile]) -> bytes:

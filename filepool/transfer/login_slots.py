@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 
 from filepool.exceptions import FilepoolError
+from filepool.interfaces import GateFor
 from filepool.ledger import Ledger
-from filepool.transfer.interfaces import GateFor
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
-from filepool.exceptions import FilepoolError
-from filepool.ledger import ClaimedFile, Completion
-from filepool.transfer.interfaces import (
+from filepool.interfaces import (
     Destination,
     Download,
     Downloaded,
@@ -26,6 +24,8 @@ from filepool.transfer.interfaces import (
     WriteContext,
     Writer,
 )
+from filepool.ledger import ClaimedFile, Completion
+from filepool.transfer.copy import completion, finish
 
 Ordinary = Callable[[ClaimedFile], "Future[Completion]"]
 
@@ -112,31 +112,17 @@ class LoopCopies:
         started: float,
         outcome: Downloaded | NotDoneHere,
     ) -> None:
-        """On the loop's thread: commit as `copy_file` does (fence first), or leave the file to the ordinary copy."""
+        """On the loop's thread: finish as `copy_file` does (copy.finish), or leave the file to the ordinary copy."""
         if isinstance(outcome, NotDoneHere):
             writer.abort()
             _settle(future, self._ordinary(f))
             return
         try:
-            self._fence(f)
-            result = writer.commit(outcome.sha256)
+            result = finish(writer, outcome.sha256, functools.partial(self._fence, f))
         except BaseException as exc:
-            writer.abort(keep=isinstance(exc, FilepoolError) and exc.retryable)
             future.set_exception(exc)
             return
-        future.set_result(
-            Completion(
-                id=f.id,
-                attempt=f.attempts,
-                bytes=outcome.size,
-                checksum=outcome.sha256.hex(),
-                checksum_algo="sha256",
-                etag=result.etag,
-                read_seconds=round(outcome.read_seconds, 6),
-                write_seconds=round(result.write_seconds, 6),  # the writer's own count: its writes and commit
-                total_seconds=round(time.perf_counter() - started, 6),
-            )
-        )
+        future.set_result(completion(f, outcome.size, outcome.sha256.hex(), outcome.read_seconds, result, started))
 
 
 @contextlib.contextmanager

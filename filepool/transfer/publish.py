@@ -15,13 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from filepool.bounded import fit
 from filepool.exceptions import FilepoolError
+from filepool.interfaces import Refusal, Sink, SinkOpener
 from filepool.ledger import Ledger
 from filepool.ledger.outbox import OutboxBatch, OutboxMessage, outbox_batch, pending
-from filepool.transfer.interfaces import Refusal
 
 log = logging.getLogger(__name__)
 CHANNELS = ("kafka", "amqp")
@@ -29,26 +28,20 @@ PARK_AFTER = 8  # refusals of one record (2, 4, 8 ... s apart: about 8 minutes) 
 MAX_RECORD_BYTES = 1_000_000  # a record's largest size where its broker does not say
 
 
-def _sink(channel: str, conn_id: str) -> Any:
-    if channel == "kafka":
-        from filepool.endpoints.kafka import KafkaSink
-
-        return KafkaSink(conn_id)
-    from filepool.endpoints.amqp import AMQPSink
-
-    return AMQPSink(conn_id)
-
-
 class Publisher:
-    """Sends the outbox, a batch at a time, through one sink per channel and connection (kept open)."""
+    """Sends the outbox, a batch at a time, through one sink per channel and connection (kept open), each opened
+    by `sinks` (filepool.events.sinks.open_sink: the engine names no broker)."""
 
-    def __init__(self, connect: Callable[[], Ledger], batch: int = 500, park_after: int = PARK_AFTER) -> None:
+    def __init__(
+        self, connect: Callable[[], Ledger], sinks: SinkOpener, batch: int = 500, park_after: int = PARK_AFTER
+    ) -> None:
         self._connect = connect
+        self._open_sink = sinks
         self._ledger: Ledger | None = None
         self.batch = batch
         self.park_after = park_after
         self.parked = 0
-        self._sinks: dict[tuple[str, str], Any] = {}
+        self._sinks: dict[tuple[str, str], Sink] = {}
         self.sent = {channel: 0 for channel in CHANNELS}
         self.last_error: str | None = None
 
@@ -130,7 +123,7 @@ class Publisher:
         cut to what the broker takes; {index: why} of those the broker did not take."""
         sink = self._sinks.get((channel, conn_id))
         if sink is None:
-            sink = self._sinks[(channel, conn_id)] = _sink(channel, conn_id)
+            sink = self._sinks[(channel, conn_id)] = self._open_sink(channel, conn_id)
         limit = getattr(sink, "max_value_bytes", MAX_RECORD_BYTES)
         bodies = [fit({**m.payload, "record_version": m.id}, limit) for m in messages]
         if channel == "kafka":

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from filepool.interfaces import Destination, SinkOpener, Source
 from filepool.ledger import Ledger, TaskRef
 from filepool.ledger.outbox import notify_route
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
 from filepool.transfer.discovery import Discovery, Selection, discover
-from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.log_group import log_group
 from filepool.transfer.login_slots import login_gate
 from filepool.transfer.publish import Publisher, PublisherThread
@@ -46,6 +46,7 @@ class TransferTask:
     notify_timeout: float = 60.0  # how long the task waits at its end for a broker that does not take them
     keep_moved: int = 0  # list up to this many moved files in the summary's `moved_files` (per-file asset events)
     linger: float = 0.0  # keep claiming this long after the route's queue ran dry
+    sinks: SinkOpener | None = None  # the brokers `notify` sends through (filepool.events.sinks.open_sink)
 
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         # The route named once, readably; the lines after this say "the route" (its ledger job is in the summary)
@@ -68,8 +69,8 @@ class TransferTask:
                         ledger, self.route, source, self.selection, None, self.window, self.resend
                     )
             notify_route(ledger, self.route.job, self.notify)
-            if self.notify:
-                publisher = PublisherThread(Publisher(self._connect))
+            if self.notify and self.sinks is not None:
+                publisher = PublisherThread(Publisher(self._connect, self.sinks))
             if publisher is not None:
                 publisher.start()
             if destination is not None:

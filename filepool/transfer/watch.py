@@ -9,9 +9,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from filepool.interfaces import Listing, RemoteFile, Source, Unlisted
 from filepool.ledger import Ledger
 from filepool.transfer.discovery import Selection, discover
-from filepool.transfer.interfaces import Listing, RemoteFile, Source, Unlisted
 from filepool.transfer.route import Route
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Watch:
     def poll(self, now: float) -> int:
         self._listing.now = now
         try:
-            found = discover(self.ledger, self.route, self._listing, self.selection)
+            found = discover(self.ledger, self.route, self._listing, self.selection, report=False)
         finally:
             self.source.release_logins()  # a login slot never idles here between polls
         return int(found.get("registered", 0))

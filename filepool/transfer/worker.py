@@ -18,10 +18,10 @@ from typing import Any
 
 from filepool import metrics
 from filepool.exceptions import ConnectionFailed, FilepoolError, LeaseLost, WorkerLost, error_code
+from filepool.interfaces import Destination, Source
 from filepool.ledger import ClaimedFile, Completion, Failure, Ledger
 from filepool.transfer.completion import KEEP, AfterTransfer, complete_at_source
 from filepool.transfer.copy import copy_file
-from filepool.transfer.interfaces import Destination, Source
 from filepool.transfer.leases import Leases
 from filepool.transfer.loop_copy import copy_starter
 

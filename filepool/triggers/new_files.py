@@ -89,8 +89,7 @@ class NewFilesTrigger(BaseEventTrigger):
     def _open(self) -> Any:
         """The route, its source with one session (within its server's `max_logins`), and the ledger (on the
         triggerer's thread pool)."""
-        import functools
-
+        from filepool.endpoints.factory import open_source
         from filepool.ledger import Ledger
         from filepool.settings import Settings
         from filepool.transfer import process
@@ -99,26 +98,19 @@ class NewFilesTrigger(BaseEventTrigger):
         from filepool.transfer.route import ftp_to_local, sftp_to_s3
         from filepool.transfer.watch import Watch
 
-        logging.getLogger("filepool.transfer.discovery").setLevel(logging.WARNING)  # a line a poll is too many
         r = self.route
-        source: Any
         if r.get("kind") == "ftp":
-            from filepool.endpoints.ftp import FTPConfig
-            from filepool.endpoints.ftp_source import FTPSource
-
-            source = FTPSource(FTPConfig.from_airflow(r["ftp_conn_id"]), 1)
+            source = open_source("ftp", r["ftp_conn_id"])
             route = ftp_to_local(r["ftp_conn_id"], r["source_path"], r["local_conn_id"], r.get("dest_path", ""))
         else:
-            from filepool.endpoints.sftp import SFTPConfig, SFTPSource
-
-            source = SFTPSource(SFTPConfig.from_airflow(r["sftp_conn_id"]), 1)
+            source = open_source("sftp", r["sftp_conn_id"])
             route = sftp_to_s3(
                 r["sftp_conn_id"], r["source_path"], r["aws_conn_id"], r["bucket"], r.get("key_prefix", "")
             )
         worker = process.worker_name(f"watch {route.source}")
-        ledger = Ledger.from_airflow(self.ledger_conn_id, worker)
+        connect = Ledger.opener(self.ledger_conn_id, worker)
+        ledger = connect()
         ledger.migrate()
-        connect = functools.partial(Ledger.from_airflow, self.ledger_conn_id, worker)
         source.share_logins(login_gate(connect, Settings.load().lease_seconds))
         selection = Selection(self.pattern, self.recursive, self.settle_seconds, self.min_age_seconds)
         return Watch(ledger, route, source, selection)

@@ -114,7 +114,7 @@ def test_a_source_read_by_two_rows_waits_for_both_and_a_replaced_file_is_kept(le
             DiscoveredFile(other, st2.st_size, st2.st_mtime, "c.bin"),
         ],
     )
-    first, second, third = ledger.claim(job, 3, 60)
+    first, second, third = ledger.claim_batch(job, 3, 60).files
 
     def done(f: Any) -> Completion:
         return Completion(f.id, f.attempts, f.size, "x", "sha256", None, 0, 0, 0, source_action="delete")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from filepool.endpoints.ftp import FTPSession
-from filepool.endpoints.ftp_listing import Entry
+from filepool.endpoints.ftp.listing import Entry
+from filepool.endpoints.ftp.session import FTPSession
 from filepool.endpoints.local import LocalWriter
 from filepool.operators import FTPToLocalOperator, LocalToFTPOperator
 from tests.helpers import age, deep_tree, ftp_conn, ledger_rows, make_readable, not_utf8_name, sha256, write_tree

@@ -1,4 +1,4 @@
-"""Plain FTP downloads on one thread (filepool/endpoints/ftp_loop.py), against a real vsftpd: the common case on the
+"""Plain FTP downloads on one thread (filepool/endpoints/ftp/loop.py), against a real vsftpd: the common case on the
 loop, anything else given up on it and copied the ordinary way."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from filepool.endpoints.ftp import FTPConfig
-from filepool.endpoints.ftp_source import FTPSource
+from filepool.endpoints.ftp.session import FTPConfig
+from filepool.endpoints.ftp.source import FTPSource
 from filepool.endpoints.local import LocalWriter
+from filepool.interfaces import Download, Downloaded, NotDoneHere
 from filepool.ledger import ClaimedFile
 from filepool.operators import FTPToLocalOperator
 from filepool.transfer import copy as ordinary_copy
-from filepool.transfer.interfaces import Download, Downloaded, NotDoneHere
 from tests.helpers import age, ftp_conn, ledger_rows, make_readable, sha256, write_tree
 
 pytestmark = pytest.mark.integration
@@ -192,7 +192,7 @@ def test_a_fault_on_the_loop_costs_no_file(
 ) -> None:
     """A bug in handling one download gives that file to the ordinary copy; a bug in the loop itself stops it,
     and every file it held or had queued goes the ordinary way, as does what comes after."""
-    from filepool.endpoints.ftp_loop import FTPDownloads
+    from filepool.endpoints.ftp.loop import FTPDownloads
 
     caplog.set_level(logging.INFO)
     files = write_tree(sftp_root, 40, size=1500)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from filepool.endpoints.ftp import FTPConfig, FTPSession
+from filepool.endpoints.ftp.session import FTPConfig, FTPSession
 from filepool.operators.maintenance import PruneLedgerOperator
 from tests.helpers import age, ftp_conn, make_readable, sha256, write_tree
 from tests.integration.test_ftp_local import download, tree_hashes

@@ -84,7 +84,7 @@ def test_claims_from_concurrent_workers_never_overlap(ledger_uri: str) -> None:
     def drain(name: str) -> None:
         ledger = make(ledger_uri, name)
         got: list[int] = []
-        while batch := ledger.claim(JOB, 37, 60):
+        while batch := ledger.claim_batch(JOB, 37, 60).files:
             got.extend(f.id for f in batch)
         seen[name] = got
 
@@ -105,10 +105,10 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(ledger_uri:
     first, second = make(ledger_uri, "first"), make(ledger_uri, "second")
     first.migrate()
     first.register(JOB, files(1))
-    [mine] = first.claim(JOB, 10, lease_seconds=0.2)
-    assert second.claim(JOB, 10, 60) == []
+    [mine] = first.claim_batch(JOB, 10, lease_seconds=0.2).files
+    assert second.claim_batch(JOB, 10, 60).files == []
     time.sleep(0.3)
-    [theirs] = second.claim(JOB, 10, 60)
+    [theirs] = second.claim_batch(JOB, 10, 60).files
     assert theirs.id == mine.id and theirs.attempts == 2
     assert first.heartbeat(60) == set()  # the heartbeat says the file is no longer the first worker's
     assert first.complete([done(mine.id, mine.attempts)]) == set()  # the lease was lost: no write
@@ -123,9 +123,9 @@ def test_a_worker_that_claims_its_own_lapsed_file_again_fences_off_its_earlier_a
     ledger = make(ledger_uri, "w")
     ledger.migrate()
     ledger.register(JOB, files(1))
-    [first] = ledger.claim(JOB, 1, lease_seconds=0.1)
+    [first] = ledger.claim_batch(JOB, 1, lease_seconds=0.1).files
     time.sleep(0.2)
-    [again] = ledger.claim(JOB, 1, 60)
+    [again] = ledger.claim_batch(JOB, 1, 60).files
     assert (again.id, again.attempts) == (first.id, 2)
     assert ledger.heartbeat(60) == {(again.id, 2)}
     assert ledger.fail([Failure(first.id, first.attempts, "IO_ERROR", "late", 0.0)]) == set()
@@ -137,11 +137,11 @@ def test_heartbeat_keeps_the_lease(ledger_uri: str) -> None:
     ledger, other = make(ledger_uri, "a"), make(ledger_uri, "b")
     ledger.migrate()
     ledger.register(JOB, files(1))
-    [mine] = ledger.claim(JOB, 1, lease_seconds=0.5)
+    [mine] = ledger.claim_batch(JOB, 1, lease_seconds=0.5).files
     for _ in range(4):
         time.sleep(0.25)
         assert ledger.heartbeat(0.5) == {(mine.id, 1)}
-    assert other.claim(JOB, 1, 60) == []
+    assert other.claim_batch(JOB, 1, 60).files == []
     assert make(ledger_uri, "janitor").requeue_expired() == (0, 0)
 
 
@@ -149,9 +149,9 @@ def test_failure_backoff_and_final_failure(ledger_uri: str) -> None:
     ledger = make(ledger_uri)
     ledger.migrate()
     ledger.register(JOB, files(2))
-    a, b = ledger.claim(JOB, 2, 60)
+    a, b = ledger.claim_batch(JOB, 2, 60).files
     ledger.fail([Failure(a.id, 1, "IO_ERROR", "reset", retry_in=0.0), Failure(b.id, 1, "FILE_NOT_FOUND", "gone", None)])
-    again = ledger.claim(JOB, 10, 60)
+    again = ledger.claim_batch(JOB, 10, 60).files
     assert [f.id for f in again] == [a.id] and again[0].attempts == 2
     rows = ledger_rows(
         ledger_uri, "SELECT status, error_code, next_attempt_at FROM filepool_files WHERE id = %s", (b.id,)
@@ -163,7 +163,7 @@ def test_release_gives_files_back_without_counting_an_attempt(ledger_uri: str) -
     ledger = make(ledger_uri)
     ledger.migrate()
     ledger.register(JOB, files(3))
-    claimed = ledger.claim(JOB, 3, 60)
+    claimed = ledger.claim_batch(JOB, 3, 60).files
     assert ledger.release(claimed) == 3
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status, attempts FROM filepool_files") == [("DISCOVERED", 0)]
 
@@ -172,7 +172,7 @@ def test_requeue_expired_puts_stale_locks_back_with_an_event(ledger_uri: str) ->
     ledger = make(ledger_uri, "crashed")
     ledger.migrate()
     ledger.register(JOB, files(5))
-    ledger.claim(JOB, 5, lease_seconds=0.01)
+    ledger.claim_batch(JOB, 5, lease_seconds=0.01)
     time.sleep(0.05)
     assert make(ledger_uri, "janitor").requeue_expired() == (5, 0)
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'lease_expired'") == [(5,)]
@@ -206,7 +206,7 @@ def test_files_of_dead_workers_on_this_host_go_back_at_once(ledger_uri: str) -> 
     for name, who in workers.items():
         ledger = make(ledger_uri, name)
         ledger.register_worker(who, 300)
-        assert len(ledger.claim(JOB, 2, 300)) == 2, name
+        assert len(ledger.claim_batch(JOB, 2, 300).files) == 2, name
 
     janitor = make(ledger_uri, "starting")
     assert sorted(janitor.mark_gone_on_host(me, process_start)) == ["dead", "pid reused by another process"]
@@ -228,14 +228,14 @@ def test_retention_keeps_what_was_moved_and_the_version_is_never_registered_agai
     ledger = make(ledger_uri)
     ledger.migrate()
     ledger.register(JOB, files(3))
-    claimed = ledger.claim(JOB, 3, 60)
+    claimed = ledger.claim_batch(JOB, 3, 60).files
     ledger.complete([done(f.id, f.attempts) for f in claimed])
     assert ledger.prune_completed(0) == 3
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_files") == [(0,)]
     assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events") == [(0,)]
     assert ledger_rows(ledger_uri, "SELECT count(*), min(octet_length(version_key)) FROM filepool_moved") == [(3, 16)]
     assert ledger.register(JOB, files(3)) == 0  # still at the source: never moved again
-    assert ledger.claim(JOB, 10, 60) == []
+    assert ledger.claim_batch(JOB, 10, 60).files == []
     replaced = DiscoveredFile("/data/f1", 1, 9999.0, "f1")  # a new version under the same name is new
     assert ledger.register(JOB, [replaced]) == 1
     looked_up = ledger.lookup(JOB, [("/data/f2", 2, 1002.0, "f2")])
@@ -248,7 +248,7 @@ def test_registration_racing_retention_never_brings_a_version_back(ledger_uri: s
     ledger = make(ledger_uri)
     ledger.migrate()
     ledger.register(JOB, files(2000))
-    ledger.complete([done(f.id, f.attempts) for f in ledger.claim(JOB, 2000, 60)])
+    ledger.complete([done(f.id, f.attempts) for f in ledger.claim_batch(JOB, 2000, 60).files])
     registered: list[int] = []
     registering = threading.Thread(
         target=lambda: registered.extend(make(ledger_uri, "r").register(JOB, files(2000), batch=100) for _ in range(5))
@@ -265,7 +265,7 @@ def test_a_file_whose_worker_dies_on_every_attempt_ends_with_worker_lost(ledger_
     setup.migrate()
     setup.register(JOB, files(2))
     for attempt in (1, 2, 3):  # each worker claims both files and dies holding them
-        got = make(ledger_uri, f"killed-{attempt}").claim(JOB, 10, lease_seconds=0.05, max_attempts=3)
+        got = make(ledger_uri, f"killed-{attempt}").claim_batch(JOB, 10, lease_seconds=0.05, max_attempts=3).files
         assert [f.attempts for f in got] == [attempt, attempt]
         time.sleep(0.1)
     # the stale-lock clean-up gives up the first file; the next claim gives up the second, and says so
@@ -280,7 +280,7 @@ def test_a_file_whose_worker_dies_on_every_attempt_ends_with_worker_lost(ledger_
         "FROM filepool_file_events WHERE event = 'failed' ORDER BY file_id",
     )
     assert events == [("WORKER_LOST", "killed-3")] * 2
-    assert make(ledger_uri, "later").claim(JOB, 10, 60, max_attempts=3) == []
+    assert make(ledger_uri, "later").claim_batch(JOB, 10, 60, max_attempts=3).files == []
 
 
 def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connections(ledger_uri: str) -> None:

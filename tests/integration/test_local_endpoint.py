@@ -10,7 +10,7 @@ import pytest
 
 from filepool.endpoints.local import LocalConfig, LocalDestination
 from filepool.exceptions import FilepoolError
-from filepool.transfer.interfaces import WriteContext
+from filepool.interfaces import WriteContext
 
 pytestmark = pytest.mark.integration
 

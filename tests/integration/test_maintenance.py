@@ -38,7 +38,7 @@ def ledger(uri: str) -> Ledger:
 def test_expired_leases_go_back_with_an_event(ledger_uri: str) -> None:
     lg = ledger(ledger_uri)
     lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}") for i in range(3)])
-    lg.claim("job", 3, lease_seconds=0.01)
+    lg.claim_batch("job", 3, lease_seconds=0.01)
     time.sleep(0.05)
     assert RequeueExpiredLeasesOperator(task_id="r").execute({}) == {"requeued": 3, "worker_lost": 0}
     assert ledger_rows(ledger_uri, "SELECT DISTINCT status FROM filepool_files") == [("DISCOVERED",)]
@@ -89,7 +89,7 @@ def test_only_filepools_stale_uploads_are_aborted_and_never_one_a_live_row_owns(
     foreign = s3_client.create_multipart_upload(Bucket=bucket, Key="theirs.bin")["UploadId"]
     lg = ledger(ledger_uri)
     lg.register("job", [DiscoveredFile(f"/{name}", 1, 1.0, name) for name in ("owned.bin", "stale.bin")])
-    claimed = {f.destination: f for f in lg.claim("job", 2, 60)}
+    claimed = {f.destination: f for f in lg.claim_batch("job", 2, 60).files}
     assert lg.set_upload_id(claimed["owned.bin"], owned) and lg.set_upload_id(claimed["stale.bin"], stale)
     lg.complete([Completion(claimed["stale.bin"].id, 1, 1, "ab", "sha256", None, 0, 0, 0)])
     time.sleep(2.1)
@@ -177,7 +177,7 @@ def test_retention_then_the_hourly_run_moves_nothing_again(
 def test_a_temporary_file_of_a_live_claim_is_kept_however_old(local_base: Path, ledger_uri: str) -> None:
     lg = ledger(ledger_uri)
     lg.register("job", [DiscoveredFile(f"/f{i}", 1, 1.0, f"f{i}.bin") for i in range(2)])
-    live, dead = lg.claim("job", 2, lease_seconds=600)
+    live, dead = lg.claim_batch("job", 2, lease_seconds=600).files
     ledger_rows(
         ledger_uri, "UPDATE filepool_files SET lease_until = now() - interval '1 second' WHERE id = %s", (dead.id,)
     )

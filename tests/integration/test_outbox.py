@@ -8,7 +8,8 @@ import psycopg2
 import pytest
 
 from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger
-from filepool.ledger.outbox import TakenMessage, jobs_due, notify_route, outbox_batch, pending, take_messages
+from filepool.ledger.inbox import TakenMessage, jobs_due, take_messages
+from filepool.ledger.outbox import notify_route, outbox_batch, pending
 from tests.helpers import ledger_rows
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def test_first_task_id_wins_and_each_message_is_answered_once(ledger_uri: str) -
     assert verdicts == {"t1": "duplicate", "t3": "conflict"}
     assert ledger_rows(ledger_uri, "SELECT source_path FROM filepool_files ORDER BY 1") == [("/a",), ("/b",)]
 
-    claimed = ledger.claim(JOB, 10, 60)
+    claimed = ledger.claim_batch(JOB, 10, 60).files
     by_path = {f.source_path: f for f in claimed}
     ledger.complete([Completion(by_path["/a"].id, 1, 10, "ab", "sha256", None, 0.1, 0.1, 0.25)])
     ledger.fail([Failure(by_path["/b"].id, 1, "FILE_NOT_FOUND", "gone", None)])
@@ -59,7 +60,7 @@ def test_first_task_id_wins_and_each_message_is_answered_once(ledger_uri: str) -
     # a later message for a version moved already is answered at once, and moves nothing
     assert take_messages(ledger, [message("t4", "/a")], REPLY) == {"t4": "new"}
     assert ("kafka", "t4", "ftp-results", "success") in outbox(ledger_uri)
-    assert ledger.claim(JOB, 10, 60) == []
+    assert ledger.claim_batch(JOB, 10, 60).files == []
 
 
 def test_retention_forgets_the_task_messages_of_pruned_files_and_a_late_repeat_moves_nothing(ledger_uri: str) -> None:
@@ -67,7 +68,7 @@ def test_retention_forgets_the_task_messages_of_pruned_files_and_a_late_repeat_m
     refusal = {"task_id": "bad", "status": "failure", "error_code": "INVALID_CONFIG", "error_message": "no"}
     refused = TakenMessage("bad", "d", {"src_id": "x"}, None, None, refusal)
     take_messages(ledger, [message("done", "/a"), message("failing", "/b"), refused], REPLY)
-    by_path = {f.source_path: f for f in ledger.claim(JOB, 10, 60)}
+    by_path = {f.source_path: f for f in ledger.claim_batch(JOB, 10, 60).files}
     ledger.complete([Completion(by_path["/a"].id, 1, 10, "ab", "sha256", None, 0.1, 0.1, 0.25)])
     ledger.fail([Failure(by_path["/b"].id, 1, "NETWORK_ERROR", "reset", 0.0)])  # attempts left: its row stays
     conn = psycopg2.connect(ledger_uri)
@@ -84,16 +85,16 @@ def test_retention_forgets_the_task_messages_of_pruned_files_and_a_late_repeat_m
         ledger_uri, "SELECT payload->>'moved_earlier' FROM filepool_outbox WHERE message_key = 'done' ORDER BY id"
     )
     assert answers == [(None,), ("true",)]
-    assert [f.source_path for f in ledger.claim(JOB, 10, 60)] == ["/b"]
+    assert [f.source_path for f in ledger.claim_batch(JOB, 10, 60).files] == ["/b"]
 
 
 def test_a_failure_with_attempts_left_is_not_a_result(ledger_uri: str) -> None:
     ledger = make(ledger_uri)
     take_messages(ledger, [message("t1", "/a")], REPLY)
-    [claimed] = ledger.claim(JOB, 10, 60)
+    [claimed] = ledger.claim_batch(JOB, 10, 60).files
     ledger.fail([Failure(claimed.id, 1, "NETWORK_ERROR", "reset", 0.0)])
     assert outbox(ledger_uri) == []
-    [claimed] = ledger.claim(JOB, 10, 60)
+    [claimed] = ledger.claim_batch(JOB, 10, 60).files
     ledger.complete([Completion(claimed.id, 2, 10, "ab", "sha256", None, 0.1, 0.1, 0.2)])
     assert outbox(ledger_uri) == [("kafka", "t1", "ftp-results", "success")]
 
@@ -113,7 +114,9 @@ def test_notifications_per_route_and_a_publisher_that_dies_sends_again(ledger_ur
     ledger.register(JOB, [DiscoveredFile("/n1", 10, 1.0, "n1"), DiscoveredFile("/n2", 10, 1.0, "n2")])
     ledger.register("other", [DiscoveredFile("/o", 10, 1.0, "o")])
     for job in (JOB, "other"):
-        ledger.complete([Completion(f.id, 1, 10, "ab", "sha256", None, 0, 0, 0) for f in ledger.claim(job, 10, 60)])
+        ledger.complete(
+            [Completion(f.id, 1, 10, "ab", "sha256", None, 0, 0, 0) for f in ledger.claim_batch(job, 10, 60).files]
+        )
     assert pending(ledger) == {"amqp": 2}  # the other route does not notify
     with pytest.raises(RuntimeError), outbox_batch(ledger, "amqp") as batch:
         assert len(batch.messages) == 2
@@ -141,12 +144,12 @@ def test_an_intakes_waiting_and_retry_due_files_are_found_for_its_next_run(ledge
         ledger, [TakenMessage("o1", "d-o", {}, "ftp://x -> local://y", DiscoveredFile("/o", 1, 1.0, "o"))], other
     )
     assert jobs_due(ledger, REPLY) == [JOB]  # waiting: its run was killed before it moved them
-    first, second = ledger.claim(JOB, 2, 60)
+    first, second = ledger.claim_batch(JOB, 2, 60).files
     assert jobs_due(ledger, REPLY) == []  # in progress with a live lease
     ledger.fail(
         [Failure(first.id, 1, "IO_ERROR", "denied", 0.0), Failure(second.id, 1, "FILE_NOT_FOUND", "gone", None)]
     )
     assert jobs_due(ledger, REPLY) == [JOB]  # a retry due now
-    [again] = ledger.claim(JOB, 2, 60)
+    [again] = ledger.claim_batch(JOB, 2, 60).files
     ledger.fail([Failure(again.id, 2, "IO_ERROR", "denied", None)])
     assert jobs_due(ledger, REPLY) == []  # both final: nothing to move, never answered twice

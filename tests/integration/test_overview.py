@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg2
 
 from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger, TaskRef, WorkerIdentity
-from filepool.ledger.overview import Overview, Scope
+from filepool.plugin.overview import Overview, Scope
 
 JOB = "sftp://filepool_sftp/data -> s3://filepool_minio/landing/"
 
@@ -23,7 +23,7 @@ def test_each_user_sees_the_routes_and_files_of_the_dags_they_may_read(ledger_ur
     mine, theirs = worker_of(ledger_uri, "mine"), worker_of(ledger_uri, "theirs")
     mine.register(JOB, [DiscoveredFile(f"/data/a{i}.csv", 5, 1.0, f"a{i}.csv") for i in range(3)])
     theirs.register("ftp://other/x -> local://y/", [DiscoveredFile("/x/b.csv", 7, 1.0, "b.csv")])
-    [done] = mine.claim(JOB, 1, 300)
+    [done] = mine.claim_batch(JOB, 1, 300).files
     mine.complete([Completion(done.id, done.attempts, 5, "ab", "sha256", None, 0.1, 0.1, 0.2)])
     overview = Overview(mine)
     everything, only_mine = Scope(every=True), Scope(every=False, dag_ids=frozenset({"mine"}))
@@ -63,7 +63,7 @@ def test_the_page_counters_agree_with_the_files_after_concurrent_work_and_folds(
         ledger = worker_of(ledger_uri, f"dag{n % 2}")
         job = f"{JOB}{n % 3}"
         ledger.register(job, [DiscoveredFile(f"/data/{n}/{i}.csv", 10 + i, 1.0, f"{n}/{i}.csv") for i in range(120)])
-        while claimed := ledger.claim(job, 7, 300):
+        while claimed := ledger.claim_batch(job, 7, 300).files:
             done, failed, released = claimed[:4], claimed[4:6], claimed[6:]
             ledger.complete([Completion(f.id, f.attempts, f.size, "c", "sha256", None, 0, 0, 0) for f in done])
             ledger.fail([Failure(f.id, f.attempts, "E_TEST", "no", None) for f in failed])
@@ -90,7 +90,7 @@ def test_the_page_counters_agree_with_the_files_after_concurrent_work_and_folds(
         completed = cur.fetchone()
     conn.close()
     ledger = Ledger(lambda: psycopg2.connect(ledger_uri), "reader")
-    assert [(*row[:4], int(row[4])) for row in ledger.rows("route_counts")] == counted
+    assert [(*row[:4], int(row[4])) for row in Overview(ledger)._rows("route_counts")] == counted
     assert {s for *_, s, _, _ in counted} == {"COMPLETED", "FAILED"}  # released files were claimed again
     points = Overview(ledger).throughput(Scope(every=True), bucket_seconds=60)
     assert round(sum(p["files_per_minute"] for p in points)) == completed[0] > 0  # one point a minute

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from filepool.ledger.overview import Scope
 from filepool.plugin import app as plugin_app
 from filepool.plugin.access import readable
+from filepool.plugin.overview import Scope
 from tests.helpers import SECRETS, ledger_rows
 from tests.servers.process import free_port
 

@@ -12,9 +12,11 @@ from typing import Any
 import psycopg2
 import pytest
 
+from filepool.events.sinks import open_sink
 from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger
-from filepool.ledger.outbox import TakenMessage, notify_route, pending, take_messages
-from filepool.ledger.overview import Overview, Scope
+from filepool.ledger.inbox import TakenMessage, take_messages
+from filepool.ledger.outbox import notify_route, pending
+from filepool.plugin.overview import Overview, Scope
 from filepool.transfer.publish import Publisher
 from tests.helpers import ledger_rows
 
@@ -46,7 +48,7 @@ def test_a_refused_or_oversized_result_never_holds_up_the_others(kafka_conn: Any
         ledger_uri, topic, "t-big", {"task_id": "t-big", "status": "failure", "error_message": "e" * 2_000_000}
     )
     good = [queue_result(ledger_uri, topic, f"t-{i}", {"task_id": f"t-{i}", "status": "success"}) for i in range(20)]
-    publisher = Publisher(lambda: make(ledger_uri), park_after=2)
+    publisher = Publisher(lambda: make(ledger_uri), open_sink, park_after=2)
     publisher.publish()
     assert publisher.sent["kafka"] == 21  # all but the one for a topic no broker takes
 
@@ -86,12 +88,12 @@ def test_each_result_carries_a_version_so_a_late_failure_never_hides_the_success
     fields = {"src_id": "filepool_ftp", "src_path": "/a", "dst_id": "filepool_local", "dst_path": "a"}
     taken = TakenMessage("t1", "d1", fields, JOB, DiscoveredFile("/a", 10, 1.0, "a"))
     take_messages(ledger, [taken], {"conn_id": "filepool_kafka", "results": topic, "failures": topic})
-    [claimed] = ledger.claim(JOB, 1, 60)
+    [claimed] = ledger.claim_batch(JOB, 1, 60).files
     ledger.fail([Failure(claimed.id, 1, "IO_ERROR", "denied", None)])
     assert Overview(ledger).retry_now(claimed.id, "admin")
-    [again] = ledger.claim(JOB, 1, 60)
+    [again] = ledger.claim_batch(JOB, 1, 60).files
     ledger.complete([Completion(again.id, 2, 10, "ab", "sha256", None, 0, 0, 0)])
-    publisher = Publisher(lambda: make(ledger_uri))
+    publisher = Publisher(lambda: make(ledger_uri), open_sink)
     publisher.publish()
     records = [json.loads(r.value()) for r in kafka_conn.consume(topic, 2)]
     assert [r["status"] for r in records] == ["failure", "success"]
@@ -114,8 +116,10 @@ def test_an_unroutable_notification_waits_alone_and_the_others_arrive(
     ledger.register("nowhere", [DiscoveredFile("/n", 10, 1.0, "n")])  # registered first: its notification leads
     ledger.register(JOB, [DiscoveredFile(f"/f{i}", 10, 1.0, f"f{i}") for i in range(5)])
     for job in ("nowhere", JOB):
-        ledger.complete([Completion(f.id, 1, 10, "ab", "sha256", None, 0, 0, 0) for f in ledger.claim(job, 10, 60)])
-    publisher = Publisher(lambda: make(ledger_uri))
+        ledger.complete(
+            [Completion(f.id, 1, 10, "ab", "sha256", None, 0, 0, 0) for f in ledger.claim_batch(job, 10, 60).files]
+        )
+    publisher = Publisher(lambda: make(ledger_uri), open_sink)
     publisher.publish()
     arrived = []
     while (got := channel.basic_get(queue, auto_ack=True))[0] is not None:

@@ -38,7 +38,7 @@ def a_ledger_with_one_file_in_each_state(uri: str) -> dict[str, int]:
     ledger.register(
         JOB, [DiscoveredFile(f"/data/outgoing/report-{i}.csv", 10 + i, 1000.0 + i, f"report-{i}.csv") for i in range(4)]
     )
-    done, failed, live, stuck = ledger.claim(JOB, 4, 300)
+    done, failed, live, stuck = ledger.claim_batch(JOB, 4, 300).files
     ledger.complete([Completion(done.id, done.attempts, 10, "ab", "sha256", None, 0.1, 0.1, 0.2)])
     ledger.fail([Failure(failed.id, failed.attempts, "AUTH_FAILED", "login refused by the server", None)])
     ledger_rows(uri, f"UPDATE filepool_files SET lease_until = now() - interval '1 second' WHERE id = {stuck.id}")
@@ -181,7 +181,7 @@ def test_rights_per_dag_decide_which_files_a_user_sees_and_acts_on(postgres_serv
 
     ftp_job = "ftp://filepool_ftp/outgoing -> local://filepool_local/incoming"
     other.register(ftp_job, [DiscoveredFile("/outgoing/ftp-report.csv", 5, 1.0, "ftp-report.csv")])
-    [ftp_file] = other.claim(ftp_job, 1, 300)
+    [ftp_file] = other.claim_batch(ftp_job, 1, 300).files
     other.fail([Failure(ftp_file.id, ftp_file.attempts, "FILE_NOT_FOUND", "gone", None)])
     other.close()
     sftp_paths = [f"/data/outgoing/report-{i}.csv" for i in range(4)]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from filepool.airflow_connections import read_connection
-from filepool.endpoints.ftp import FTPConfig
+from filepool.endpoints.ftp.session import FTPConfig
 from filepool.exceptions import InvalidConfig
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from filepool.interfaces import RemoteFile
 from filepool.transfer.discovery import Selection
-from filepool.transfer.interfaces import RemoteFile
 
 NOW = 10_000.0
 RULE = Selection(settle=5, min_age=60)

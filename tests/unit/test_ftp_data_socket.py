@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp_wire import LeanFTP, recv_full
+from filepool.endpoints.ftp.wire import LeanFTP, recv_full
 from filepool.endpoints.sockets import kernel_timeouts
 
 

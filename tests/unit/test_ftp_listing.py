@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from filepool.endpoints.ftp_listing import list_entries, mlsd_entries
+from filepool.endpoints.ftp.listing import list_entries, mlsd_entries
 
 
 def test_list_lines() -> None:
@@ -60,7 +60,7 @@ def test_list_times_are_read_in_the_servers_zone() -> None:
 def test_an_unknown_timezone_is_invalid_config(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from filepool.endpoints.ftp import FTPConfig
+    from filepool.endpoints.ftp.session import FTPConfig
     from filepool.exceptions import InvalidConfig
 
     monkeypatch.setenv(

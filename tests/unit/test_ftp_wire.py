@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from filepool.endpoints.ftp_wire import _Replies, pasv_port
+from filepool.endpoints.ftp.wire import _Replies, pasv_port
 from filepool.endpoints.sockets import kernel_timeouts
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from filepool.interfaces import RemoteFile, Unlisted
 from filepool.transfer import watch
 from filepool.transfer.discovery import Selection
-from filepool.transfer.interfaces import RemoteFile, Unlisted
 
 
 class Folder:

@@ -27,8 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filepool.airflow_connections import read_connection
-from filepool.endpoints.ftp_listing import Entry, Problems, list_entry, mlsd_entry, mlsd_facts
-from filepool.endpoints.ftp_wire import LeanFTP, recv_full
+from filepool.endpoints.ftp.listing import Entry, Problems, list_entry, mlsd_entry, mlsd_facts
+from filepool.endpoints.ftp.wire import WIRE, LeanFTP, from_wire, recv_full, to_wire
 from filepool.endpoints.sockets import kernel_timeouts
 from filepool.exceptions import (
     AuthenticationFailed,
@@ -40,8 +40,8 @@ from filepool.exceptions import (
     TransferIOError,
     TransferStalled,
 )
+from filepool.interfaces import RemoteFile
 from filepool.settings import Settings
-from filepool.transfer.interfaces import RemoteFile
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -103,7 +103,7 @@ def _zone(conn_id: str, name: str | None) -> tzinfo | None:
 def translate(exc: BaseException, config: FTPConfig, path: str | None = None) -> FilepoolError:
     if isinstance(exc, FilepoolError):
         return exc
-    text = _unwire(str(exc))
+    text = from_wire(str(exc))
     if isinstance(exc, ftplib.error_perm):
         if text.startswith("530"):
             return AuthenticationFailed(f"login as {config.username!r} refused by {config.where()}")
@@ -135,12 +135,12 @@ class FTPSession:
             if not config.verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            ftp = ftplib.FTP_TLS(context=context, timeout=config.timeout, encoding=_WIRE)
+            ftp = ftplib.FTP_TLS(context=context, timeout=config.timeout, encoding=WIRE)
         else:
-            ftp = LeanFTP(timeout=config.timeout, encoding=_WIRE)
+            ftp = LeanFTP(timeout=config.timeout, encoding=WIRE)
         try:
             ftp.connect(config.host, config.port)
-            ftp.login(_wire(config.username), _wire(config.password))
+            ftp.login(to_wire(config.username), to_wire(config.password))
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
             ftp.voidcmd("TYPE I")
@@ -214,7 +214,7 @@ class FTPSession:
 
     def data_connection(self, command: str, path: str, offset: int = 0) -> socket.socket:
         """Open a data connection for `command`; with `offset`, REST first (resume a download)."""
-        conn: socket.socket = self._call(self._ftp.transfercmd, _wire(command), offset or None, path=path)
+        conn: socket.socket = self._call(self._ftp.transfercmd, to_wire(command), offset or None, path=path)
         if conn.gettimeout() is not None and not isinstance(conn, ssl.SSLSocket):  # not already LeanFTP's kind
             kernel_timeouts(conn, self.config.timeout)
         return conn
@@ -229,7 +229,7 @@ class FTPSession:
 
     def lend_socket(self) -> tuple[socket.socket, str] | None:
         """The control connection's socket, non-blocking, and the server's address, for FTPDownloads to drive
-        itself (filepool/endpoints/ftp_loop.py); None for a session it cannot drive (FTPS, active mode, IPv6)."""
+        itself (filepool/endpoints/ftp/loop.py); None for a session it cannot drive (FTPS, active mode, IPv6)."""
         ftp = self._ftp
         if not isinstance(ftp, LeanFTP) or not ftp.lendable() or self._broken:
             return None
@@ -279,7 +279,7 @@ class FTPSession:
     def has_folder(self, path: str) -> bool:
         """CWD into `path`: 250 says it is a folder, 550 that it is none (or not one this login may enter)."""
         try:
-            self._call(self._ftp.cwd, _wire(path), path=path)
+            self._call(self._ftp.cwd, to_wire(path), path=path)
         except FileNotFound:
             return False
         return True
@@ -313,13 +313,13 @@ class FTPSession:
                 raise ListingError(f"{folder} lists more than {limit} entries ([filepool] max_folder_entries)")
             if self._mlsd:
                 name, facts = mlsd_facts(line)
-                mlsd_entry(_unwire(name), facts, entries, problems)
+                mlsd_entry(from_wire(name), facts, entries, problems)
             else:
-                list_entry(_unwire(line), zone, entries, problems)
+                list_entry(from_wire(line), zone, entries, problems)
 
         if self._mlsd is None:  # FEAT said nothing: MLSD unless the server does not know the command
             try:
-                self._ftp.sendcmd(f"MLST {_wire(folder)}")  # on the control connection: one round trip
+                self._ftp.sendcmd(f"MLST {to_wire(folder)}")  # on the control connection: one round trip
                 self._mlsd = True
             except ftplib.error_perm as exc:  # 550 (no such folder) says the command is known
                 self._mlsd = not str(exc).startswith(("500", "502"))
@@ -327,9 +327,9 @@ class FTPSession:
                     log.warning("%s offers no MLSD: listing with LIST (times in minutes)", self.config.where())
         if self._mlsd:
             self._call(self._ftp.sendcmd, "OPTS MLST type;size;modify;", path=folder)
-            self._call(self._ftp.retrlines, f"MLSD {_wire(folder)}", take, path=folder)
+            self._call(self._ftp.retrlines, f"MLSD {to_wire(folder)}", take, path=folder)
         else:
-            self._call(self._ftp.cwd, _wire(folder), path=folder)
+            self._call(self._ftp.cwd, to_wire(folder), path=folder)
             self._call(self._ftp.retrlines, "LIST -a", take, path=folder)
         return entries
 
@@ -341,45 +341,28 @@ class FTPSession:
         for part in parts:
             current = posixpath.join(current, part) if current else part
             with contextlib.suppress(ftplib.error_perm):  # exists already
-                self._ftp.mkd(_wire(current))
+                self._ftp.mkd(to_wire(current))
 
     def size(self, path: str) -> int | None:
-        size: int | None = self._call(self._ftp.size, _wire(path), path=path)
+        size: int | None = self._call(self._ftp.size, to_wire(path), path=path)
         return size
 
     def rename(self, source: str, target: str) -> None:
-        self._call(self._ftp.rename, _wire(source), _wire(target), path=target)
+        self._call(self._ftp.rename, to_wire(source), to_wire(target), path=target)
 
     def delete(self, path: str) -> None:
         """Delete if possible (a temporary file); see `remove` for a source file."""
         with contextlib.suppress(Exception):
-            self._ftp.delete(_wire(path))
+            self._ftp.delete(to_wire(path))
 
     # -- after a transfer: the source file's completion -------------------------------------------------------
 
     def remove(self, path: str) -> None:
-        self._call(self._ftp.delete, _wire(path), path=path)
+        self._call(self._ftp.delete, to_wire(path), path=path)
 
     def move(self, path: str, target: str) -> None:
         self.make_dirs(posixpath.dirname(target))
         self.rename(path, target)
-
-
-# ftplib speaks Latin-1 on the control and listing connections: one character per byte, whatever the bytes, so a
-# name that is not UTF-8 arrives (and is sent back) exactly. Paths cross with _wire and _unwire: inside filepool
-# they are str, UTF-8 decoded, with the bytes that are not UTF-8 kept by surrogateescape (as os.fsdecode does).
-_WIRE = "latin-1"
-
-
-def _wire(text: str) -> str:
-    return text.encode("utf-8", "surrogateescape").decode(_WIRE)
-
-
-def _unwire(text: str) -> str:
-    try:
-        return text.encode(_WIRE).decode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # not from the wire (an OSError's text): as it is
-        return text
 
 
 def _features(ftp: ftplib.FTP) -> set[str] | None:

@@ -18,7 +18,6 @@ copy the file the ordinary way, which has the error codes, the retries and the r
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 import queue
@@ -30,12 +29,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from filepool.endpoints.ftp import FTPSession, _wire
-from filepool.endpoints.ftp_wire import pasv_port
-from filepool.transfer.interfaces import Download, Downloaded, NotDoneHere
+from filepool.endpoints.ftp.session import FTPConfig, FTPSession
+from filepool.endpoints.ftp.wire import ReplyAssembler, passive_connection, pasv_port, to_wire
+from filepool.interfaces import Download, Downloaded, NotDoneHere
 
 if TYPE_CHECKING:
-    from filepool.endpoints.ftp_source import FTPSource
+    from filepool.endpoints.pool import SessionPool
 
 log = logging.getLogger(__name__)
 _READ = 256 * 1024  # bytes per data read
@@ -51,8 +50,7 @@ class _Lent:
         self.session = session
         self.sock, self.peer = lent
         self.download: Download | None = download
-        self.replies = bytearray()
-        self.multiline: bytes | None = None  # the code of a multi-line reply being read
+        self.replies = ReplyAssembler()
         self.phase = ""  # "pasv", "retr", "reading"
         self.data: socket.socket | None = None
         self.digest = hashlib.sha256()
@@ -65,14 +63,21 @@ class _Lent:
 
 
 class FTPDownloads:
-    """Downloads of up to `sessions` files at once from `source`, on one thread (see the module's docstring)."""
+    """Downloads of up to `sessions` files at once over sessions of `pool` (a source's), on one thread (see the
+    module's docstring)."""
 
-    def __init__(self, source: FTPSource, sessions: int, next_download: Callable[[], Download | None]) -> None:
-        self._pool = source.pool
+    def __init__(
+        self,
+        pool: SessionPool[FTPSession],
+        config: FTPConfig,
+        sessions: int,
+        next_download: Callable[[], Download | None],
+    ) -> None:
+        self._pool = pool
         self._wanted = sessions
         self._next = next_download
-        self._timeout = source.config.timeout
-        self._stall = source.config.stall_seconds
+        self._timeout = config.timeout
+        self._stall = config.stall_seconds
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -221,18 +226,9 @@ class FTPDownloads:
             self._give_up(lent, "the server closed the control connection")
             return
         self._renew(lent)
-        lent.replies += chunk
-        while lent.download is not None and (end := lent.replies.find(b"\n")) >= 0:
-            line = bytes(lent.replies[: end + 1])
-            del lent.replies[: end + 1]
-            if lent.multiline is not None:  # RFC 959: a multi-line reply ends with its code and a space
-                if line.startswith(lent.multiline + b" "):
-                    lent.multiline = None
-                    self._reply(lent, line.decode("latin-1").rstrip())
-            elif line[3:4] == b"-":
-                lent.multiline = line[:3]
-            else:
-                self._reply(lent, line.decode("latin-1").rstrip())
+        lent.replies.feed(chunk)
+        while lent.download is not None and (line := lent.replies.next_reply()) is not None:
+            self._reply(lent, line)
 
     def _reply(self, lent: _Lent, line: str) -> None:
         download = lent.download
@@ -240,18 +236,12 @@ class FTPDownloads:
         code = line[:3]
         if lent.phase == "pasv" and code == "227":
             try:
-                port = pasv_port(line)
-                data = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                data.setblocking(False)
-                lent.data = data
-                error = data.connect_ex((lent.peer, port))  # like ftplib: the control connection's peer
-                if error not in (0, errno.EINPROGRESS):
-                    raise OSError(error, f"connect to port {port}")
+                data = lent.data = passive_connection(lent.peer, pasv_port(line), None)
                 self._selector.register(data, selectors.EVENT_READ, (self._on_data, lent))
             except Exception as exc:  # a reply it cannot read, a refused connect
                 self._give_up(lent, f"passive data connection: {exc}")
                 return
-            self._send(lent, f"RETR {_wire(download.path)}", "retr")
+            self._send(lent, f"RETR {to_wire(download.path)}", "retr")
         elif lent.phase == "retr" and code in ("125", "150"):
             lent.phase = "reading"
         elif lent.phase == "reading" and code in ("226", "250"):

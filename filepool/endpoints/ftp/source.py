@@ -10,13 +10,14 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from typing import Any
 
-from filepool.endpoints.ftp import FTPConfig, FTPSession
-from filepool.endpoints.ftp_listing import Problems
+from filepool.endpoints.ftp.listing import Problems
+from filepool.endpoints.ftp.loop import FTPDownloads
+from filepool.endpoints.ftp.session import FTPConfig, FTPSession
 from filepool.endpoints.pool import SessionPool
 from filepool.endpoints.walk import LISTING_ERROR, Walk, bad_name
 from filepool.exceptions import FileNotFound, FilepoolError
+from filepool.interfaces import Download, Downloads, GateFor, RemoteFile, Source, Unlisted
 from filepool.names import TEMP_SUFFIX
-from filepool.transfer.interfaces import Download, Downloads, GateFor, RemoteFile, Source, Unlisted
 
 _LISTING_SESSIONS = 4
 
@@ -110,9 +111,7 @@ class FTPSource(Source):
         """Plain FTP in passive mode: downloads on one thread (FTPS and active mode: None)."""
         if self.config.tls or not self.config.passive:
             return None
-        from filepool.endpoints.ftp_loop import FTPDownloads
-
-        return FTPDownloads(self, min(sessions, self.pool.max_size), next_download)
+        return FTPDownloads(self.pool, self.config, min(sessions, self.pool.max_size), next_download)
 
     def close(self) -> None:
         self.pool.close()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from filepool.ledger.queries import named_sql
 from filepool.ledger.repository import Ledger
 from filepool.metrics import route_slug
 
@@ -29,7 +30,7 @@ class Scope:
         return {"all": self.every, "dag_ids": sorted(self.dag_ids)}
 
 
-# The columns of the queries search_files and file (sql/overview.sql), in order.
+# The columns of the queries search_files and file (overview.sql), in order.
 _FILE = (
     "id", "route", "source_path", "size", "mtime", "destination", "status", "attempts", "error_code", "error_message",
     "dag_id", "claimed_by", "lease_until", "updated_at", "completed_at",
@@ -58,6 +59,9 @@ class Overview:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
+    def _rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
+        return self.ledger.rows_of(named_sql("filepool.plugin", "overview.sql")[name], **params)
+
     def routes(self, scope: Scope, fold: bool = True) -> list[dict[str, Any]]:
         """Per route: files and bytes by status, backlog, age of the oldest waiting file, its DAGs. `fold`: fold
         the counters' recent changes first (a write, which keeps later reads quick); the counts are the same
@@ -65,7 +69,7 @@ class Overview:
         if fold:
             self.ledger.fold_page_changes()
         routes: dict[str, dict[str, Any]] = {}
-        for job, dag_id, status, files, size in self.ledger.rows("route_counts"):
+        for job, dag_id, status, files, size in self._rows("route_counts"):
             route = routes.setdefault(
                 job, {"route": job, "slug": route_slug(job), "status": {}, "bytes": {}, "dag_ids": set()}
             )
@@ -73,7 +77,7 @@ class Overview:
             route["bytes"][status] = route["bytes"].get(status, 0) + int(size)
             route["dag_ids"].add(dag_id)  # '' for files moved outside Airflow
         now = time.time()
-        oldest = {job: now - at.timestamp() for job, at in self.ledger.rows("oldest_waiting")}
+        oldest = {job: now - at.timestamp() for job, at in self._rows("oldest_waiting")}
         shown = []
         for job, route in routes.items():
             if not (scope.every or ("" not in route["dag_ids"] and route["dag_ids"] <= scope.dag_ids)):
@@ -89,7 +93,7 @@ class Overview:
         """Files and MB completed per minute (averaged over `bucket_seconds`, whole minutes), per route."""
         if bucket_seconds % 60:
             raise ValueError("bucket_seconds must be whole minutes: completions are counted per minute")
-        rows = self.ledger.rows("throughput", hours=hours, bucket=bucket_seconds, **scope.params())
+        rows = self._rows("throughput", hours=hours, bucket=bucket_seconds, **scope.params())
         minutes = bucket_seconds / 60
         return [
             {
@@ -104,8 +108,7 @@ class Overview:
     def failures(self, scope: Scope) -> list[dict[str, Any]]:
         keys = ("route", "error_code", "files", "latest_message", "max_attempts", "latest_at")
         return [
-            dict(zip(keys, (*row[:5], _iso(row[5])), strict=True))
-            for row in self.ledger.rows("failures", **scope.params())
+            dict(zip(keys, (*row[:5], _iso(row[5])), strict=True)) for row in self._rows("failures", **scope.params())
         ]
 
     def workers(self, scope: Scope) -> list[dict[str, Any]]:
@@ -125,7 +128,7 @@ class Overview:
             "latest_lease",
         )
         out = []
-        for row in self.ledger.rows("workers", **scope.params()):
+        for row in self._rows("workers", **scope.params()):
             worker = dict(zip(keys, row, strict=True))
             for k in ("started_at", "alive_until", "earliest_lease", "latest_lease"):
                 worker[k] = _iso(worker[k])
@@ -135,13 +138,13 @@ class Overview:
     def search(
         self, scope: Scope, text: str, server: str = "", before: int | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        rows = self.ledger.rows(
+        rows = self._rows(
             "search_files", text=_literal(text), server=_literal(server), before=before, limit=limit, **scope.params()
         )
         return [_dates(dict(zip(_FILE, row, strict=True))) for row in rows]
 
     def file(self, file_id: int) -> dict[str, Any] | None:
-        rows = self.ledger.rows("file", id=file_id)
+        rows = self._rows("file", id=file_id)
         if not rows:
             return None
         found = _dates(dict(zip(_FILE_DETAIL, rows[0], strict=True)))
@@ -161,36 +164,34 @@ class Overview:
                 if dag
                 else None,
             }
-            for at, event, worker, details, dag, run, task, index, tried in self.ledger.rows("file_events", id=file_id)
+            for at, event, worker, details, dag, run, task, index, tried in self._rows("file_events", id=file_id)
         ]
         return found
 
     def outbox(self, scope: Scope) -> dict[str, Any]:
         """Per channel, messages to send and parked; and the parked messages this user may see, with their error."""
-        counts = {ch: {"pending": int(p), "parked": int(k)} for ch, p, k in self.ledger.rows("outbox_counts")}
+        counts = {ch: {"pending": int(p), "parked": int(k)} for ch, p, k in self._rows("outbox_counts")}
         keys = ("id", "channel", "target", "key", "attempts", "last_error", "parked_at", "created_at", "dag_id")
-        parked = [
-            _dates(dict(zip(keys, row, strict=True))) for row in self.ledger.rows("outbox_parked", **scope.params())
-        ]
+        parked = [_dates(dict(zip(keys, row, strict=True))) for row in self._rows("outbox_parked", **scope.params())]
         return {"channels": counts, "parked": parked}
 
     def outbox_message(self, message_id: int) -> tuple[bool, str | None] | None:
         """(parked, its file's DAG) of an outbox message; None when there is none."""
-        rows = self.ledger.rows("outbox_message", id=message_id)
+        rows = self._rows("outbox_message", id=message_id)
         return (bool(rows[0][1]), rows[0][2]) if rows else None
 
     def send_again(self, message_id: int) -> bool:
         """A parked message is sent again by the next publisher; False when it is not parked."""
-        return bool(self.ledger.rows("outbox_unpark", id=message_id))
+        return bool(self._rows("outbox_unpark", id=message_id))
 
     def retry_now(self, file_id: int, user: str) -> bool:
         """A FAILED file is due again now; False when it is not FAILED."""
-        return bool(self.ledger.rows("retry_now", id=file_id, user=user)[0][0])
+        return bool(self._rows("retry_now", id=file_id, user=user)[0][0])
 
     def requeue_stuck(self, file_id: int, user: str) -> bool:
         """An IN_PROGRESS file whose holder's lease lapsed goes back to the queue; False when its holder is alive
         (or it is not IN_PROGRESS)."""
-        return bool(self.ledger.rows("requeue_stuck", id=file_id, user=user)[0][0])
+        return bool(self._rows("requeue_stuck", id=file_id, user=user)[0][0])
 
 
 def _dates(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ of 1.58, and 7% less time (alternating A/B runs on the same servers).
 
 from __future__ import annotations
 
+import errno
 import ftplib
 import socket
 import ssl
@@ -17,6 +18,22 @@ import time
 from typing import Any
 
 from filepool.endpoints.sockets import kernel_timeouts
+
+# ftplib speaks Latin-1 on the control and listing connections: one character per byte, whatever the bytes, so a
+# name that is not UTF-8 arrives (and is sent back) exactly. Paths cross with to_wire and from_wire: inside filepool
+# they are str, UTF-8 decoded, with the bytes that are not UTF-8 kept by surrogateescape (as os.fsdecode does).
+WIRE = "latin-1"
+
+
+def to_wire(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode(WIRE)
+
+
+def from_wire(text: str) -> str:
+    try:
+        return text.encode(WIRE).decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # not from the wire (an OSError's text): as it is
+        return text
 
 
 class _Replies:
@@ -79,16 +96,8 @@ class LeanFTP(ftplib.FTP):
         port = pasv_port(self.sendcmd("PASV"))
         # Like ftplib, connect to the control connection's peer, never to an address the server names.
         assert self.timeout is not None  # FTPSession makes every session with one
-        conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        conn = passive_connection(self.peer, port, self.timeout)
         try:
-            # Blocking from the start, the kernel keeping the timeouts (SO_SNDTIMEO bounds the connect too): a
-            # Python timeout would connect without blocking, then poll, then ask for the outcome, then switch the
-            # socket to blocking again - four more system calls, and GIL hand-overs, for every file.
-            kernel_timeouts(conn, self.timeout)
-            try:
-                conn.connect((self.peer, port))
-            except BlockingIOError as exc:  # SO_SNDTIMEO ran out ("operation now in progress")
-                raise TimeoutError(f"the data connection (port {port}) did not open within {self.timeout:g} s") from exc
             if rest is not None:
                 self.sendcmd(f"REST {rest}")
             resp = self.sendcmd(cmd)
@@ -100,6 +109,58 @@ class LeanFTP(ftplib.FTP):
             conn.close()
             raise
         return conn, (ftplib.parse150(resp) if resp[:3] == "150" else None)
+
+
+def passive_connection(peer: str, port: int, timeout: float | None) -> socket.socket:
+    """The data connection to `peer` (the control connection's: never an address the server names, as ftplib)
+    at a 227 reply's `port`. With a `timeout`: blocking from the start, the kernel keeping the timeouts
+    (SO_SNDTIMEO bounds the connect too) - a Python timeout would connect without blocking, then poll, then ask
+    for the outcome, then switch to blocking again, four more system calls and GIL hand-overs a file. Without:
+    non-blocking, the connect under way (for the download loop's selector)."""
+    conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if timeout is None:
+            conn.setblocking(False)
+            error = conn.connect_ex((peer, port))
+            if error not in (0, errno.EINPROGRESS):
+                raise OSError(error, f"connect to port {port}")
+            return conn
+        kernel_timeouts(conn, timeout)
+        try:
+            conn.connect((peer, port))
+        except BlockingIOError as exc:  # SO_SNDTIMEO ran out ("operation now in progress")
+            raise TimeoutError(f"the data connection (port {port}) did not open within {timeout:g} s") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class ReplyAssembler:
+    """Whole replies out of control-connection bytes as they come (the download loop reads without blocking):
+    RFC 959's multi-line replies (`150-...` up to `150 ...`) become their last line."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._multiline: bytes | None = None  # the code of a multi-line reply being read
+
+    def feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+
+    def next_reply(self) -> str | None:
+        """The next whole reply's line, or None until more bytes come."""
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            if self._multiline is not None:
+                if line.startswith(self._multiline + b" "):
+                    self._multiline = None
+                    return line.decode(WIRE).rstrip()
+            elif line[3:4] == b"-":
+                self._multiline = line[:3]
+            else:
+                return line.decode(WIRE).rstrip()
+        return None
 
 
 def pasv_port(reply: str) -> int:

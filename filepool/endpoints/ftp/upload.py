@@ -14,11 +14,11 @@ import uuid
 from contextlib import AbstractContextManager
 from typing import Any
 
-from filepool.endpoints.ftp import CHUNK, FTPConfig, FTPSession
+from filepool.endpoints.ftp.session import CHUNK, FTPConfig, FTPSession
 from filepool.endpoints.pool import SessionPool
 from filepool.exceptions import ConnectionFailed, SizeMismatch
+from filepool.interfaces import NO_CONTEXT, Destination, GateFor, WriteContext, WriteResult
 from filepool.names import temp_name
-from filepool.transfer.interfaces import NO_CONTEXT, Destination, GateFor, WriteContext, WriteResult
 
 
 class FTPWriter:

@@ -22,16 +22,19 @@ from typing import Any
 
 from filepool.allow import Allowed
 from filepool.bounded import fit
-from filepool.endpoints.kafka import KafkaSink, Record, TopicConsumer
+from filepool.endpoints.factory import open_pair
+from filepool.events.kafka import KafkaSink, Record, TopicConsumer
+from filepool.events.sinks import open_sink
 from filepool.exceptions import FilepoolError, MalformedMessage, MessageParked, TaskIdConflict, as_error, error_code
-from filepool.ledger import DiscoveredFile, Ledger
-from filepool.ledger.outbox import IntakeMarks, TakenMessage, jobs_due, take_messages
+from filepool.interfaces import Destination, Source
+from filepool.ledger import Ledger
+from filepool.ledger.inbox import IntakeMarks, TakenMessage, jobs_due, take_messages
 from filepool.names import storable
 from filepool.settings import Settings
 from filepool.transfer.completion import KEEP, AfterTransfer
-from filepool.transfer.interfaces import GateFor
 from filepool.transfer.login_slots import login_gate
-from filepool.transfer.messages import TaskMessage, kinds, result
+from filepool.transfer.message_pairs import Pair, checked_pair, file_versions, job_of, pair_of, reject_row, rejected_job
+from filepool.transfer.messages import TaskMessage, result
 from filepool.transfer.publish import Publisher
 from filepool.transfer.task import move_queued
 
@@ -41,12 +44,6 @@ JOIN_SECONDS = 120  # how long joining the consumer group may take before quiet 
 COUNTED = ("consumed", "new", "duplicate", "conflict", "malformed", "refused", "parked")
 DUE_CHECK_SECONDS = 30.0  # while the topic is quiet, how often to look for files whose retry has come due
 PARK_AFTER = 3  # tries of one record on its own (over runs) before it is parked
-Pair = tuple[str, str, str, str]  # (src_id, src kind, dst_id, dst kind)
-# (pair, sessions per connection, sessions in all) -> (source, destination), and a pair's file versions
-OpenPair = Callable[[Pair, int, threading.BoundedSemaphore, GateFor], tuple[Any, Any]]
-Versions = Callable[
-    [Any, Any, list[tuple[int, TaskMessage]], Ledger, str], tuple[dict[int, DiscoveredFile], dict[int, FilepoolError]]
-]
 
 
 @dataclass(frozen=True)
@@ -62,21 +59,6 @@ class IntakeConfig:
     max_seconds: float | None = None  # stop after this long in any case (between batches)
     threads: int = 8
     park_after: int = PARK_AFTER  # tries of one message on its own (over runs) before it is parked
-
-
-def job_of(pair: Pair) -> str:
-    src_id, src_kind, dst_id, dst_kind = pair
-    return f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
-
-
-def pair_of(job: str) -> Pair | None:
-    """The pair of a job named by `job_of` (None for another job)."""
-    source, arrow, destination = job.partition(" -> ")
-    src_kind, sep, src_id = source.partition("://")
-    dst_kind, sep2, dst_id = destination.partition("://")
-    if not (arrow and sep and sep2):
-        return None
-    return (src_id, src_kind, dst_id, dst_kind)
 
 
 def identity(raw: dict[str, Any], version: Any = None) -> tuple[str, str]:
@@ -98,15 +80,13 @@ class Intake:
         connect: Callable[[], Ledger],
         settings: Settings,
         allowed: Allowed,
-        open_pair: OpenPair,
-        versions: Versions,
         after_transfer: AfterTransfer = KEEP,
     ) -> None:
         self.config, self._connect, self.settings, self.allowed = config, connect, settings, allowed
-        self._open_pair, self._versions, self.after = open_pair, versions, after_transfer
+        self.after = after_transfer
         self.counts: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
-        self._pairs: dict[Pair, tuple[Any, Any]] = {}
+        self._pairs: dict[Pair, tuple[Source, Destination]] = {}
         self._sessions = threading.BoundedSemaphore(settings.max_sessions_total)
         self.reply = {
             "conn_id": config.kafka_conn_id,
@@ -124,7 +104,7 @@ class Intake:
             stack.callback(consumer.close)
             dead_letters = KafkaSink(cfg.kafka_conn_id)
             stack.callback(dead_letters.close)
-            publisher = Publisher(self._connect)
+            publisher = Publisher(self._connect, open_sink)
             stack.callback(publisher.close)
             stack.callback(self._close_pairs)
             self._move_due(ledger)  # what an earlier run took and did not finish, or whose retry is due
@@ -270,7 +250,7 @@ class Intake:
                 continue
             raws[index] = raw
             try:
-                pair = self._pair(message)
+                pair = checked_pair(message, self.allowed)
             except Exception as exc:
                 taken[index] = self._refusal(raw, message, as_error(exc))
                 continue
@@ -313,16 +293,6 @@ class Intake:
                 dead.append((records[index], why))
         return verdicts
 
-    def _pair(self, message: TaskMessage) -> Pair:
-        self.allowed.connection(message.src_id, "src_id")
-        self.allowed.connection(message.dst_id, "dst_id")
-        src_kind, dst_kind = kinds(message)
-        if src_kind == "ftp":
-            self.allowed.path(message.src_path, "src_path")
-        else:
-            self.allowed.path(message.dst_path, "dst_path")
-        return (message.src_id, src_kind, message.dst_id, dst_kind)
-
     def _found(
         self, ledger: Ledger, pair: Pair, members: list[tuple[int, TaskMessage]], raws: dict[int, dict[str, Any]]
     ) -> dict[int, TakenMessage]:
@@ -330,7 +300,8 @@ class Intake:
         messages = dict(members)
         try:
             source, destination = self._endpoints(pair)
-            found, refused = self._versions(source, destination, members, ledger, job_of(pair))
+            versions = file_versions(source, destination, members, ledger, job_of(pair))
+            found, refused = versions.found, versions.refused
         except Exception as exc:
             found, refused = {}, {index: as_error(exc) for index, _ in members}
         out = {index: self._refusal(raws[index], messages[index], exc) for index, exc in refused.items()}
@@ -344,8 +315,7 @@ class Intake:
         login refused) leaves the task_id free: the same message sent again later moves the file."""
         task_id, digest = identity(raw)
         record = result(raw, task_id, "failure", error_code=error_code(exc), error_message=exc.message)
-        job = f"rejected://{message.src_id} -> {message.dst_id}"
-        return TakenMessage(task_id, digest, _fields(raw), job, None, record, transient=exc.retryable)
+        return TakenMessage(task_id, digest, _fields(raw), rejected_job(raw), None, record, transient=exc.retryable)
 
     def _dead_letter(
         self, record: Record, exc: FilepoolError, limit: int
@@ -368,12 +338,12 @@ class Intake:
 
     # -- moving -----------------------------------------------------------------------------------------------
 
-    def _endpoints(self, pair: Pair) -> tuple[Any, Any]:
+    def _endpoints(self, pair: Pair) -> tuple[Source, Destination]:
         """A pair's source and destination, opened once for the whole task: their sessions stay pooled."""
         if pair not in self._pairs:
             per_connection = min(self.config.threads, self.settings.max_sessions_per_connection)
             gate_for = login_gate(self._connect, self.settings.lease_seconds)
-            self._pairs[pair] = self._open_pair(pair, per_connection, self._sessions, gate_for)
+            self._pairs[pair] = open_pair(pair, per_connection, self._sessions, gate_for)
         return self._pairs[pair]
 
     def _move_due(self, ledger: Ledger) -> None:
@@ -437,11 +407,6 @@ def _fields(raw: dict[str, Any]) -> dict[str, Any]:
 def _reject_row(m: TakenMessage) -> dict[str, Any]:
     """A refused message's FAILED row, for the File transfers page (its result left through the outbox)."""
     refusal = m.refusal or {}
-    return {
-        "job": storable(m.job or "rejected://"),
-        "source_path": storable(str(m.message.get("src_path") or "")),
-        "destination": storable(str(m.message.get("dst_path") or "")),
-        "error_code": refusal.get("error_code"),
-        "error_message": storable(str(refusal.get("error_message") or "")),
-        "metadata": {"task_id": storable(m.task_id)},
-    }
+    return reject_row(
+        m.job or "rejected://", m.message, m.task_id, refusal.get("error_code"), str(refusal.get("error_message") or "")
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig, PublishFailed
-from filepool.transfer.interfaces import Refusal
+from filepool.interfaces import Refusal
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from filepool.airflow_connections import read_connection
-from filepool.transfer.interfaces import Refusal
+from filepool.interfaces import Refusal
 
 # pika logs every refused connection as an ERROR with its traceback; the publisher's own PUBLISH_ERROR warning
 # says what matters (what stays in the outbox, and why).

@@ -4,10 +4,10 @@ mypy reports a missing method as an error where the endpoint is created."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,18 @@ class Refusal:
 
     why: str
     down: bool
+
+
+class Sink(Protocol):
+    """A broker the outbox publisher sends through (filepool/events/): each item a channel's message tuple; returns
+    {index: why} of the items the broker did not take."""
+
+    def send_each(self, items: Sequence[Any]) -> dict[int, Refusal]: ...
+
+    def close(self) -> None: ...
+
+
+SinkOpener = Callable[[str, str], Sink]  # (channel, conn_id) -> a sink for it
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,11 @@ class Source(Listing, Protocol):
         watcher between polls). The default: no such sessions."""
         return None
 
+    def confine(self, path: str) -> str:
+        """The path this source reads for `path` as a task message names it, refused (PATH_OUTSIDE_BASE) where it
+        leaves what the connection allows: a local base path. The default: a remote path, as it is."""
+        return path
+
     def downloads(self, sessions: int, next_download: Callable[[], Download | None]) -> Downloads | None:
         """Downloads of many files at once on one thread, up to `sessions` at a time, to writers that write to a
         local disk; None where the source has no such loop (the default), and files are copied on the worker's
@@ -206,7 +223,7 @@ class Download:
 
 
 class Downloads(Protocol):
-    """Downloads driven on one thread (filepool/endpoints/ftp_loop.py): it asks `next_download()` for work."""
+    """Downloads driven on one thread (filepool/endpoints/ftp/loop.py): it asks `next_download()` for work."""
 
     def wake(self) -> None:
         """There is new work: from any thread."""
@@ -248,6 +265,10 @@ class Destination(Protocol):
     def share_logins(self, gate_for: GateFor) -> None:
         """As `Source.share_logins`: the default, a destination without sessions to cap."""
         return None
+
+    def confine(self, path: str) -> str:
+        """As `Source.confine`, for the path written to."""
+        return path
 
     @property
     def writes_locally(self) -> bool:
