@@ -24,15 +24,16 @@ from airflow.sdk import DAG, Asset, AssetWatcher
 
 from filepool.assets import SFTP_TO_MINIO_ALIAS, SFTP_TO_MINIO_FILES
 from filepool.operators import SFTPToMinIOOperator
-from filepool.settings import S3_CONN_ID, SFTP_CONN_ID, setting
+from filepool.settings import S3_CONN_ID, SFTP_CONN_ID, WatchSettings
 from filepool.triggers.new_files import NewFilesTrigger
 
+WATCH = WatchSettings.load()
 ROUTE = {
     "sftp_conn_id": SFTP_CONN_ID,
-    "source_path": setting("watch_source_path"),
+    "source_path": WATCH.source_path,
     "aws_conn_id": S3_CONN_ID,
-    "bucket": setting("watch_bucket"),
-    "key_prefix": setting("watch_key_prefix"),
+    "bucket": WATCH.bucket,
+    "key_prefix": WATCH.key_prefix,
 }
 SETTLE_SECONDS, MIN_AGE_SECONDS = 2.0, 60.0
 
@@ -45,7 +46,7 @@ arrivals = Asset(
                 route={"kind": "sftp", **ROUTE},
                 settle_seconds=SETTLE_SECONDS,
                 min_age_seconds=MIN_AGE_SECONDS,
-                poll_seconds=float(setting("watch_poll_seconds")),
+                poll_seconds=WATCH.poll_seconds,
             ),
         )
     ],
@@ -65,9 +66,7 @@ with DAG(
         task_id="transfer",
         discover=False,  # the watcher registered the files; the task moves the route's queue
         threads=8,
-        linger_seconds=float(
-            setting("watch_linger_seconds")
-        ),  # files the watcher registers during a run move in it, at once
+        linger_seconds=WATCH.linger_seconds,  # files the watcher registers during a run move in it, at once
         outlets=[SFTP_TO_MINIO_ALIAS],  # new files for filepool_sftp_to_minio's downstream DAGs too
         asset=SFTP_TO_MINIO_FILES,
         **ROUTE,

@@ -46,6 +46,17 @@ def _int(key: str) -> int:
         raise InvalidConfig(f"[filepool] {key} must be a whole number, got {text!r}") from None
 
 
+def _seconds(key: str) -> float:
+    text = setting(key)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise InvalidConfig(f"[filepool] {key} must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def _list(key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in setting(key).split(",") if v.strip())
 
@@ -117,4 +128,25 @@ class Settings:
             producer_hosts=_list("producer_hosts"),
             producer_start_date=start,
             producer_end_date=_day("producer_end_date"),
+        )
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """The route of filepool_sftp_to_minio_on_arrival and how its file watcher polls (`watch_*` of [filepool])."""
+
+    source_path: str
+    bucket: str
+    key_prefix: str
+    poll_seconds: float
+    linger_seconds: float
+
+    @classmethod
+    def load(cls) -> WatchSettings:
+        return cls(
+            source_path=setting("watch_source_path"),
+            bucket=setting("watch_bucket"),
+            key_prefix=setting("watch_key_prefix"),
+            poll_seconds=_seconds("watch_poll_seconds"),
+            linger_seconds=_seconds("watch_linger_seconds"),
         )

@@ -1,4 +1,5 @@
-"""What every tree listing (SFTP, FTP) takes and leaves: one bad entry never stops a walk.
+"""What a route's tree listing (SFTPSource, FTPSource) takes and leaves: one bad entry never stops a walk.
+(Maintenance's look for temporary files, FTPSession.list_files, keeps only names that match its pattern.)
 
 A name must be a plain name: no `/` (it would name another file), no NUL, not `.` or `..` (which some servers
 list and which would walk back up), and its path within MAX_PATH_BYTES (filepool.names). A folder is listed once

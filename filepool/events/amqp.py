@@ -1,6 +1,6 @@
 """AMQP 0-9-1 (RabbitMQ) through pika: persistent messages with publisher confirms. The Airflow connection (type
-`amqp`, or any type) gives host, port (5672), login, password and the virtual host in `schema`; extra `exchange`
-and `routing_key` are the defaults a route's notifications take."""
+`amqp`, or any type) gives host, port (5672), login, password and the virtual host in `schema`; the exchange and
+routing key are each notification's own (a route's `notify` argument), not the connection's."""
 
 from __future__ import annotations
 

@@ -14,9 +14,10 @@ from filepool.transfer.log_group import log_group
 log = logging.getLogger(__name__)
 
 # Ledger connections one transfer task holds at once: this one (start-up and summary), the worker's claims, its
-# batched results, its multipart upload ids, its heartbeat, and discovery's when it runs alongside the worker (and
-# one per endpoint whose connection has max_logins: its login slots, filepool/transfer/login_slots.py).
-LEDGER_CONNECTIONS_PER_TASK = 6
+# batched results, its multipart upload ids, its heartbeat, discovery's when it runs alongside the worker, and the
+# outbox publisher's when the route sends arrival notifications (and one per endpoint whose connection has
+# max_logins: its login slots, filepool/transfer/login_slots.py).
+LEDGER_CONNECTIONS_PER_TASK = 7
 
 
 def open_ledger(connect: Callable[[], Ledger], settings: Settings, task: TaskRef | None = None) -> Ledger:

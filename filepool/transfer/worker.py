@@ -1,7 +1,9 @@
 """The worker loop: claim batches from the ledger, copy them on a thread pool, record results in batches.
 
-One main thread talks to the ledger (claims and batched writes), `threads` copy threads move bytes, and a
-heartbeat thread keeps the leases of files in flight. Files claimed but never started are given back.
+The main thread claims batches; `threads` copy threads (or the source's download loop) move bytes; a recorder
+thread writes finished files to the ledger in batches while the next ones copy; a heartbeat thread keeps the
+leases of files in flight. Each of those has its own ledger connection, and the copy threads share one more for
+the upload ids of large files. Files claimed but never started are given back when the worker stops early.
 """
 
 from __future__ import annotations

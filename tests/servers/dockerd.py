@@ -93,7 +93,7 @@ def base_rootfs() -> Path:
                 check=True,
                 capture_output=True,
             )
-            partial = cache.with_suffix(".partial")
+            partial = cache.with_suffix(f".{os.getpid()}.partial")  # two test processes may make it at once
             subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)
             partial.rename(cache)
         return cache
