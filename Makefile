@@ -24,11 +24,14 @@ demo: $(STAMP)
 airflow: $(STAMP)
 	$(PY) scripts/local_airflow.py
 
+# The suite on TEST_PROCESSES processes, a test file each at a time, each process with servers of its own: most
+# tests wait on servers, so three share two cores well.
+TEST_PROCESSES ?= 3
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

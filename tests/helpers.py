@@ -153,21 +153,39 @@ def ledger_rows(uri: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[
 def maintenance_then_rerun(sftp_root: Path, bucket: str) -> dict[str, Any]:
     """What follows a crash in production: the maintenance steps, then the transfer task again (SFTP -> S3,
     key prefix `in/`); returns the rerun's summary."""
-    from filepool.operators import SFTPToMinIOOperator
     from filepool.operators.maintenance import AbortStaleUploadsOperator, RequeueExpiredLeasesOperator
 
     RequeueExpiredLeasesOperator(task_id="requeue").execute({})
     AbortStaleUploadsOperator(  # uploads of the dead worker are seconds old: kept, and resumed by the rerun
         task_id="abort", aws_conn_id="filepool_minio", buckets=[bucket], older_than_hours=1
     ).execute({})
-    return SFTPToMinIOOperator(
-        task_id="rerun",
-        sftp_conn_id="filepool_sftp",
-        aws_conn_id="filepool_minio",
-        source_path=str(sftp_root),
-        bucket=bucket,
-        key_prefix="in/",
-        threads=8,
-        min_age_seconds=0,
-        settle_seconds=0,
-    ).execute({})
+    return sftp_to_s3(sftp_root, bucket, task_id="rerun", threads=8, min_age_seconds=0, settle_seconds=0).execute({})
+
+
+def sftp_to_s3(root: Path | str, bucket: str, **arguments: Any) -> Any:
+    """An SFTPToMinIOOperator on the test servers' connections (`filepool_sftp`, `filepool_minio`): `root` to
+    `bucket` under `in/`, 4 threads; `arguments` add to or replace those."""
+    from filepool.operators import SFTPToMinIOOperator
+
+    defaults: dict[str, Any] = {
+        "task_id": "t",
+        "sftp_conn_id": "filepool_sftp",
+        "aws_conn_id": "filepool_minio",
+        "source_path": str(root),
+        "bucket": bucket,
+        "key_prefix": "in/",
+        "threads": 4,
+    }
+    return SFTPToMinIOOperator(**{**defaults, **arguments})
+
+
+class StandInTaskInstance:
+    """What filepool's operators ask of Airflow's task instance outside a real run (`context["ti"]`): its ids, and
+    `xcom_push`, kept in `pushed`. Real task instances are in tests/system."""
+
+    def __init__(self, task_id: str = "t", map_index: int = -1, dag_id: str = "d") -> None:
+        self.dag_id, self.task_id, self.map_index = dag_id, task_id, map_index
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value

@@ -15,22 +15,13 @@ from filepool.exceptions import InvalidConfig
 from filepool.ledger import Completion, DiscoveredFile, Ledger
 from filepool.operators import FTPTaskMessagesOperator, SFTPToMinIOOperator
 from filepool.transfer.completion import complete_at_source
-from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.helpers import age, bucket_contents, ledger_rows, sftp_to_s3, sha256, write_tree
 
 pytestmark = pytest.mark.integration
 
 
 def move_files(root: Path, bucket: str, **kwargs: Any) -> dict[str, Any]:
-    return SFTPToMinIOOperator(
-        task_id="t",
-        sftp_conn_id="filepool_sftp",
-        aws_conn_id="filepool_minio",
-        source_path=str(root),
-        bucket=bucket,
-        key_prefix="in/",
-        threads=4,
-        **kwargs,
-    ).execute({})
+    return sftp_to_s3(root, bucket, **kwargs).execute({})
 
 
 def owned_by_the_sftp_user(root: Path) -> None:

@@ -17,7 +17,7 @@ from filepool.endpoints.local import LocalConfig
 from filepool.exceptions import InvalidConfig
 from filepool.operators import FTPTaskMessagesOperator, SFTPToMinIOOperator
 from filepool.operators.producer import ProducerOperator
-from tests.helpers import age, ledger_rows, write_tree
+from tests.helpers import StandInTaskInstance, age, ledger_rows, write_tree
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,7 @@ def deployment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"AIRFLOW__FILEPOOL__{key}")
 
 
-class TI:
-    def __init__(self, map_index: int = -1) -> None:
-        self.dag_id, self.task_id, self.map_index = "d", "t", map_index
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        pass
+TI = StandInTaskInstance  # what execute() asks of Airflow's task instance
 
 
 def rendered(op: Any, ti: TI, **values: Any) -> Any:

@@ -297,7 +297,9 @@ def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connectio
     probe.close()
     held = [psycopg2.connect(ledger_uri) for _ in range(room - LEDGER_CONNECTIONS_PER_TASK + 3)]
     try:
-        with pytest.raises(LedgerError, match=r"takes -?\d+ more connections; a transfer task needs 6"):
+        with pytest.raises(
+            LedgerError, match=rf"takes -?\d+ more connections; a transfer task needs {LEDGER_CONNECTIONS_PER_TASK}"
+        ):
             open_ledger(Ledger.opener("filepool_ledger", "w"), Settings.load())
     finally:
         for conn in held:

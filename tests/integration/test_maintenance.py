@@ -18,7 +18,7 @@ from filepool.operators.maintenance import (
     RemoveTempFilesOperator,
     RequeueExpiredLeasesOperator,
 )
-from tests.helpers import age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.helpers import age, bucket_contents, ledger_rows, sftp_to_s3, sha256, write_tree
 
 pytestmark = pytest.mark.integration
 DAY = 86400
@@ -144,21 +144,12 @@ def test_retention_then_the_hourly_run_moves_nothing_again(
 ) -> None:
     """Retention at 0 days, then the transfer again with every source file still there: nothing is registered,
     claimed or written a second time (writes counted in SeaweedFS's own log); a file replaced since is moved."""
-    from filepool.operators import SFTPToMinIOOperator
 
     files = write_tree(sftp_root, 30, size=2000)
     age(sftp_root)
 
     def hourly() -> dict[str, Any]:
-        return SFTPToMinIOOperator(
-            task_id="t",
-            sftp_conn_id="filepool_sftp",
-            aws_conn_id="filepool_minio",
-            source_path=str(sftp_root),
-            bucket=bucket,
-            key_prefix="in/",
-            threads=4,
-        ).execute({})
+        return sftp_to_s3(sftp_root, bucket).execute({})
 
     assert hourly()["files_transferred"] == 30
     assert PruneLedgerOperator(task_id="p", retention_days=0).execute({}) == {"pruned": 30}

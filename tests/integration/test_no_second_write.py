@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from filepool.operators import FTPToLocalOperator, SFTPToMinIOOperator
-from tests.helpers import age, bucket_contents, ledger_rows, make_readable, sha256, write_tree
+from filepool.operators import FTPToLocalOperator
+from tests.helpers import age, bucket_contents, ledger_rows, make_readable, sftp_to_s3, sha256, write_tree
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -52,15 +52,7 @@ def test_objects_already_stored_are_not_put_again(
     age(sftp_root)
 
     def run() -> dict[str, Any]:
-        return SFTPToMinIOOperator(
-            task_id="t",
-            sftp_conn_id="filepool_sftp",
-            aws_conn_id="filepool_minio",
-            source_path=str(sftp_root),
-            bucket=bucket,
-            key_prefix="in/",
-            threads=4,
-        ).execute({})
+        return sftp_to_s3(sftp_root, bucket).execute({})
 
     assert run()["files_transferred"] == len(files)
     lose_completions(ledger_uri)

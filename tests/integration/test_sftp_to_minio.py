@@ -24,6 +24,7 @@ from tests.helpers import (
     make_readable,
     not_utf8_name,
     sftp_conn,
+    sftp_to_s3,
     sha256,
     write_tree,
 )
@@ -34,19 +35,10 @@ MIB = 1024 * 1024
 
 
 def operator(root: Path, bucket: str, **kwargs: Any) -> SFTPToMinIOOperator:
-    args: dict[str, Any] = {
-        "task_id": "t",
-        "sftp_conn_id": "filepool_sftp",
-        "aws_conn_id": "filepool_minio",
-        "source_path": str(root),
-        "bucket": bucket,
-        "key_prefix": "in/",
-        "threads": 8,
-        "settle_seconds": 1,
-        "min_age_seconds": 60,
-    }
-    args.update(kwargs)
-    return SFTPToMinIOOperator(**args)
+    op: SFTPToMinIOOperator = sftp_to_s3(
+        root, bucket, **{"threads": 8, "settle_seconds": 1, "min_age_seconds": 60, **kwargs}
+    )
+    return op
 
 
 def assert_no_secrets(*texts: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from filepool.exceptions import TransferFailed
 from filepool.operators import FTPTaskMessagesOperator
-from tests.helpers import age, ftp_conn, ledger_rows, make_readable, sha256
+from tests.helpers import StandInTaskInstance, age, ftp_conn, ledger_rows, make_readable, sha256
 from tests.servers.pyftpd import serving_as_filepool_ftp
 
 pytestmark = pytest.mark.integration
@@ -59,18 +59,11 @@ def good_messages(sftp_root: Path) -> list[dict[str, Any]]:
 
 def run(messages: list[dict[str, Any]]) -> tuple[dict[str, Any], TransferFailed | None]:
     op = FTPTaskMessagesOperator(task_id="messages", tasks=messages, threads=4)
-    pushed: dict[str, Any] = {}
-
-    class TI:
-        dag_id, task_id, map_index = "d", "messages", -1
-
-        def xcom_push(self, key: str, value: Any) -> None:
-            pushed[key] = value
-
+    ti = StandInTaskInstance("messages")
     try:
-        return op.execute({"ti": TI()}), None
+        return op.execute({"ti": ti}), None
     except TransferFailed as exc:
-        return pushed["summary"], exc
+        return ti.pushed["summary"], exc
 
 
 def check_good_ones(summary: dict[str, Any], local_base: Path, files: dict[str, bytes]) -> None:

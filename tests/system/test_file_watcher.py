@@ -1,5 +1,5 @@
-"""The file watcher with Airflow's scheduler and triggerer running: 100 files dropped one by one into an SFTP
-folder over about a minute are each moved to S3 exactly once by filepool_sftp_to_minio_on_arrival, within seconds
+"""The file watcher with Airflow's scheduler and triggerer running: 40 files dropped one by one into an SFTP
+folder over about ten seconds are each moved to S3 exactly once by filepool_sftp_to_minio_on_arrival, within seconds
 of their arrival; the triggerer SIGKILLed and restarted halfway loses and repeats none. Latency figures (arrival
 to the file's COMPLETED row, after its object was verified in S3) go to test-output/file_watcher.json."""
 
@@ -21,7 +21,7 @@ from tests.servers.airflow import AirflowCluster
 
 pytestmark = pytest.mark.system
 DAG = "filepool_sftp_to_minio_on_arrival"
-FILES = 100
+FILES = 40
 
 
 def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_restart(
@@ -61,7 +61,7 @@ def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_r
                 path.write_bytes(contents[name])
                 path.chmod(0o644)
                 arrived[name] = time.time()
-                time.sleep(rng.uniform(0.1, 1.1))
+                time.sleep(rng.uniform(0.05, 0.5))
 
         thread = threading.Thread(target=dropper)
         thread.start()
@@ -112,13 +112,13 @@ def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_r
             "dag_runs": len(runs),
             "all": {
                 "p50_s": round(statistics.median(every), 2),
-                "p95_s": round(every[94], 2),
+                "p95_s": round(every[int(len(every) * 0.95)], 2),
                 "max_s": round(every[-1], 2),
             },
             "outside_the_restart": {
                 "files": len(steady),
-                "p50_s": round(statistics.median(steady), 2),
-                "p95_s": round(steady[int(len(steady) * 0.95) - 1], 2),
+                "p50_s": round(statistics.median(steady), 2) if steady else None,
+                "p95_s": round(steady[max(int(len(steady) * 0.95) - 1, 0)], 2) if steady else None,
             },
             "triggerer_down_for_s": round(back - down[0], 1),
             "first_file_after_unpausing_s": round(warm_up, 1),
