@@ -25,13 +25,14 @@ airflow: $(STAMP)
 	$(PY) scripts/local_airflow.py
 
 # The suite on TEST_PROCESSES processes, a test file each at a time, each process with servers of its own: most
-# tests wait on servers, so three share two cores well.
+# tests wait on servers, so three share two cores well. Files go out in the order tests/conftest.py sorts them
+# (the long Airflow and chaos files first), not by how many tests each holds.
 TEST_PROCESSES ?= 3
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
