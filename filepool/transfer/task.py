@@ -48,6 +48,10 @@ class TransferTask:
     linger: float = 0.0  # keep claiming this long after the route's queue ran dry
     sinks: SinkOpener | None = None  # the brokers `notify` sends through (filepool.events.sinks.open_sink)
 
+    def __post_init__(self) -> None:
+        if self.notify and self.sinks is None:  # never a task that says it notifies and silently does not
+            raise ValueError("TransferTask: notify needs sinks (filepool.events.sinks.open_sink)")
+
     def run(self, source: Source, destination: Destination | None) -> dict[str, Any]:
         # The route named once, readably; the lines after this say "the route" (its ledger job is in the summary)
         log.info("Route: %s (%d threads, worker %s)", self.route.describe(), self.threads, self.worker)
@@ -69,7 +73,7 @@ class TransferTask:
                         ledger, self.route, source, self.selection, None, self.window, self.resend
                     )
             notify_route(ledger, self.route.job, self.notify)
-            if self.notify and self.sinks is not None:
+            if self.notify and self.sinks is not None:  # both, or neither: __post_init__
                 publisher = PublisherThread(Publisher(self._connect, self.sinks))
             if publisher is not None:
                 publisher.start()
