@@ -9,16 +9,11 @@ and the attempt.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import json
-import logging
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from filepool.exceptions import LedgerError
-from filepool.ledger.queries import migrations, queries
 from filepool.ledger.records import (
     NO_TASK,
     Claim,
@@ -31,17 +26,13 @@ from filepool.ledger.records import (
     Version,
     WorkerIdentity,
 )
+from filepool.ledger.session import LedgerSession
 from filepool.names import clip, path_bytes, storable
 
-log = logging.getLogger(__name__)
-
-# Any keys are fine as long as every filepool worker uses the same ones.
-_MIGRATION_LOCK = 0x66696C65706F6F6C  # "filepool"
+# Any keys are fine as long as every filepool worker uses the same ones (the migrations' is in session.py).
 _ANALYZE_LOCK = 0x66696C65616E61  # "fileana": one refresh of the statistics at a time
 _ANALYZE_AFTER = 500  # rows a ledger registers before it looks at the table's statistics
 PRUNE_LOCK = 0x66696C65707275  # "fileprun": registrations share it, retention takes it alone
-# SQLSTATEs of a statement PostgreSQL rolled back whole: a deadlock, a serialization failure, statement_timeout.
-_ROLLED_BACK = {"40P01", "40001", "57014"}
 
 
 def _path(text: str, exact: Any) -> str:
@@ -59,26 +50,13 @@ def file_row(f: DiscoveredFile) -> dict[str, Any]:
     return row
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    # psycopg2 and psycopg 3 both name these classes so; neither driver is imported here.
-    return type(exc).__name__ in {"OperationalError", "InterfaceError"} and not _is_conflict(exc)
-
-
-def _is_conflict(exc: BaseException) -> bool:
-    """A statement PostgreSQL rolled back whole (deadlock, serialization failure, statement_timeout): running it
-    again is safe."""
-    return (getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)) in _ROLLED_BACK
-
-
-class Ledger:
-    """A connection to the ledger database and the operations on it. Not shared between threads."""
+class Ledger(LedgerSession):
+    """The ledger's operations, each on a named statement, for the worker `worker`. Not shared between threads."""
 
     def __init__(self, connect: Callable[[], Any], worker: str, retry_seconds: float = 60.0) -> None:
         """`retry_seconds`: how long a statement is retried while the database is unreachable."""
-        self._connect = connect
+        super().__init__(connect, retry_seconds)
         self.worker = worker
-        self.retry_seconds = retry_seconds
-        self._conn: Any = None
         self._unanalyzed = 0  # rows registered here since this ledger last refreshed the table's statistics
 
     @classmethod
@@ -94,116 +72,6 @@ class Ledger:
 
         connect = airflow_connector(conn_id)
         return lambda: cls(connect, worker)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    # -- running statements ---------------------------------------------------------------------------------
-
-    def _run(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = True) -> list[tuple[Any, ...]]:
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.2
-        while True:
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                    self._conn.autocommit = True
-                with self._conn.cursor() as cur:
-                    cur.execute(sql, params)
-                    return list(cur.fetchall()) if fetch else []
-            except Exception as exc:
-                if _is_conflict(exc) and time.monotonic() < deadline:
-                    log.info(
-                        "Ledger statement rolled back by PostgreSQL (%s); running it again",
-                        exc.pgcode if hasattr(exc, "pgcode") else type(exc).__name__,
-                    )
-                    continue
-                if not _is_connection_error(exc):
-                    raise LedgerError(f"ledger statement failed: {exc}") from exc
-                self.close()
-                if time.monotonic() > deadline:
-                    raise LedgerError(f"ledger database unreachable: {exc}") from exc
-                log.warning("Ledger connection lost (%s); retrying in %.1fs", type(exc).__name__, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
-        """Run named queries in one transaction that spans work outside the database (the outbox's sends):
-        yields `query(name, **params)`; commits when the block ends, rolls back when it raises. Not retried: a
-        lost connection rolls the whole transaction back, which the caller runs again."""
-        self._run("SELECT 1")  # connect, with retries
-        conn = self._conn
-        conn.autocommit = False
-        try:
-
-            def query(name: str, **params: Any) -> list[tuple[Any, ...]]:
-                with conn.cursor() as cur:
-                    cur.execute(queries()[name], params)
-                    return list(cur.fetchall()) if cur.description else []
-
-            yield query
-            conn.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            raise
-        finally:
-            with contextlib.suppress(Exception):
-                conn.autocommit = True
-
-    def rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
-        """The rows of the named query `name` (sql/queries.sql)."""
-        return self._run(queries()[name], params)
-
-    def rows_of(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-        """The rows of a statement a reader outside the engine keeps (the File transfers page's overview.sql), run
-        as the ledger's own are: reconnected and retried."""
-        return self._run(sql, params)
-
-    def execute(self, name: str, **params: Any) -> None:
-        """Run the named query `name`, which returns no rows."""
-        self._run(queries()[name], params, fetch=False)
-
-    # -- schema ---------------------------------------------------------------------------------------------
-
-    def migrate(self) -> list[str]:
-        """Apply pending migrations; safe when many workers start at once (one advisory lock, one transaction)."""
-        applied: list[str] = []
-        self._run("SELECT 1")  # connect, with retries
-        conn = self._conn
-        conn.autocommit = False
-        try:
-            with conn.cursor() as cur:
-                # A migration may rewrite a large table, and others wait for it: no statement_timeout here.
-                cur.execute("SET LOCAL statement_timeout = 0")
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS filepool_migrations ("
-                    " version integer PRIMARY KEY, name text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                cur.execute("SELECT version FROM filepool_migrations")
-                done = {row[0] for row in cur.fetchall()}
-                for version, name, sql in migrations():
-                    if version in done:
-                        continue
-                    cur.execute(sql)
-                    cur.execute("INSERT INTO filepool_migrations (version, name) VALUES (%s, %s)", (version, name))
-                    applied.append(name)
-            conn.commit()
-        except Exception as exc:
-            conn.rollback()
-            raise LedgerError(f"ledger migration failed: {exc}") from exc
-        finally:
-            conn.autocommit = True
-        if applied:
-            log.info("Ledger migrations applied: %s", ", ".join(applied))
-        return applied
 
     # -- operations -----------------------------------------------------------------------------------------
 

@@ -35,6 +35,9 @@ def checked_pair(message: TaskMessage, allowed: Allowed) -> Pair:
 
 
 def job_of(pair: Pair) -> str:
+    """The pair's ledger queue, e.g. "ftp://filepool_ftp -> local://filepool_local". A route's job says fs:// for
+    the same local side, but job names are the ledger's identity of a queue and never change: the versions a
+    pruned row leaves in filepool_moved are keyed by this text, so a renamed job would move those files again."""
     src_id, src_kind, dst_id, dst_kind = pair
     return f"{src_kind}://{src_id} -> {dst_kind}://{dst_id}"
 
