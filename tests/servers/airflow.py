@@ -43,6 +43,7 @@ class AirflowCluster:
     celery_broker: str | None = None  # a broker URL: the CeleryExecutor instead of the LocalExecutor
     hosts: list[str] = field(default_factory=list)  # the Celery workers' host names
     dags_folder: Path = REPO / "dags"  # a test's own copies of the DAG files, as a deployment edits them
+    admin_token: str | None = None  # fetched once: a token lasts a day, and each fetch is a request more
 
     def start(self) -> AirflowCluster:
         import psycopg2
@@ -83,6 +84,10 @@ class AirflowCluster:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # a file is parsed again once it changes (Airflow compares its mtime with the last parse), so the
+            # periodic re-parse of unchanged files (every 30 s by default) would only spend CPU: on 2 cores, a
+            # long test's deployment spent about as much parsing unchanged DAG files as moving its files
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(not self.users),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in self.users.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
@@ -162,6 +167,11 @@ class AirflowCluster:
             return json.loads(reply.read() or b"null")
 
     def _token(self) -> str:
+        if self.admin_token is None:
+            self.admin_token = self._fetch_admin_token()
+        return self.admin_token
+
+    def _fetch_admin_token(self) -> str:
         if self.users:  # a deployment with users: the first admin's
             return self.token(next(name for name, role in self.users.items() if role == "admin"))
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/token", method="GET")
@@ -206,9 +216,10 @@ class AirflowCluster:
                 time.sleep(1)
         raise TimeoutError(f"{dag_id} was not parsed within {timeout}s:\n{self.logs()}")
 
-    def until(self, what: str, check: Callable[[], Any], timeout: float = 300, every: float = 0.2) -> Any:
+    def until(self, what: str, check: Callable[[], Any], timeout: float = 300, every: float = 1.0) -> Any:
         """The first true value of `check()`, asked every `every` seconds; after `timeout`, TimeoutError with
-        the deployment's logs."""
+        the deployment's logs. A check is a request or two to the api-server: asked five times a second, the
+        polls of a long wait cost the api-server about as much CPU as the tasks' own calls."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = check()
