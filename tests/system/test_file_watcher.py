@@ -36,6 +36,9 @@ def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_r
         "AIRFLOW__FILEPOOL__WATCH_KEY_PREFIX": "arrived/",
         "AIRFLOW__FILEPOOL__WATCH_POLL_SECONDS": "1",
         "AIRFLOW__FILEPOOL__WATCH_LINGER_SECONDS": "10",
+        # Airflow registers an asset's watcher when it parses the DAG file while the DAG is unpaused: the parse
+        # after the unpause below, within this many seconds
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
     }
     components = ("api-server", "scheduler", "dag-processor", "triggerer")
     cluster = AirflowCluster(postgres_server, env, components=components).start()
