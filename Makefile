@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo airflow test lint bench system-deps clean
+.PHONY: demo airflow test floor dist lint bench system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py
 	bash scripts/system-deps.sh
@@ -34,6 +34,14 @@ test: $(STAMP)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
+# The oldest Airflow and provider releases setup.py allows, without extras, in .venv-floor: the file-moving tests.
+floor:
+	PYTHON=$(PYTHON) bash scripts/floor.sh
+
+# The wheel to install into your own Airflow (README: "Installing"): dist/airflow_provider_filepool-*.whl
+dist: $(STAMP)
+	$(VENV)/bin/uv build --wheel --out-dir dist .
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -43,4 +51,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .demo build *.egg-info
+	rm -rf $(VENV) .venv-floor .demo build dist *.egg-info

@@ -5,7 +5,10 @@ of no length). Each DAG file may give its own cron (its `SCHEDULE`); without one
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable
+try:
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 3.1: the Task SDK does not export it yet; core has had it all along
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[assignment]
 
 from filepool.settings import Settings
 

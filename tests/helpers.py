@@ -189,3 +189,21 @@ class StandInTaskInstance:
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
+
+
+def dag_bag(folder: Path, to_run: bool = False) -> Any:
+    """Airflow's DagBag of `folder` (a DAG file or a folder): airflow.dag_processing.dagbag since Airflow 3.2,
+    airflow.models.dagbag before (the floor job runs 3.1). `to_run`: its DAGs written to the metadata database
+    as the dag-processor writes them, under the dags-folder bundle, which dag.test() needs of a DAG outside the
+    DAGs folder (and on Airflow 3.1 of every DAG)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[attr-defined,no-redef]
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    bag = DagBag(dag_folder=str(folder))  # examples off: AIRFLOW__CORE__LOAD_EXAMPLES (tests/conftest.py)
+    if to_run:
+        DagBundlesManager().sync_bundles_to_db()
+        sync_bag_to_db(bag, "dags-folder", None)
+    return bag

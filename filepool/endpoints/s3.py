@@ -19,7 +19,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from filepool.airflow_connections import read_connection
+from filepool.airflow_connections import Connection, read_connection
 from filepool.endpoints.s3_errors import translate
 from filepool.endpoints.s3_put import SignedPut
 from filepool.exceptions import (
@@ -45,10 +45,17 @@ class Upload:
 
 def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
     """(AwsBaseHook, boto3 S3 client) for an Airflow `aws` connection, tuned for many parallel transfers."""
-    read_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
+    connection = read_connection(aws_conn_id)  # an unknown id is INVALID_CONFIG, not a boto3 credentials hunt
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    config = Config(
+    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", config=client_config(connection, max_connections))
+    return hook, hook.get_conn()
+
+
+def client_config(connection: Connection, max_connections: int) -> Config:
+    """filepool's client settings, then the connection's own `config_kwargs` (proxies, addressing style, timeouts:
+    what the amazon provider's hook would use) over them; the pool never smaller than the task's sessions."""
+    ours = Config(
         max_pool_connections=max(10, max_connections),
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
@@ -58,8 +65,34 @@ def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
         response_checksum_validation="when_required",
         s3={"addressing_style": "path"},
     )
-    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", config=config)
-    return hook, hook.get_conn()
+    theirs = connection.extra.get("config_kwargs") or {}
+    if not isinstance(theirs, dict):
+        raise InvalidConfig(f"connection {connection.conn_id!r}: extra 'config_kwargs' must be an object")
+    if theirs.get("signature_version") == "unsigned":  # as the amazon provider reads it
+        from botocore import UNSIGNED
+
+        theirs = {**theirs, "signature_version": UNSIGNED}
+    try:
+        merged = ours.merge(Config(**theirs))
+    except TypeError as exc:
+        raise InvalidConfig(f"connection {connection.conn_id!r}: extra 'config_kwargs': {exc}") from exc
+    if (getattr(merged, "max_pool_connections", None) or 0) < max(10, max_connections):
+        merged = merged.merge(Config(max_pool_connections=max(10, max_connections)))
+    return merged
+
+
+def lean_put_fits(config: Config) -> bool:
+    """Whether the lean signed PUT (s3_put.py) sends what boto3 would: it speaks path-style HTTP(S) straight to the
+    endpoint (a CA bundle and `verify: false` honoured), with SigV4 - so not through a proxy, with a client
+    certificate, virtual-hosted addressing, or another signature."""
+    option = {name: getattr(config, name, None) for name in ("s3", "proxies", "client_cert", "signature_version")}
+    addressing = (option["s3"] or {}).get("addressing_style", "path")
+    return not (
+        option["proxies"]
+        or option["client_cert"]
+        or addressing != "path"
+        or option["signature_version"] not in (None, "s3v4")
+    )
 
 
 def _b64(digest: bytes) -> str:
@@ -93,7 +126,8 @@ class S3Destination(Destination):
             raise InvalidConfig("bucket is empty")
         hook, client = s3_client(aws_conn_id, max_connections)
         fast_put = None
-        if hook.conn_config.endpoint_url:  # MinIO and other stores; AWS itself keeps boto3's own request path
+        # MinIO and other stores; AWS itself, and a client boto3 must route differently, keep boto3's own path
+        if hook.conn_config.endpoint_url and lean_put_fits(client.meta.config):
             fast_put = SignedPut(
                 client.meta.endpoint_url,
                 client.meta.region_name or "us-east-1",

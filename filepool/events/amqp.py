@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from filepool.airflow_connections import read_connection
+from filepool.extras import require
 from filepool.interfaces import Refusal
 
 # pika logs every refused connection as an ERROR with its traceback; the publisher's own PUBLISH_ERROR warning
@@ -27,8 +28,7 @@ class AMQPSink:
         self._channel: Any = None
 
     def _open(self) -> Any:
-        import pika
-
+        pika = require("amqp")
         if self._channel is None:
             conn = read_connection(self.conn_id)
             params = pika.ConnectionParameters(

@@ -12,6 +12,7 @@ from typing import Any
 
 from filepool.airflow_connections import read_connection
 from filepool.exceptions import InvalidConfig, PublishFailed
+from filepool.extras import require
 from filepool.interfaces import Refusal
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,9 @@ class TopicConsumer:
     """A consumer of one topic in a consumer group that commits offsets only when told (`commit`)."""
 
     def __init__(self, conn_id: str, topic: str, group: str) -> None:
-        from confluent_kafka import Consumer
-
+        kafka = require("kafka")
         self.topic = topic
-        self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka_config(conn_id), **_CONSUMER, "group.id": group})
+        self._consumer = kafka.Consumer({**_CONSUMER_DEFAULTS, **kafka_config(conn_id), **_CONSUMER, "group.id": group})
         self.assigned = False  # until the group gives this consumer its partitions (seconds, on some brokers)
         self._consumer.subscribe([topic], on_assign=self._on_assign)
 
@@ -100,12 +100,11 @@ class KafkaSink:
     """Sends keyed JSON records and waits until the brokers have every one (or says which failed)."""
 
     def __init__(self, conn_id: str) -> None:
-        from confluent_kafka import Producer
-
+        kafka = require("kafka")
         self.conn_id = conn_id
         config = kafka_config(conn_id)
         self.max_value_bytes = int(config.get("message.max.bytes", MAX_RECORD_BYTES)) - _RECORD_OVERHEAD
-        self._producer = Producer({**config, **_PRODUCER})
+        self._producer = kafka.Producer({**config, **_PRODUCER})
 
     def send(self, records: Sequence[tuple[str, str | None, Any, dict[str, str] | None]], timeout: float = 30) -> None:
         """(topic, key, JSON value, headers) each; raises PublishFailed unless the brokers took them all."""

@@ -21,7 +21,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow.providers.docker.operators.docker import DockerOperator
+try:
+    from airflow.providers.docker.operators.docker import DockerOperator
+except ImportError as exc:  # the producer DAGs' import error then names the extra to install
+    from filepool.extras import missing
+
+    raise missing("docker") from exc
 
 from filepool.airflow_connections import Connection, read_connection
 from filepool.allow import Guarded

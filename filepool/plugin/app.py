@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from filepool.exceptions import FilepoolError
+from filepool.extras import MissingExtra, require
 from filepool.ledger import Ledger
 from filepool.plugin.access import Action, GetUserDep, ReadableScope, may_edit, readable, user_name
 from filepool.plugin.overview import Overview, Scope
@@ -126,7 +127,12 @@ def create_app() -> FastAPI:
     @app.get("/metrics")
     def prometheus() -> Response:
         """The ledger's gauges for Prometheus, right however many workers there are (they are read from the
-        ledger). Routes are labelled by slug (see filepool.metrics): no path or connection, so no token."""
+        ledger). Routes are labelled by slug (see filepool.metrics): no path or connection, so no token. Without
+        the metrics extra: 501 naming it."""
+        try:
+            require("metrics")
+        except MissingExtra as exc:
+            raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(exc)) from exc
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
         registry = CollectorRegistry()

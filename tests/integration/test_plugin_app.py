@@ -4,6 +4,7 @@ every DAG: what only the app itself decides - a ledger that fails, and what a fl
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -46,6 +47,7 @@ def test_a_flood_of_health_requests_reads_the_ledger_once_per_snapshot(
 ) -> None:
     """200 requests to /health and /metrics in a row: the ledger is read once (one snapshot, one connection) and
     never written (the page's counters are folded by the page)."""
+    pytest.importorskip("prometheus_client", reason="/metrics needs the metrics extra")
     calls: list[str] = []
     real = plugin_app.Overview.routes
 
@@ -65,3 +67,15 @@ def test_a_flood_of_health_requests_reads_the_ledger_once_per_snapshot(
     assert calls == ["read"]
     after = ledger_rows(ledger_uri, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
     assert after[0][0] - before[0][0] <= 1  # the snapshot's one kept connection
+
+
+def test_metrics_without_the_metrics_extra_answer_501_naming_it(
+    ledger_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as when the extra is not installed
+    with client() as http:
+        reply = http.get("/metrics")
+        assert reply.status_code == 501, reply.text
+        assert reply.json()["detail"].startswith("[MISSING_EXTRA] filepool's 'metrics' extra is not installed")
+        assert "pip install 'airflow-provider-filepool[metrics]'" in reply.json()["detail"]
+        assert http.get("/health").status_code == 200  # the rest of the page works without it

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, SECRETS, age, bucket_contents, ledger_rows, sha256, write_tree
+from tests.helpers import REPO, SECRETS, age, bucket_contents, dag_bag, ledger_rows, sha256, write_tree
 
 pytestmark = pytest.mark.system
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
@@ -21,11 +21,9 @@ DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports_without_errors_or_deprecations(path: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bag = DagBag(dag_folder=str(path))
+        bag = dag_bag(path)
     assert bag.import_errors == {}
     assert bag.dags, f"{path.name} defines no DAG"
     deprecations = [
@@ -38,10 +36,7 @@ def test_dag_file_imports_without_errors_or_deprecations(path: Path) -> None:
 
 
 def load(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    return bag.get_dag(dag_id)
+    return dag_bag(REPO / "dags", to_run=True).get_dag(dag_id)
 
 
 def test_sftp_to_minio_dag_end_to_end(
@@ -364,3 +359,25 @@ def test_each_dag_says_what_it_does_in_two_lines_and_shows_one_example(path: Pat
     assert len(first.splitlines()) <= 3 and first.count("**") == 2, first
     assert "\n## Example\n" in doc and len(doc.splitlines()) <= 30, doc
     assert dag.description and "\n" not in dag.description and len(dag.description) <= 100
+
+
+def test_the_readme_dag_moves_a_folder_once(
+    airflow_db: None, conns: None, sftp_root: Path, bucket: str, s3_client: Any, ledger_uri: str, tmp_path: Path
+) -> None:
+    """The 12-line DAG of the README's "Use it in your own Airflow", as written there but for its folder and bucket:
+    a run moves the folder, the next moves nothing."""
+    readme = (REPO / "README.md").read_text()
+    code = readme.split("**Use it in your own Airflow", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'source_path="/data/outgoing", bucket="landing"' in code
+    code = code.replace('"/data/outgoing"', repr(str(sftp_root))).replace('"landing"', repr(bucket))
+    (tmp_path / "readme_dag.py").write_text(code)
+    files = write_tree(sftp_root, 20, size=700)
+    age(sftp_root)
+    dag = dag_bag(tmp_path, to_run=True).get_dag("sftp_to_landing")
+    run = dag.test(logical_date=datetime(2026, 11, 2, tzinfo=UTC))
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}
+    assert bucket_contents(s3_client, bucket, "in/") == {rel: sha256(d) for rel, d in files.items()}
+    again = dag.test(logical_date=datetime(2026, 11, 2, 1, tzinfo=UTC))
+    assert str(again.state) in {"success", "DagRunState.SUCCESS"}
+    assert ledger_rows(ledger_uri, "SELECT status, count(*) FROM filepool_files GROUP BY status") == [("COMPLETED", 20)]
+    assert ledger_rows(ledger_uri, "SELECT count(*) FROM filepool_file_events WHERE event = 'completed'") == [(20,)]

@@ -13,7 +13,7 @@ import pytest
 import xxhash
 
 from filepool.exceptions import InvalidConfig
-from tests.helpers import REPO, make_readable
+from tests.helpers import REPO, dag_bag, make_readable
 from tests.servers.dockerd import DockerEngine
 from tests.servers.kafka import KafkaBroker
 
@@ -78,10 +78,8 @@ def test_batch_dag_sends_one_date_from_both_hosts(
     docker_engines: list[DockerEngine],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     kafka_broker.create_topic("dag_batch")
-    dag = DagBag(dag_folder=str(REPO / "dags" / "filepool_producer_batch.py")).get_dag("filepool_producer_batch")
+    dag = dag_bag(REPO / "dags" / "filepool_producer_batch.py", to_run=True).get_dag("filepool_producer_batch")
     run = dag.test(logical_date=datetime(2026, 1, 2, tzinfo=UTC), run_conf={"topic": "dag_batch"})
 
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}

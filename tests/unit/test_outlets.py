@@ -13,6 +13,7 @@ from filepool.operators.outlets import add_events, check_asset_events, lineage
 
 
 def test_lineage_datasets_follow_openlineage_naming() -> None:
+    pytest.importorskip("airflow.providers.openlineage.extractors", reason="the lineage extra is not installed")
     found = lineage("sftp://sftp.example:22/data/out", "s3://landing/incoming/")
     assert [(d.namespace, d.name) for d in found.inputs] == [("sftp://sftp.example:22", "/data/out")]
     assert [(d.namespace, d.name) for d in found.outputs] == [("s3://landing", "incoming/")]
@@ -21,6 +22,13 @@ def test_lineage_datasets_follow_openlineage_naming() -> None:
         ("ftp://ftp.example:21", "/outgoing"),
         ("file", "/srv/base/incoming/"),
     ]
+
+
+class OutletEvents(dict[str, "Accessor"]):
+    """Airflow's outlet_events, looked up by alias (an AssetAlias is not hashable before Airflow 3.2)."""
+
+    def __getitem__(self, alias: AssetAlias) -> Accessor:
+        return super().__getitem__(alias.name)
 
 
 class Accessor:
@@ -36,7 +44,7 @@ def emitted(mode: str, moved: int, cap: int = 3) -> list[tuple[Asset, dict[str, 
     alias, accessor = AssetAlias("route"), Accessor()
     files = [{"source": f"/s/{i}", "destination": f"d/{i}", "size": i, "sha256": "ab"} for i in range(moved)][:cap]
     summary = {"job": "sftp://c/s -> s3://c/b/", "files_transferred": moved, "bytes_transferred": 10, "worker": "w"}
-    add_events({"outlet_events": {alias: accessor}}, [alias], None, "s3://b/", summary, files, mode)
+    add_events({"outlet_events": OutletEvents(route=accessor)}, [alias], None, "s3://b/", summary, files, mode)
     return accessor.added
 
 
@@ -62,6 +70,8 @@ def test_events_go_on_the_asset_the_dag_declares() -> None:
 
     alias, accessor = AssetAlias("route"), Accessor()
     summary = {"job": "j", "files_transferred": 2, "bytes_transferred": 2}
-    add_events({"outlet_events": {alias: accessor}}, [alias], SFTP_TO_MINIO_FILES, "s3://b/", summary, [], "run")
+    add_events(
+        {"outlet_events": OutletEvents(route=accessor)}, [alias], SFTP_TO_MINIO_FILES, "s3://b/", summary, [], "run"
+    )
     [(asset, extra)] = accessor.added
     assert asset == SFTP_TO_MINIO_FILES and extra["destination"] == "s3://b/"

@@ -1,13 +1,17 @@
 """What `pip install airflow-provider-filepool` brings: every distribution the code imports, every provider whose
-connection type the README has users create, and requirements.txt pinning that same list."""
+connection type the README has users create, each optional feature in its extra (and nothing of them without
+it), and requirements.txt pinning that same list."""
 
 from __future__ import annotations
 
 import ast
 import re
 import sys
-from importlib.metadata import packages_distributions
+from importlib.metadata import packages_distributions, requires
 from pathlib import Path
+
+from filepool.extras import EXTRAS
+from scripts.floors import literal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,9 +25,17 @@ def _name(requirement: str) -> str:
 
 
 def install_requires() -> set[str]:
-    tree = ast.parse((REPO / "setup.py").read_text())
-    call = next(n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "install_requires")
-    return {_name(ast.literal_eval(e)) for e in call.value.elts}  # type: ignore[attr-defined]
+    wanted: list[str] = literal("install_requires")  # type: ignore[assignment]
+    return {_name(r) for r in wanted}
+
+
+def extras() -> dict[str, set[str]]:
+    wanted: dict[str, list[str]] = literal("EXTRAS")  # type: ignore[assignment]
+    return {extra: {_name(r) for r in requirements} for extra, requirements in wanted.items()}
+
+
+def declared() -> set[str]:
+    return install_requires().union(*extras().values())
 
 
 def pinned() -> set[str]:
@@ -56,15 +68,38 @@ def imported_distributions() -> set[str]:
     return found
 
 
+def airflow_brings() -> set[str]:
+    """What Airflow's API server itself runs on (fastapi for the plugin's routes): not declared again."""
+    return {_name(r) for r in requires("apache-airflow-core") or [] if "extra ==" not in r}
+
+
 def test_every_imported_distribution_is_declared() -> None:
-    assert imported_distributions() - install_requires() == set()
+    assert "fastapi" in airflow_brings()
+    assert imported_distributions() - declared() - airflow_brings() == set()
+
+
+def test_each_optional_feature_is_an_extra_that_brings_the_module_it_loads() -> None:
+    """filepool.extras names the module each extra brings; setup.py's extra of that name installs it, and the
+    plain install does not."""
+    owners = packages_distributions()
+    assert set(EXTRAS) == set(extras())
+    for extra, (module, _feature) in EXTRAS.items():
+        if module.startswith("airflow.providers."):
+            distribution = "apache-airflow-providers-" + module.split(".")[2].replace("_", "-")
+        else:
+            distribution = _canonical(owners[module.split(".")[0]][0])
+        assert distribution in extras()[extra], (extra, distribution)
+        assert distribution not in install_requires(), (extra, distribution)
 
 
 def test_the_providers_of_the_connection_types_users_create_are_declared() -> None:
-    for provider in ("sftp", "ftp", "standard", "amazon", "postgres", "docker", "apache-kafka"):
+    for provider in ("sftp", "ftp", "standard", "amazon", "postgres"):  # moving files
         assert f"apache-airflow-providers-{provider}" in install_requires()
+    assert "apache-airflow-providers-docker" in extras()["docker"]  # the producer's hosts
+    assert "apache-airflow-providers-apache-kafka" in extras()["kafka"]
 
 
 def test_requirements_pin_what_setup_declares() -> None:
-    assert install_requires() - pinned() == set()
-    assert pinned() - install_requires() == {"apache-airflow-providers-ssh"}  # sftp's own dependency, pinned
+    assert declared() - pinned() == set()
+    # sftp's own dependency, and amazon's boto3 pinned beside botocore
+    assert pinned() - declared() == {"apache-airflow-providers-ssh", "boto3"}

@@ -7,6 +7,10 @@ import io
 import json
 import sys
 
+import pytest
+
+pytest.importorskip("airflow.providers.docker.operators.docker", reason="the docker extra is not installed")
+
 from filepool.operators.producer import _closing_summary
 from tests.helpers import REPO
 
