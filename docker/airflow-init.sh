@@ -6,7 +6,7 @@ set -euo pipefail
 
 airflow db migrate
 airflow users create --role Admin --username "${_AIRFLOW_WWW_USER_USERNAME:-airflow}" \
-    --password "${_AIRFLOW_WWW_USER_PASSWORD:-airflow}" --firstname Admin --lastname User \
+    --password "${_AIRFLOW_WWW_USER_PASSWORD:?run docker/make-env.sh}" --firstname Admin --lastname User \
     --email admin@example.org 2>/dev/null || echo "user ${_AIRFLOW_WWW_USER_USERNAME:-airflow} exists"
 
 # The SFTP server's host key, made once and mounted into the sftp service; its public half goes into the

@@ -3,7 +3,8 @@
 Usage (in the init container): python compose_connections.py OUT.json HOST_KEY.pub
 then `airflow connections import --overwrite OUT.json`. Host names are the compose services'; the SFTP server's
 host key is the one airflow-init generated for it, so the connection verifies it like any other.
-Passwords here are the stack's development defaults (override them in .env for anything shared).
+Every password comes from the environment docker-compose.yaml gives airflow-init (.env, written by
+docker/make-env.sh): none has a default here.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ FTP_OUTGOING = "/outgoing"  # below the FTP user's home
 LOCAL_BASE = "/opt/airflow/filepool-local"  # the FTP -> local DAG's base path (a volume on the workers)
 PRODUCER_DATA = "/srv/producer-data"  # on the Docker host (docker-host service)
 PRODUCER_LOGS = "/srv/producer-logs"
-DOCKER_CERTS = "/certs/client"  # the Docker host's client certificates, mounted into Airflow's containers
+DOCKER_CERTS = "/certs/client"  # the Docker host's client certificates, mounted into airflow-producer-worker only
 KAFKA_BROKERS = "kafka:9092"
 
 
-def env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def env(name: str) -> str:
+    """A secret of the stack's environment; SystemExit naming it when it is not set."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise SystemExit(f"{name} is not set: run docker/make-env.sh, then docker compose up")
+    return value
 
 
 def connections(host_key: str) -> dict[str, dict[str, Any]]:
@@ -43,20 +48,21 @@ def connections(host_key: str) -> dict[str, dict[str, Any]]:
             "port": 5432,
             "schema": "filepool",
             "login": "filepool",
-            "password": env("FILEPOOL_LEDGER_PASSWORD", "filepool"),
+            "password": env("FILEPOOL_LEDGER_PASSWORD"),
         },
         "filepool_sftp": {
             "conn_type": "sftp",
             "host": "sftp",
             "port": 22,
             "login": "filepool",
-            "password": env("FILEPOOL_SFTP_PASSWORD", "filepool"),
+            "password": env("FILEPOOL_SFTP_PASSWORD"),
             "extra": json.dumps({"host_key": host_key}),
         },
         "filepool_minio": {
             "conn_type": "aws",
-            "login": env("MINIO_ROOT_USER", "filepool"),
-            "password": env("MINIO_ROOT_PASSWORD", "filepool-secret"),
+            # minio-init's user limited to the landing bucket, never MinIO's root
+            "login": os.environ.get("MINIO_TASKS_USER", "filepool-tasks"),
+            "password": env("MINIO_TASKS_PASSWORD"),
             "extra": json.dumps({"endpoint_url": "http://minio:9000", "region_name": "us-east-1"}),
         },
         "filepool_ftp": {
@@ -64,7 +70,7 @@ def connections(host_key: str) -> dict[str, dict[str, Any]]:
             "host": "ftp",
             "port": 21,
             "login": "filepool",
-            "password": env("FILEPOOL_FTP_PASSWORD", "filepool"),
+            "password": env("FILEPOOL_FTP_PASSWORD"),
         },
         "filepool_local": {"conn_type": "fs", "extra": json.dumps({"path": LOCAL_BASE})},
         "docker_server0": {"conn_type": "docker", "host": "tcp://docker-host:2376", "extra": json.dumps(tls)},
@@ -75,7 +81,7 @@ def connections(host_key: str) -> dict[str, dict[str, Any]]:
             "host": "rabbitmq",
             "port": 5672,
             "login": "filepool",
-            "password": env("FILEPOOL_AMQP_PASSWORD", "filepool"),
+            "password": env("FILEPOOL_AMQP_PASSWORD"),
             "schema": "/",
         },
     }

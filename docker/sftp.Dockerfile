@@ -1,6 +1,7 @@
 # The compose stack's SFTP server: Debian's OpenSSH (the sshd the tests run), user `filepool` chrooted to its home,
 # files under /data, the host key airflow-init generated (mounted at /keys) and nothing else.
-FROM debian:bookworm-20251117-slim
+ARG BASE_IMAGE=debian:bookworm-20251117-slim
+FROM ${BASE_IMAGE}
 RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps \
     && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd \
     && useradd --uid 1001 --home-dir /home/filepool --shell /usr/sbin/nologin filepool \

@@ -266,6 +266,15 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "docker_server0,docker_server1",
                         "version_added": "0.2.0",
                     },
+                    "producer_queue": {
+                        "description": "The Celery queue (or executor queue) of the producer DAGs' tasks: give "
+                        "it to the workers that hold the Docker hosts' client certificates, and only to them "
+                        "(docker-compose.yaml's airflow-producer-worker). Empty: the default queue.",
+                        "type": "string",
+                        "example": "producer",
+                        "default": "",
+                        "version_added": "0.6.0",
+                    },
                     "producer_start_date": {
                         "description": "First day filepool_producer_batch covers (YYYY-MM-DD).",
                         "type": "string",

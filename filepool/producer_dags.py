@@ -27,7 +27,11 @@ def producer_params(**extra: Param) -> dict[str, Param]:
 
 
 def producer_tasks(mode: str, **kwargs: Any) -> list[ProducerOperator]:
-    """One task per host; each sends that host's file of the run's date ({{ ds }})."""
+    """One task per host; each sends that host's file of the run's date ({{ ds }}), on `[filepool] producer_queue`
+    when it is set (the workers that hold the hosts' client certificates)."""
+    settings = Settings.load()
+    if settings.producer_queue:
+        kwargs = {"queue": settings.producer_queue, **kwargs}
     return [
         ProducerOperator(
             task_id=f"produce_{conn_id}",
@@ -38,5 +42,5 @@ def producer_tasks(mode: str, **kwargs: Any) -> list[ProducerOperator]:
             image="{{ params.image }}",
             **kwargs,
         )
-        for conn_id in Settings.load().producer_hosts
+        for conn_id in settings.producer_hosts
     ]

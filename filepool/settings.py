@@ -97,6 +97,7 @@ class Settings:
     transfer_schedule: str
     # the producer DAGs
     producer_hosts: tuple[str, ...]
+    producer_queue: str  # "" for the executor's default queue
     producer_start_date: datetime
     producer_end_date: datetime | None
 
@@ -126,6 +127,7 @@ class Settings:
             kafka_consumer_group=setting("kafka_consumer_group").strip(),
             transfer_schedule=setting("transfer_schedule").strip(),
             producer_hosts=_list("producer_hosts"),
+            producer_queue=setting("producer_queue").strip(),
             producer_start_date=start,
             producer_end_date=_day("producer_end_date"),
         )
