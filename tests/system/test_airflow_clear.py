@@ -22,7 +22,7 @@ def test_a_killed_task_cleared_in_airflow_finishes_the_job(
 ) -> None:
     files = write_tree(sftp_root, 2500, size=20_000)
     age(sftp_root)
-    cluster = AirflowCluster(postgres_server, dict(os.environ)).start()
+    cluster = AirflowCluster(postgres_server, dict(os.environ), dags=("filepool_sftp_to_minio",)).start()
     try:
         cluster.wait_for_dag(DAG)
         cluster.api("PATCH", f"dags/{DAG}", {"is_paused": False})

@@ -60,7 +60,7 @@ def test_a_dag_scheduled_on_the_routes_asset_runs_on_new_files(
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "filepool-test",
     }
     conf = {"source_path": str(sftp_root), "bucket": BUCKET, "workers": 1, "threads": 4}
-    cluster = AirflowCluster(postgres_server, env, components=("api-server", "scheduler", "dag-processor")).start()
+    cluster = AirflowCluster(postgres_server, env, dags=(UPSTREAM, DOWNSTREAM)).start()
     try:
         for dag_id in (UPSTREAM, DOWNSTREAM):
             cluster.wait_for_dag(dag_id)
@@ -115,7 +115,7 @@ def test_transfer_tasks_that_moved_files_are_green_and_each_has_its_event(
     write_tree(sftp_root, 400, size=300, random_seed=attempt)
     age(sftp_root)
     env = {**os.environ, "AIRFLOW__FILEPOOL__ALLOWED_PATHS": str(sftp_root)}
-    cluster = AirflowCluster(postgres_server, env, components=("api-server", "scheduler", "dag-processor")).start()
+    cluster = AirflowCluster(postgres_server, env, dags=(UPSTREAM, DOWNSTREAM)).start()
     try:
         cluster.wait_for_dag(UPSTREAM)
         cluster.api("PATCH", f"dags/{UPSTREAM}", {"is_paused": False})

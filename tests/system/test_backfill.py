@@ -117,7 +117,7 @@ def test_backfills_move_each_intervals_files_in_its_own_run_once_and_resend_on_p
 
     keys = {f"{day}/{rel}": data for day, files in day_files.items() for rel, data in files.items()}
     keys |= {f"flat/{rel}": data for rel, data in flat.items()}
-    cluster = AirflowCluster(postgres_server, env, components=("api-server", "scheduler", "dag-processor")).start()
+    cluster = AirflowCluster(postgres_server, env, dags=(SFTP_DAG, FTP_DAG)).start()
     try:
         for dag_id in (SFTP_DAG, FTP_DAG):
             cluster.wait_for_dag(dag_id)

@@ -95,7 +95,9 @@ def test_a_user_triggers_task_messages_reads_the_log_and_retries_a_failed_file(
         }
 
     statsd = StatsdListener().start()  # the task metrics of a real scheduler's task runs
-    cluster = AirflowCluster(postgres_server, {**os.environ, **statsd.airflow_env()}, users={"admin": "admin"}).start()
+    cluster = AirflowCluster(
+        postgres_server, {**os.environ, **statsd.airflow_env()}, users={"admin": "admin"}, dags=(DAG,)
+    ).start()
     try:
         cluster.wait_for_dag(DAG)
         page, base = logged_in_page(browser, cluster)

@@ -49,7 +49,8 @@ def test_two_celery_workers_share_the_ledger_and_one_dies_mid_run(
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
     }
-    cluster = AirflowCluster(postgres_server, env, celery_broker=redis_server.url).start()
+    dags = ("filepool_sftp_to_minio",)
+    cluster = AirflowCluster(postgres_server, env, celery_broker=redis_server.url, dags=dags).start()
     figures: dict[str, Any] = {}
     try:
         for host in ("celery-a", "celery-b"):

@@ -200,6 +200,7 @@ def test_rights_per_dag_decide_which_files_a_user_sees_and_acts_on(postgres_serv
         env,
         components=("api-server", "dag-processor"),
         users={"admin": "admin", "sftp_reader": "viewer", "sftp_editor": "viewer"},
+        dags=("filepool_ftp_to_local", "filepool_sftp_to_minio"),
     ).start()
     try:
         cluster.wait_for_dag("filepool_ftp_to_local")

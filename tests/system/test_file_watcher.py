@@ -37,11 +37,11 @@ def test_files_dropped_one_by_one_move_once_within_seconds_through_a_triggerer_r
         "AIRFLOW__FILEPOOL__WATCH_POLL_SECONDS": "1",
         "AIRFLOW__FILEPOOL__WATCH_LINGER_SECONDS": "10",
         # Airflow registers an asset's watcher when it parses the DAG file while the DAG is unpaused: the parse
-        # after the unpause below, within this many seconds
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        # after the unpause below, within Airflow's default interval
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
     }
     components = ("api-server", "scheduler", "dag-processor", "triggerer")
-    cluster = AirflowCluster(postgres_server, env, components=components).start()
+    cluster = AirflowCluster(postgres_server, env, components=components, dags=(DAG,)).start()
     arrived: dict[str, float] = {}
     contents: dict[str, bytes] = {}
     rng = random.Random(11)

@@ -129,7 +129,7 @@ def test_backfill_of_three_days_with_a_scheduler(
     # The DAG must be active for a scheduler to run backfills; its window ends with the backfill's, so catch-up
     # adds no run of its own.
     env = {**os.environ, "AIRFLOW__FILEPOOL__PRODUCER_END_DATE": "2026-01-03"}
-    cluster = AirflowCluster(postgres_server, env).start()
+    cluster = AirflowCluster(postgres_server, env, dags=("filepool_producer_batch",)).start()
     dag_id = "filepool_producer_batch"
     try:
         cluster.wait_for_dag(dag_id)
