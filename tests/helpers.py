@@ -3,10 +3,12 @@ in the ledger. (Fixtures live in conftest.py; what a test imports lives here.)""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -137,17 +139,36 @@ def completed_files(uri: str) -> int:
         return 0
 
 
+_WATCHERS = threading.local()  # {(pid, uri): connection} of this thread
+
+
 def ledger_rows(uri: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run one statement and commit it; its rows (none for a statement that returns none)."""
-    conn = psycopg2.connect(uri)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            rows = list(cur.fetchall()) if cur.description else []
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
+    """Run one statement in autocommit mode; its rows (none for a statement that returns none). The connection is
+    kept for the next call from this thread and process: tests poll the ledger every few milliseconds to aim a kill
+    or an outage, and a new PostgreSQL session for each poll (a backend forked, a SCRAM login) cost more CPU than
+    the work they watched. A connection found dead (the server restarted, the database dropped) is opened again
+    once: on a dead connection the statement never reached a server."""
+    key = (os.getpid(), uri)
+    cached: dict[tuple[int, str], Any] = _WATCHERS.__dict__.setdefault("connections", {})
+    for attempt in (1, 2):
+        conn = cached.get(key)
+        if conn is None or conn.closed:
+            conn = cached[key] = psycopg2.connect(uri)
+            conn.autocommit = True
+            fresh = True
+        else:
+            fresh = False
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall()) if cur.description else []
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            cached.pop(key, None)
+            with contextlib.suppress(Exception):
+                conn.close()
+            if fresh or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def maintenance_then_rerun(sftp_root: Path, bucket: str) -> dict[str, Any]:

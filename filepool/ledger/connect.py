@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from filepool.airflow_connections import read_connection
+from filepool.airflow_connections import Connection, read_connection
 from filepool.exceptions import InvalidConfig
 
 # libpq parameters a user may put in the connection's extra (the ones PostgresHook passes on too).
@@ -53,10 +53,9 @@ _TIMEOUTS = {
 _SERVER_OPTIONS = "-c statement_timeout=60000 -c idle_in_transaction_session_timeout=60000"
 
 
-def connect_params(conn_id: str) -> dict[str, Any]:
-    conn = read_connection(conn_id)
+def connect_params(conn: Connection) -> dict[str, Any]:
     if not conn.host:
-        raise InvalidConfig(f"ledger connection {conn_id!r} has no host")
+        raise InvalidConfig(f"ledger connection {conn.conn_id!r} has no host")
     params: dict[str, Any] = {
         "host": conn.host,
         "port": conn.port or 5432,
@@ -74,9 +73,11 @@ def connect_params(conn_id: str) -> dict[str, Any]:
 
 
 def airflow_connector(conn_id: str) -> Any:
-    """A function that opens a new psycopg2 connection to the ledger each time it is called."""
-    params = connect_params(conn_id)
-    login = iam_login(conn_id) if read_connection(conn_id).flag("iam") else None
+    """A function that opens a new psycopg2 connection to the ledger each time it is called (the Airflow
+    connection read once, here)."""
+    conn = read_connection(conn_id)
+    params = connect_params(conn)
+    login = iam_login(conn_id) if conn.flag("iam") else None
 
     def connect() -> Any:
         import psycopg2
