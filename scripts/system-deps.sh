@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests, the demo and the benchmarks run for real: PostgreSQL, OpenSSH, vsftpd, rclone, lftp,
 # the Docker Engine (and debootstrap, to make a base image: no registry is reachable), kcat, chromium,
-# RabbitMQ, Redis.
+# RabbitMQ, Redis, docker-compose.
 # Installs what is missing when run as root; otherwise only says what is missing.
 set -euo pipefail
 need=()
@@ -18,6 +18,7 @@ command -v kcat >/dev/null || need+=(kcat)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the browser tests drive it through Playwright
 [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)  # arrival notifications over AMQP
 [ -x /usr/bin/redis-server ] || need+=(redis-server)  # the Celery broker of the CeleryExecutor test
+command -v docker-compose >/dev/null || need+=(docker-compose)  # reads docker-compose.yaml as compose does
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages (install them as root): ${need[*]}" >&2

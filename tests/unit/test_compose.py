@@ -237,3 +237,25 @@ def test_the_sftp_servers_sshd_config_and_the_init_script_are_valid(tmp_path: Pa
     os.makedirs("/run/sshd", exist_ok=True)  # sshd -t asks for it, as the sshd fixture's server does
     checked = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_compose_itself_refuses_the_stack_without_its_secrets_and_reads_it_with_them(tmp_path: Path) -> None:
+    """Debian's docker-compose reads the file as `docker compose up` would, interpolation included (no image is
+    pulled): without .env it stops at the first secret, naming make-env.sh; with the .env make-env.sh writes, the
+    file is valid and every published port is on 127.0.0.1."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        assert os.environ.get("CI") != "true", "docker-compose is missing: scripts/system-deps.sh installs it"
+        pytest.skip("docker-compose is not installed (scripts/system-deps.sh installs it as root)")
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yaml")
+    shutil.copytree(REPO / "docker", tmp_path / "docker")
+    required = set(REQUIRED.findall(COMPOSE.read_text()))
+    env = {k: v for k, v in os.environ.items() if k not in required}  # none of them set by chance
+    bare = subprocess.run([compose, "config", "-q"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert bare.returncode != 0 and "run docker/make-env.sh" in bare.stderr, bare.stderr
+    subprocess.run(["bash", "docker/make-env.sh"], cwd=tmp_path, capture_output=True, check=True)
+    read = subprocess.run([compose, "config"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert read.returncode == 0, read.stderr
+    resolved = yaml.safe_load(read.stdout)
+    ports = [str(p) for s in resolved["services"].values() for p in s.get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
