@@ -150,25 +150,26 @@ def ledger_rows(uri: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[
     once: on a dead connection the statement never reached a server."""
     key = (os.getpid(), uri)
     cached: dict[tuple[int, str], Any] = _WATCHERS.__dict__.setdefault("connections", {})
-    for attempt in (1, 2):
-        conn = cached.get(key)
-        if conn is None or conn.closed:
-            conn = cached[key] = psycopg2.connect(uri)
-            conn.autocommit = True
-            fresh = True
-        else:
-            fresh = False
+    kept = cached.pop(key, None)
+    if kept is not None and not kept.closed:
         try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return list(cur.fetchall()) if cur.description else []
+            rows = _rows(kept, sql, params)
+            cached[key] = kept
+            return rows
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            cached.pop(key, None)
             with contextlib.suppress(Exception):
-                conn.close()
-            if fresh or attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+                kept.close()
+    conn = psycopg2.connect(uri)
+    conn.autocommit = True
+    rows = _rows(conn, sql, params)  # a connection that fails here is not kept
+    cached[key] = conn
+    return rows
+
+
+def _rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall()) if cur.description else []
 
 
 def maintenance_then_rerun(sftp_root: Path, bucket: str) -> dict[str, Any]:

@@ -55,8 +55,9 @@ def s3_client(aws_conn_id: str, max_connections: int = 10) -> tuple[Any, Any]:
 def client_config(connection: Connection, max_connections: int) -> Config:
     """filepool's client settings, then the connection's own `config_kwargs` (proxies, addressing style, timeouts:
     what the amazon provider's hook would use) over them; the pool never smaller than the task's sessions."""
+    pool = max(10, max_connections)
     ours = Config(
-        max_pool_connections=max(10, max_connections),
+        max_pool_connections=pool,
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
         read_timeout=120,
@@ -76,8 +77,8 @@ def client_config(connection: Connection, max_connections: int) -> Config:
         merged = ours.merge(Config(**theirs))
     except TypeError as exc:
         raise InvalidConfig(f"connection {connection.conn_id!r}: extra 'config_kwargs': {exc}") from exc
-    if (getattr(merged, "max_pool_connections", None) or 0) < max(10, max_connections):
-        merged = merged.merge(Config(max_pool_connections=max(10, max_connections)))
+    if (getattr(merged, "max_pool_connections", None) or 0) < pool:
+        merged = merged.merge(Config(max_pool_connections=pool))
     return merged
 
 

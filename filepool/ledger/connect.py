@@ -92,7 +92,8 @@ def airflow_connector(conn_id: str) -> Any:
 
 def iam_login(conn_id: str) -> Any:
     """A function that returns (user, token, port) for the connection, a new token each call, through the postgres
-    provider's PostgresHook.get_iam_token (imported only for such a connection)."""
+    provider's PostgresHook.get_iam_token (imported only for such a connection, which the hook reads once more:
+    get_iam_token wants Airflow's own Connection)."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
     hook = PostgresHook(postgres_conn_id=conn_id)

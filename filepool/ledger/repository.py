@@ -1,9 +1,9 @@
 """The ledger repository: one method per operation, frozen records in and out.
 
 Every method runs one statement in autocommit mode (or a lock and one statement, as one transaction), so
-each claim, batch of completions or heartbeat is atomic by itself. Connection errors are retried for a while
-(PostgreSQL restarts, failovers); every statement is safe to repeat because writes are fenced by `claimed_by`
-and the attempt.
+each claim, batch of completions or heartbeat is atomic by itself. LedgerSession (session.py) runs them, retrying
+through connection errors (PostgreSQL restarts, failovers); every statement is safe to repeat because writes are
+fenced by `claimed_by` and the attempt.
 """
 
 from __future__ import annotations
