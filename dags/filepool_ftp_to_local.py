@@ -30,7 +30,7 @@ from filepool.operators import FTPTaskMessagesOperator, FTPToLocalOperator
 from filepool.operators.task_instance import report_failure
 from filepool.params import interval_params, task_message_params, transfer_params
 from filepool.routes import check_folders_allowed, selection
-from filepool.runs import EMITTER_RETRIES, emit_run_events, planning_failed, summarize
+from filepool.runs import EMITTER_TASK, emit_run_events, planning_failed, summarize
 from filepool.schedules import transfer_timetable
 from filepool.settings import FTP_CONN_ID, LEDGER_CONN_ID, LOCAL_CONN_ID
 from filepool.transfer.route import ftp_to_local
@@ -90,7 +90,7 @@ with DAG(
 
     # One task sends the run's asset events (events of each folder's file:///base/dest_path/, on FTP_TO_LOCAL_FILES;
     # see filepool.runs); it runs whatever the sweeps did.
-    @task(trigger_rule="all_done", outlets=[FTP_TO_LOCAL_ALIAS], inlets=[FTP_TO_LOCAL_FILES], **EMITTER_RETRIES)
+    @task(trigger_rule="all_done", outlets=[FTP_TO_LOCAL_ALIAS], inlets=[FTP_TO_LOCAL_FILES], **EMITTER_TASK)
     def asset_events(params: dict[str, Any] | None = None) -> int:
         mode = str((params or {}).get("asset_events") or "run")
         return emit_run_events(get_current_context(), [FTP_TO_LOCAL_ALIAS], FTP_TO_LOCAL_FILES, "sweep", mode)

@@ -34,7 +34,7 @@ from filepool.operators import SFTPToMinIOOperator
 from filepool.operators.task_instance import report_failure
 from filepool.params import CONNECTIONS, TUNING, WHAT, interval_params, transfer_params
 from filepool.routes import ROUTE_SCHEMA, check_allowed, plan_routes, route_of, routes_named
-from filepool.runs import EMITTER_RETRIES, emit_run_events, planning_failed, summarize
+from filepool.runs import EMITTER_TASK, emit_run_events, planning_failed, summarize
 from filepool.schedules import transfer_timetable
 from filepool.settings import LEDGER_CONN_ID, S3_CONN_ID, SFTP_CONN_ID, setting
 
@@ -188,7 +188,7 @@ with DAG(
         return planned["slots"]
 
     # One task sends the run's asset events (see filepool.runs); it runs whatever the transfer tasks did.
-    @task(trigger_rule="all_done", outlets=[SFTP_TO_MINIO_ALIAS], inlets=[SFTP_TO_MINIO_FILES], **EMITTER_RETRIES)
+    @task(trigger_rule="all_done", outlets=[SFTP_TO_MINIO_ALIAS], inlets=[SFTP_TO_MINIO_FILES], **EMITTER_TASK)
     def asset_events(params: dict[str, Any] | None = None) -> int:
         mode = str((params or {}).get("asset_events") or "run")
         return emit_run_events(get_current_context(), [SFTP_TO_MINIO_ALIAS], SFTP_TO_MINIO_FILES, "transfer", mode)

@@ -19,10 +19,12 @@ from filepool.exceptions import TransferFailed
 from filepool.operators.outlets import add_events
 from filepool.transfer.task import counts_text, interval_report, log_interval_report
 
-# The emitter's own retries. Overlapping runs (a backfill's days) each have their emitter, and the first events
-# through the alias in a fresh Airflow database can still meet there and fail one at its end (seen once in the
-# backfill test); its retry finds the alias's row made and sends its events, which the failed try never recorded.
-EMITTER_RETRIES: dict[str, Any] = {"retries": 2, "retry_delay": timedelta(seconds=5)}
+# The emitter's task settings. Overlapping runs (a backfill's days, a trigger during the hour's run) each have their
+# emitter, and the first events through an alias in a fresh Airflow database race there; one emitter of a DAG at a
+# time (max_active_tis_per_dag) makes them take turns. The retries are for the one race left: the first events of
+# two DAGs sharing an alias (filepool_sftp_to_minio and its on-arrival DAG); a failed try recorded nothing, and the
+# retry finds the alias's row made.
+EMITTER_TASK: dict[str, Any] = {"max_active_tis_per_dag": 1, "retries": 2, "retry_delay": timedelta(seconds=5)}
 
 log = logging.getLogger(__name__)
 

@@ -348,6 +348,18 @@ def test_every_trigger_forms_defaults_are_valid_as_the_form_sends_them(airflow_d
     params.validate()
 
 
+@pytest.mark.parametrize("dag_id", ["filepool_sftp_to_minio", "filepool_ftp_to_local"])
+def test_a_transfer_dags_asset_events_come_from_one_task_one_run_at_a_time(airflow_db: None, dag_id: str) -> None:
+    """Tasks that send events through one AssetAlias at once race in a fresh Airflow database (filepool.runs): in
+    a run only the asset_events task has the alias, and only one of the DAG's runs at a time runs it."""
+    from airflow.sdk import AssetAlias
+
+    dag = load(dag_id)
+    senders = [t for t in dag.tasks if any(isinstance(o, AssetAlias) for o in t.outlets)]
+    assert [t.task_id for t in senders] == ["asset_events"]
+    assert senders[0].max_active_tis_per_dag == 1 and senders[0].retries >= 1
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "dags").glob("filepool_*.py")), ids=lambda p: p.stem)
 def test_each_dag_says_what_it_does_in_two_lines_and_shows_one_example(path: Path, airflow_db: None) -> None:
     """The DAG page: a heading, what the DAG does in bold and one more line, then one worked example; the DAG list
