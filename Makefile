@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo airflow test floor dist lint bench system-deps clean
+.PHONY: demo airflow test compose floor dist lint bench system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py
 	bash scripts/system-deps.sh
@@ -33,6 +33,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# docker-compose.yaml's whole stack on a Docker Engine of its own, with stand-ins for the official images (built
+# here from Debian's packages and PyPI: tests/compose/standins/), up, a transfer and a producer day, then down.
+compose: $(STAMP)
+	$(PY) -m pytest -m compose tests/compose $(PYTEST_ARGS)
 
 # The oldest Airflow and provider releases setup.py allows, without extras, in .venv-floor: the file-moving tests.
 floor:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Where the stack's services keep their files, inside their containers.
-SFTP_ROOT = "/home/filepool/data"  # atmoz/sftp: the user's home, chrooted; `data` is writable
+SFTP_ROOT = "/home/filepool/data"  # the sftp service: the user's home, chrooted; `data` is writable
 FTP_OUTGOING = "/outgoing"  # below the FTP user's home
 LOCAL_BASE = "/opt/airflow/filepool-local"  # the FTP -> local DAG's base path (a volume on the workers)
 PRODUCER_DATA = "/srv/producer-data"  # on the Docker host (docker-host service)

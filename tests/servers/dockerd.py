@@ -5,6 +5,7 @@ image built from include/producer/Dockerfile on top of it."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,14 @@ REPO = Path(__file__).resolve().parent.parent.parent
 BASE_IMAGE = "filepool-base:bookworm"
 PRODUCER_IMAGE = "tripclick-producer:test"
 _ROOTFS_LOCK = threading.Lock()
+_NO_NETWORKS = (
+    "--bridge=none",
+    "--iptables=false",
+    "--ip6tables=false",
+    "--ip-forward=false",
+    "--ip-masq=false",
+    "--userland-proxy=false",
+)
 
 
 def make_certificates(folder: Path) -> None:
@@ -104,6 +113,9 @@ class DockerEngine:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="filepool-dockerd-")))
     port: int = field(default_factory=free_port)
     pid: int | None = None
+    # False: no networking (the tests run containers on the host's network); True: Docker's default bridge and
+    # networks, with NAT to the outside (docker-compose's stack, whose image builds fetch Debian's packages).
+    networks: bool = False
 
     @property
     def url(self) -> str:
@@ -140,18 +152,29 @@ class DockerEngine:
                 f"--data-root={self.root / 'data'}",
                 f"--exec-root={self.root / 'exec'}",
                 f"--pidfile={self.root / 'docker.pid'}",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-                "--userland-proxy=false",
+                *(self._own_bridge() if self.networks else _NO_NETWORKS),
             ],
             self.root / "dockerd.log",
         )
         self.pid = proc.pid
         wait_for_port(self.port, proc, self.root / "dockerd.log", timeout=60)
         return self
+
+    @property
+    def bridge(self) -> str:
+        return f"filepool{self.port}"
+
+    @property
+    def _subnet(self) -> str:
+        return f"10.213.{self.port % 250}.1/24"
+
+    def _own_bridge(self) -> list[str]:
+        """A bridge of this engine's own for its default network (not docker0, which another engine may hold),
+        removed by stop()."""
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True, capture_output=True)
+        subprocess.run(["ip", "addr", "add", self._subnet, "dev", self.bridge], check=True, capture_output=True)
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True, capture_output=True)
+        return [f"--bridge={self.bridge}"]
 
     def tls_extra(self) -> dict[str, str]:
         """The client side of this engine's TLS, as a docker connection's extra takes it (PEM text)."""
@@ -193,3 +216,14 @@ class DockerEngine:
         subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
         subprocess.run(["umount", "-l", str(self.root / "exec" / "netns" / "default")], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.networks:
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
+            self._drop_rules()
+
+    def _drop_rules(self) -> None:
+        """The iptables rules dockerd added for this engine's bridge (it leaves them when it stops)."""
+        for table in ("filter", "nat"):
+            listed = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout
+            for rule in listed.splitlines():
+                if rule.startswith("-A ") and (self.bridge in rule or self._subnet[:-5] in rule):
+                    subprocess.run(["iptables", "-t", table, "-D", *shlex.split(rule)[1:]], capture_output=True)
