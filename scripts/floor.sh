@@ -47,6 +47,7 @@ cat "$VENV/floors.txt"
 "$VENV/bin/python" -m pip list 2>/dev/null \
     | grep -iE "^(apache-airflow-providers-(apache-kafka|docker|openlineage|common-compat)|confluent|pika|docker|prometheus)" || true
 "$VENV/bin/python" -m pytest -n "${TEST_PROCESSES:-3}" --dist loadfile -p no:cacheprovider \
-    tests/unit/test_outlets.py tests/unit/test_producer_summary.py tests/integration/test_publisher.py \
+    tests/unit/test_outlets.py tests/unit/test_producer_summary.py tests/unit/test_kafka_config.py \
+    tests/integration/test_publisher.py \
     tests/integration/test_amqp_notifications.py tests/integration/test_plugin_app.py tests/system/test_dags.py \
     -k "not test_dags.py or imports_without_errors or kafka_task_messages"

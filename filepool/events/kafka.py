@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from filepool.airflow_connections import read_connection
@@ -31,14 +32,37 @@ _RECORD_OVERHEAD = 2048  # the key, headers and framing around a record's value
 
 def kafka_config(conn_id: str) -> dict[str, Any]:
     """librdkafka's configuration from the Airflow connection `conn_id` (its extra; host:port if the extra has
-    no `bootstrap.servers`)."""
+    no `bootstrap.servers`), with what the apache-kafka provider adds to it (`with_provider_auth`)."""
     conn = read_connection(conn_id)
     config = {k: v for k, v in conn.extra.items() if isinstance(v, str | int | float | bool)}
     if "bootstrap.servers" not in config:
         if not conn.host:
             raise InvalidConfig(f"connection {conn_id!r} has no bootstrap.servers in its extra and no host")
         config["bootstrap.servers"] = f"{conn.host}:{conn.port or 9092}"
-    return config
+    return with_provider_auth(conn_id, config)
+
+
+def with_provider_auth(conn_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    """`config` as the apache-kafka provider (2.x) completes a connection's: callbacks the extra names by their
+    import path (`oauth_cb`, `error_cb`, ...) when `[apache_kafka] callback_allowlist` lists them, and the token
+    callback of Amazon MSK IAM (OAUTHBEARER to an MSK cluster) or of Google's Managed Kafka. The provider builds no
+    client here, and reads no connection: the one the task read is handed to it. Provider 1.x completes nothing."""
+    from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
+
+    if not hasattr(KafkaBaseHook, "_build_config"):  # provider 1.x
+        return config
+
+    class CompletingHook(KafkaBaseHook):
+        @classmethod
+        def get_connection(cls, conn_id: str) -> Any:
+            return SimpleNamespace(extra_dejson=dict(config))
+
+    try:
+        return dict(CompletingHook(kafka_config_id=conn_id)._build_config())
+    except Exception as exc:  # a callback the allowlist does not name; MSK IAM's signer not installed
+        if isinstance(exc, ValueError) or type(exc).__name__ == "AirflowOptionalProviderFeatureException":
+            raise InvalidConfig(f"Kafka connection {conn_id!r}: {exc}") from exc
+        raise
 
 
 @dataclass(frozen=True)
