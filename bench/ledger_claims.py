@@ -38,23 +38,24 @@ def pending_rows(rows: int) -> int:
     return min(rows // 2, 1_000_000)
 
 
-def fill(uri: str, rows: int) -> None:
-    """`rows` rows: `pending_rows(rows)` DISCOVERED files of JOB, the rest COMPLETED ones of other jobs, set-based
-    (10 million in a few minutes)."""
+def fill(uri: str, rows: int, pending: int | None = None) -> None:
+    """`rows` rows: `pending` (default `pending_rows(rows)`) DISCOVERED files of JOB, the rest COMPLETED ones of
+    other jobs, set-based (10 million in a few minutes)."""
+    pending = pending_rows(rows) if pending is None else pending
     conn = psycopg2.connect(uri)
     with conn, conn.cursor() as cur:
         cur.execute(
             """
             INSERT INTO filepool_files (job, source_path, size, mtime, destination)
             SELECT %s, '/data/f' || g, g, 1000, 'in/f' || g FROM generate_series(1, %s) g""",
-            (JOB, pending_rows(rows)),
+            (JOB, pending),
         )
         cur.execute(
             """
             INSERT INTO filepool_files (job, source_path, size, mtime, destination, status, completed_at)
             SELECT 'old job ' || (g %% 100), '/old/f' || g, g, 1000, 'old/f' || g, 'COMPLETED', now()
             FROM generate_series(1, %s) g""",
-            (rows - pending_rows(rows),),
+            (rows - pending,),
         )
     # Vacuumed, as an old ledger is. Left to itself, autovacuum takes up a bulk insert of 2 million rows about a
     # minute later and works on it for ~8 s here: that can fall into the measurement (one run in six had its p99 at
@@ -102,14 +103,14 @@ def measure(rounds: dict[int, list[str]], claims: int, batch: int) -> dict[int, 
     return report
 
 
-def database(pg: PostgresServer, name: str, rows: int) -> str:
+def database(pg: PostgresServer, name: str, rows: int, pending: int | None = None) -> str:
     admin = psycopg2.connect(pg.uri())
     admin.autocommit = True
     admin.cursor().execute(f"CREATE DATABASE {name}")
     admin.close()
     uri = pg.uri(name)
     Ledger(lambda: psycopg2.connect(uri), "bench").migrate()
-    fill(uri, rows)
+    fill(uri, rows, pending)
     return uri
 
 

@@ -1,11 +1,14 @@
 """How many workers one ledger serves: 1 to 64 concurrent claimers against one PostgreSQL, each claiming batches of
 64 files and completing them as a worker does, for `--seconds` each. Results: bench/results/ledger_concurrency.json.
 
-Usage: python bench/ledger_concurrency.py [--claimers 1,2,4,8,16,32,64] [--seconds 15] [--processes 4] [--rows N]
+Usage: python bench/ledger_concurrency.py [--claimers 1,2,4,8,16,32,64] [--seconds 12] [--processes 4] [--rows N]
+       [--from-head 4,64]
 
+Each claimer goes on from the highest id it claimed (filepool.ledger.Ledger.claim_batch); at the `--from-head`
+levels the claim of before, from the queue's head each time, is measured too, right after, on the same ledger.
 The claimers are threads with a ledger connection each, spread over `--processes` processes (the statements wait
 on PostgreSQL, not on Python, but one process's GIL would still cap 64 threads). The table holds 10,000,000 rows:
-1,000,000 files of one job to claim (the levels drain it) and 9,000,000 COMPLETED rows of other jobs. Per level:
+2,000,000 files of one job to claim (the levels drain it) and 8,000,000 COMPLETED rows of other jobs. Per level:
 files claimed and completed per second (all claimers together), claim latency p50 and p99, and lock waits - the
 mean number of PostgreSQL backends waiting on a heavyweight lock (`pg_stat_activity.wait_event_type = 'Lock'`) and
 on a lightweight one (`LWLock`), sampled every 50 ms.
@@ -33,11 +36,13 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import exit_on_sigterm  # noqa: E402
 from bench.ledger_claims import JOB, database  # noqa: E402
-from filepool.ledger import Completion, Ledger  # noqa: E402
+from filepool.ledger import Completion, Ledger, repository  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
-ROWS = 10_000_000  # half of them, at most 1,000,000, to claim: see ledger_claims.pending_rows
+ROWS = 10_000_000
+PENDING = 2_000_000  # to claim: enough for every level and the claims from the head
 BATCH = 64
+CURSOR_EVERY = repository.CLAIM_FROM_HEAD_EVERY
 
 
 def claimer(uri: str, until: float, latencies: list[float], claimed: list[int]) -> None:
@@ -123,18 +128,26 @@ def main() -> int:
     exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--claimers", default="1,2,4,8,16,32,64")
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=12)
+    parser.add_argument("--from-head", default="4,64", help="levels also measured with claims from the head")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--rows", type=int, default=ROWS)
     args = parser.parse_args()
     pg = PostgresServer().start()
     report: dict[str, Any] = {"rows": args.rows, "batch": BATCH, "seconds_per_level": args.seconds, "levels": []}
     try:
-        uri = database(pg, "bench_concurrency", args.rows)
+        uri = database(pg, "bench_concurrency", args.rows, PENDING)
+        report["from_head"] = []
         for n in (int(c) for c in args.claimers.split(",")):
             result = level(uri, n, args.seconds, args.processes)
             report["levels"].append(result)
             print(result, flush=True)
+            if str(n) in args.from_head.split(","):
+                repository.CLAIM_FROM_HEAD_EVERY = 1  # the claimer processes are forked: they take it with them
+                before = level(uri, n, args.seconds, args.processes)
+                repository.CLAIM_FROM_HEAD_EVERY = CURSOR_EVERY
+                report["from_head"].append(before)
+                print("from the head:", before, flush=True)
     finally:
         pg.stop()
     (REPO / "bench" / "results" / "ledger_concurrency.json").write_text(json.dumps(report, indent=2) + "\n")

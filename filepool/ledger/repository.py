@@ -50,6 +50,10 @@ def file_row(f: DiscoveredFile) -> dict[str, Any]:
     return row
 
 
+# Every so many claims of a worker start from the queue's head (see Ledger.claim_batch).
+CLAIM_FROM_HEAD_EVERY = 16
+
+
 class Ledger(LedgerSession):
     """The ledger's operations, each on a named statement, for the worker `worker`. Not shared between threads."""
 
@@ -58,6 +62,8 @@ class Ledger(LedgerSession):
         super().__init__(connect, retry_seconds)
         self.worker = worker
         self._unanalyzed = 0  # rows registered here since this ledger last refreshed the table's statistics
+        self._claims = 0  # claim statements run, for CLAIM_FROM_HEAD_EVERY
+        self._claimed_up_to: dict[str, int] = {}  # job -> the highest file id this worker claimed
 
     @classmethod
     def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
@@ -151,21 +157,36 @@ class Ledger(LedgerSession):
     ) -> Claim:
         """Claim up to `limit` files; files whose worker was lost on their last attempt become FAILED with
         WORKER_LOST on the way. A statement that only gave files up is followed by another, so an empty claim
-        still means "nothing to do". `only`: the files of one data interval (`Window.claim_filter`)."""
+        still means "nothing to do". `only`: the files of one data interval (`Window.claim_filter`).
+
+        Each claim goes on from the highest id this worker claimed before, not from the queue's head: the head is
+        where files other workers finished leave index entries that every scan from there would step over again
+        until vacuum (the claim rate of 64 workers fell to half of 4 workers' that way). A claim that finds fewer
+        files there, and every CLAIM_FROM_HEAD_EVERY-th claim, starts from the head: files behind (retries whose
+        backoff passed, leases that lapsed) wait a few claims at most."""
         lost: list[ClaimedFile] = []
+        files: list[ClaimedFile] = []
         window = only or {"path_prefix": None, "mtime_from": None, "mtime_until": None}
+        self._claims += 1
+        after = self._claimed_up_to.get(job, 0) if self._claims % CLAIM_FROM_HEAD_EVERY else 0
         while True:
             rows = self.rows(
                 "claim",
                 job=job,
                 worker=self.worker,
-                limit=limit,
+                limit=limit - len(files),
                 lease=lease_seconds,
                 max_attempts=max_attempts,
+                after_id=after,
                 **window,
             )
-            files = [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if not row[7]]
+            files += [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if not row[7]]
             lost += [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if row[7]]
+            if rows:
+                self._claimed_up_to[job] = max(self._claimed_up_to.get(job, 0), *(row[0] for row in rows))
+            if len(files) < limit and after:
+                after = 0  # fewer than asked beyond the cursor: the rest from the head
+                continue
             if files or not rows:
                 return Claim(files, lost)
 

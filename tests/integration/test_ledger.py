@@ -66,7 +66,7 @@ def test_a_table_that_grew_fast_is_claimed_through_the_queue_index(ledger_uri: s
     ledger = make(ledger_uri)
     for folder in range(3):
         ledger.register(JOB, [DiscoveredFile(f"/d{folder}/f{i}", i, 1.0, f"{folder}/f{i}") for i in range(1000)])
-    claim = dict(job=JOB, worker="w1", lease=60, max_attempts=5, limit=8, path_prefix=None, mtime_from=None)
+    claim = dict(job=JOB, worker="w1", lease=60, max_attempts=5, limit=8, after_id=0, path_prefix=None, mtime_from=None)
     conn = psycopg2.connect(ledger_uri)
     with conn, conn.cursor() as cur:
         cur.execute("EXPLAIN " + queries()["claim"], {**claim, "mtime_until": None})

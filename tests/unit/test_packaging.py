@@ -57,15 +57,21 @@ def imported_distributions() -> set[str]:
         top = module.split(".")[0]
         if top in sys.stdlib_module_names or top == "filepool":
             continue
-        if module.startswith("airflow.providers.common."):  # common.compat is apache-airflow-providers-common-compat
-            found.add("apache-airflow-providers-common-" + module.split(".")[3].replace("_", "-"))
-        elif module.startswith("airflow.providers."):  # one distribution per provider
-            found.add("apache-airflow-providers-" + module.split(".")[2].replace("_", "-"))
+        if module.startswith("airflow.providers."):
+            found.add(provider_distribution(module))
         elif top == "airflow":  # airflow.sdk, airflow.configuration: the distributions apache-airflow brings
             found.add("apache-airflow")
         else:
             found |= {_canonical(d) for d in owners[top]}
     return found
+
+
+def provider_distribution(module: str) -> str:
+    """The provider a module is from: one distribution per provider, two levels deep in the `common` and
+    `apache` namespaces (airflow.providers.common.compat, airflow.providers.apache.kafka)."""
+    parts = module.split(".")[2:]
+    name = parts[:2] if parts[0] in {"common", "apache"} else parts[:1]
+    return "apache-airflow-providers-" + "-".join(name).replace("_", "-")
 
 
 def airflow_brings() -> set[str]:
@@ -85,7 +91,7 @@ def test_each_optional_feature_is_an_extra_that_brings_the_module_it_loads() -> 
     assert set(EXTRAS) == set(extras())
     for extra, (module, _feature) in EXTRAS.items():
         if module.startswith("airflow.providers."):
-            distribution = "apache-airflow-providers-" + module.split(".")[2].replace("_", "-")
+            distribution = provider_distribution(module)
         else:
             distribution = _canonical(owners[module.split(".")[0]][0])
         assert distribution in extras()[extra], (extra, distribution)

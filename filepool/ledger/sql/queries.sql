@@ -77,12 +77,13 @@ ON CONFLICT (name) DO UPDATE
 -- whose worker was lost on its last allowed attempt is not claimed again: it becomes FAILED with WORKER_LOST (a
 -- file that kills its worker, by memory or by execution_timeout, would otherwise come back for ever).
 -- `path_prefix`, `mtime_from` and `mtime_until` (NULL: any) keep the run of one data interval on its own files
--- (filepool/transfer/window.py).
+-- (filepool/transfer/window.py). `after_id`: only files with a higher id (0: from the queue's head).
 WITH picked AS (
     SELECT f.id, f.status AS prior_status, f.claimed_by AS prior_worker,
            f.status = 'IN_PROGRESS' AND f.attempts >= %(max_attempts)s AS lost
     FROM filepool_files f
     WHERE f.job = %(job)s
+      AND f.id > %(after_id)s
       AND f.status <> 'COMPLETED'
       AND (f.status = 'DISCOVERED'
            OR (f.status = 'IN_PROGRESS' AND f.lease_until < now())
