@@ -223,11 +223,13 @@ def claimers_table(concurrency: dict) -> list[str]:
         )
     lines += [
         "",
-        "Each claim goes on from the highest id its worker claimed (every 16th from the head); the rows marked "
-        "*before* claim from the queue's head each time, measured right after the level with as many claimers, "
-        "on the same ledger. `Lock:transactionid`: a claim waiting for another's transaction to end (a row it "
-        "picked was being claimed or completed); `LWLock:BufferContent`: claimers on the same index pages; "
-        "`LWLock:LockManager`: the lock table itself; `Lock:extend`: the events table growing.",
+        "Each claim goes on from where its worker's last one ended, a worker's first at a random place in the "
+        "queue (every 16th from the head); the rows marked *before* claim from the queue's head each time, "
+        "measured right after the level with as many claimers, on the same ledger. `Lock:transactionid`: a claim "
+        "or a completion waiting for another's transaction to end (from the head, completions waited on claims "
+        "that had locked their rows); `LWLock:BufferContent`: claimers on the same index pages; "
+        "`LWLock:LockManager`: the lock table itself; `Lock:extend`: a relation growing (sampled from pg_locks: "
+        "mostly the index of file versions, which every claim and completion adds an entry to).",
     ]
     return lines
 

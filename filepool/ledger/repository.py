@@ -62,8 +62,8 @@ class Ledger(LedgerSession):
         super().__init__(connect, retry_seconds)
         self.worker = worker
         self._unanalyzed = 0  # rows registered here since this ledger last refreshed the table's statistics
-        self._claims = 0  # claim statements run, for CLAIM_FROM_HEAD_EVERY
-        self._claimed_up_to: dict[str, int] = {}  # job -> the highest file id this worker claimed
+        self._claims = 0  # claims made, for CLAIM_FROM_HEAD_EVERY
+        self._place: dict[str, int] = {}  # job -> the id its next claim goes on after (see claim_batch)
 
     @classmethod
     def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
@@ -159,16 +159,21 @@ class Ledger(LedgerSession):
         WORKER_LOST on the way. A statement that only gave files up is followed by another, so an empty claim
         still means "nothing to do". `only`: the files of one data interval (`Window.claim_filter`).
 
-        Each claim goes on from the highest id this worker claimed before, not from the queue's head: the head is
-        where files other workers finished leave index entries that every scan from there would step over again
-        until vacuum (the claim rate of 64 workers fell to half of 4 workers' that way). A claim that finds fewer
-        files there, and every CLAIM_FROM_HEAD_EVERY-th claim, starts from the head: files behind (retries whose
-        backoff passed, leases that lapsed) wait a few claims at most."""
+        Each claim goes on from where this worker's last one ended, not from the queue's head, and a worker's first
+        claim of a job starts at a random place in its queue: 64 workers claiming from one place each lock rows the
+        others have just claimed (a claim that finds a row taken since its snapshot keeps its lock on it until its
+        transaction ends, and the owner's completion waits for that), and step over the index entries of files
+        finished at the head until vacuum removes them. A claim that finds fewer files beyond its place goes on
+        from the head, and so does every CLAIM_FROM_HEAD_EVERY-th claim (without moving the place): retries whose
+        backoff passed and lapsed leases wait a few claims at most."""
         lost: list[ClaimedFile] = []
         files: list[ClaimedFile] = []
         window = only or {"path_prefix": None, "mtime_from": None, "mtime_until": None}
         self._claims += 1
-        after = self._claimed_up_to.get(job, 0) if self._claims % CLAIM_FROM_HEAD_EVERY else 0
+        head_turn = self._claims % CLAIM_FROM_HEAD_EVERY == 0
+        if job not in self._place:
+            self._place[job] = int(self.rows("claim_start", job=job)[0][0])
+        after = 0 if head_turn else self._place[job]
         while True:
             rows = self.rows(
                 "claim",
@@ -182,10 +187,10 @@ class Ledger(LedgerSession):
             )
             files += [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if not row[7]]
             lost += [ClaimedFile(row[0], _path(row[1], row[8]), *row[2:7]) for row in rows if row[7]]
-            if rows:
-                self._claimed_up_to[job] = max(self._claimed_up_to.get(job, 0), *(row[0] for row in rows))
+            if rows and not head_turn:
+                self._place[job] = max(row[0] for row in rows)
             if len(files) < limit and after:
-                after = 0  # fewer than asked beyond the cursor: the rest from the head
+                after = 0  # fewer than asked beyond this place: the rest from the head
                 continue
             if files or not rows:
                 return Claim(files, lost)

@@ -8,7 +8,7 @@ import time
 import psycopg2
 import pytest
 
-from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger
+from filepool.ledger import Completion, DiscoveredFile, Failure, Ledger, repository
 from filepool.ledger.queries import migrations, queries
 from tests.helpers import ledger_rows
 
@@ -305,3 +305,25 @@ def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connectio
         for conn in held:
             conn.close()
     open_ledger(Ledger.opener("filepool_ledger", "w"), Settings.load()).close()
+
+
+def test_a_worker_going_on_from_its_place_comes_back_for_a_retry_behind_it_within_sixteen_claims(
+    ledger_uri: str,
+) -> None:
+    """Claims go on from where the worker's last one ended (Ledger.claim_batch); a file behind that place whose
+    backoff has passed is claimed by the head turn (every CLAIM_FROM_HEAD_EVERY-th claim), while files remain
+    beyond the place - not only once they run out."""
+    ledger = make(ledger_uri)
+    ledger.register(JOB, [DiscoveredFile(f"/old/f{i}", i, 1.0, f"old/f{i}") for i in range(100)])
+    while batch := ledger.claim_batch(JOB, 10, 60).files:
+        ledger.complete([Completion(f.id, f.attempts, f.size, "x", "sha256", None, 0, 0, 0) for f in batch])
+    first = min(ledger_rows(ledger_uri, "SELECT id FROM filepool_files"))[0]
+    with psycopg2.connect(ledger_uri) as conn, conn.cursor() as cur:  # a retry that has become due
+        cur.execute("UPDATE filepool_files SET status = 'FAILED', next_attempt_at = now() - interval '1 s' "
+                    "WHERE id = %s", (first,))  # fmt: skip
+    conn.close()
+    ledger.register(JOB, [DiscoveredFile(f"/new/f{i}", i, 1.0, f"new/f{i}") for i in range(100)])
+    claims = [[f.id for f in ledger.claim_batch(JOB, 5, 60).files] for _ in range(repository.CLAIM_FROM_HEAD_EVERY)]
+    # 16 claims of 5 take 80 of the 100 new files beyond the place: the retry came by the head turn
+    assert any(first in ids for ids in claims), claims
+    assert len({i for ids in claims for i in ids}) == sum(len(ids) for ids in claims) == 80  # none twice

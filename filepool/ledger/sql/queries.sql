@@ -70,6 +70,13 @@ ON CONFLICT (name) DO UPDATE
         run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id, map_index = EXCLUDED.map_index,
         try_number = EXCLUDED.try_number;
 
+-- name: claim_start
+-- Where a worker's first claim of a job starts (Ledger.claim_batch): a random place between the lowest and the
+-- highest id of the job's files not yet COMPLETED (both read from the queue's index), 0 for an empty queue.
+SELECT coalesce(min(id) - 1 + floor(random() * (max(id) - min(id) + 1))::bigint, 0)
+FROM filepool_files
+WHERE job = %(job)s AND status <> 'COMPLETED';
+
 -- name: claim
 -- Claim up to `limit` files of a job: new ones, files whose lease lapsed (their worker's heartbeat stopped, or
 -- its process is known to be gone), and failed ones whose backoff has passed. The lease is read from the row
