@@ -50,7 +50,10 @@ def file_row(f: DiscoveredFile) -> dict[str, Any]:
     return row
 
 
-# Every so many claims of a worker start from the queue's head (see Ledger.claim_batch).
+# Queues whose ids span this many files or more are claimed from places spread over them (see Ledger.claim_batch);
+# smaller ones from their head, in id order.
+CLAIM_SPREAD_FROM = 10_000
+# Every so many claims of a worker on a spread queue start from its head.
 CLAIM_FROM_HEAD_EVERY = 16
 
 
@@ -63,7 +66,7 @@ class Ledger(LedgerSession):
         self.worker = worker
         self._unanalyzed = 0  # rows registered here since this ledger last refreshed the table's statistics
         self._claims = 0  # claims made, for CLAIM_FROM_HEAD_EVERY
-        self._place: dict[str, int] = {}  # job -> the id its next claim goes on after (see claim_batch)
+        self._place: dict[str, int | None] = {}  # job -> the id its next claim goes on after; None: from the head
 
     @classmethod
     def from_airflow(cls, conn_id: str, worker: str) -> Ledger:
@@ -159,21 +162,25 @@ class Ledger(LedgerSession):
         WORKER_LOST on the way. A statement that only gave files up is followed by another, so an empty claim
         still means "nothing to do". `only`: the files of one data interval (`Window.claim_filter`).
 
-        Each claim goes on from where this worker's last one ended, not from the queue's head, and a worker's first
-        claim of a job starts at a random place in its queue: 64 workers claiming from one place each lock rows the
-        others have just claimed (a claim that finds a row taken since its snapshot keeps its lock on it until its
-        transaction ends, and the owner's completion waits for that), and step over the index entries of files
-        finished at the head until vacuum removes them. A claim that finds fewer files beyond its place goes on
-        from the head, and so does every CLAIM_FROM_HEAD_EVERY-th claim (without moving the place): retries whose
-        backoff passed and lapsed leases wait a few claims at most."""
+        A queue whose ids span CLAIM_SPREAD_FROM files or more is claimed from places spread over it: a worker's
+        first claim of the job starts at a random place in the queue, and each later one goes on from where its
+        last one ended. 64 workers claiming from the head each locked rows the others had just claimed (a claim
+        that finds a row taken since its snapshot keeps its lock on it until its transaction ends, and the owner's
+        completion waits for that), and stepped over the index entries of files finished at the head until vacuum
+        removed them. A claim that finds fewer files beyond its place goes on from the head, and so does every
+        CLAIM_FROM_HEAD_EVERY-th claim (without moving the place): retries whose backoff passed and lapsed leases
+        wait a few claims at most. A smaller queue is claimed from its head each time, in id order. The files of a
+        claim come in id order."""
         lost: list[ClaimedFile] = []
         files: list[ClaimedFile] = []
         window = only or {"path_prefix": None, "mtime_from": None, "mtime_until": None}
         self._claims += 1
-        head_turn = self._claims % CLAIM_FROM_HEAD_EVERY == 0
         if job not in self._place:
-            self._place[job] = int(self.rows("claim_start", job=job)[0][0])
-        after = 0 if head_turn else self._place[job]
+            start = self.rows("claim_start", job=job, spread_from=CLAIM_SPREAD_FROM)[0][0]
+            self._place[job] = None if start is None else int(start)
+        place = self._place[job]
+        head_turn = place is None or self._claims % CLAIM_FROM_HEAD_EVERY == 0
+        after = 0 if head_turn or place is None else place
         while True:
             rows = self.rows(
                 "claim",
@@ -193,7 +200,7 @@ class Ledger(LedgerSession):
                 after = 0  # fewer than asked beyond this place: the rest from the head
                 continue
             if files or not rows:
-                return Claim(files, lost)
+                return Claim(sorted(files, key=lambda f: f.id), lost)
 
     def heartbeat(self, lease_seconds: float) -> set[tuple[int, int]]:
         """Keep this worker alive; returns the (file id, attempt) pairs it still holds."""

@@ -76,7 +76,11 @@ def test_a_table_that_grew_fast_is_claimed_through_the_queue_index(ledger_uri: s
     assert "Seq Scan on filepool_files" not in plan
 
 
-def test_claims_from_concurrent_workers_never_overlap(ledger_uri: str) -> None:
+@pytest.mark.parametrize("spread_from", [0, repository.CLAIM_SPREAD_FROM], ids=["spread", "from-the-head"])
+def test_claims_from_concurrent_workers_never_overlap(
+    ledger_uri: str, spread_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "CLAIM_SPREAD_FROM", spread_from)
     make(ledger_uri).migrate()
     make(ledger_uri).register(JOB, files(3000))
     seen: dict[str, list[int]] = {}
@@ -308,11 +312,12 @@ def test_a_task_is_refused_at_once_when_postgresql_has_no_room_for_its_connectio
 
 
 def test_a_worker_going_on_from_its_place_comes_back_for_a_retry_behind_it_within_sixteen_claims(
-    ledger_uri: str,
+    ledger_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Claims go on from where the worker's last one ended (Ledger.claim_batch); a file behind that place whose
-    backoff has passed is claimed by the head turn (every CLAIM_FROM_HEAD_EVERY-th claim), while files remain
-    beyond the place - not only once they run out."""
+    """On a queue claimed from spread places (Ledger.claim_batch; any size here), claims go on from where the
+    worker's last one ended; a file behind that place whose backoff has passed is claimed by the head turn (every
+    CLAIM_FROM_HEAD_EVERY-th claim), while files remain beyond the place - not only once they run out."""
+    monkeypatch.setattr(repository, "CLAIM_SPREAD_FROM", 0)
     ledger = make(ledger_uri)
     ledger.register(JOB, [DiscoveredFile(f"/old/f{i}", i, 1.0, f"old/f{i}") for i in range(100)])
     while batch := ledger.claim_batch(JOB, 10, 60).files:

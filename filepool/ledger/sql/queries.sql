@@ -72,8 +72,10 @@ ON CONFLICT (name) DO UPDATE
 
 -- name: claim_start
 -- Where a worker's first claim of a job starts (Ledger.claim_batch): a random place between the lowest and the
--- highest id of the job's files not yet COMPLETED (both read from the queue's index), 0 for an empty queue.
-SELECT coalesce(min(id) - 1 + floor(random() * (max(id) - min(id) + 1))::bigint, 0)
+-- highest id of the job's files not yet COMPLETED (both read from the queue's index) when they span `spread_from`
+-- ids or more; NULL (from the head, each time) for a smaller or empty queue.
+SELECT CASE WHEN max(id) - min(id) >= %(spread_from)s
+            THEN min(id) - 1 + floor(random() * (max(id) - min(id) + 1))::bigint END
 FROM filepool_files
 WHERE job = %(job)s AND status <> 'COMPLETED';
 
