@@ -4,7 +4,7 @@
 Usage: python bench/ledger_concurrency.py [--claimers 1,2,4,8,16,32,64] [--seconds 12] [--processes 4] [--rows N]
        [--from-head 4,64]
 
-Each claimer goes on from the highest id it claimed (filepool.ledger.Ledger.claim_batch); at the `--from-head`
+Each claimer claims from a place of its own in the queue (filepool.ledger.Ledger.claim_batch); at the `--from-head`
 levels the claim of before, from the queue's head each time, is measured too, right after, on the same ledger.
 The claimers are threads with a ledger connection each, spread over `--processes` processes (the statements wait
 on PostgreSQL, not on Python, but one process's GIL would still cap 64 threads). The table holds 10,000,000 rows:

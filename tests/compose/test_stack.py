@@ -14,16 +14,16 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from tests.servers.airflow import rest, until
 from tests.servers.dockerd import REPO, DockerEngine, base_rootfs
 
 pytestmark = pytest.mark.compose
@@ -31,7 +31,6 @@ STANDINS = Path(__file__).parent / "standins"
 THIS_MACHINE = Path(__file__).parent / "this-machine.yaml"  # the one change this machine needs, and why
 PROJECT = "filepool-stack"
 API = "http://127.0.0.1:8080"
-T = TypeVar("T")
 
 
 def wheels(folder: Path) -> Path:
@@ -73,17 +72,6 @@ def wheels(folder: Path) -> Path:
     return folder
 
 
-def until(what: str, probe: Callable[[], T | None], timeout: float, every: float = 3) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
 class Stack:
     """The compose project in `folder` (a copy of the repository's tracked files, with its own .env)."""
 
@@ -120,22 +108,11 @@ class Stack:
         return found
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(
-            f"{API}/api/v2/{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return json.loads(reply.read() or b"null")
+        return rest(API, method, f"/api/v2/{path}", self.token, body)
 
     def login(self) -> None:
         body = {"username": "airflow", "password": self.dotenv("AIRFLOW_ADMIN_PASSWORD")}
-        request = urllib.request.Request(
-            f"{API}/auth/token", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            self.token = json.loads(reply.read())["access_token"]
+        self.token = rest(API, "POST", "/auth/token", body=body)["access_token"]
 
     def runs_of(self, dag_id: str, trigger: dict[str, Any] | None, count: int, timeout: float) -> list[dict[str, Any]]:
         """Unpause `dag_id` (its schedule makes runs of its own), trigger a run with `trigger` as the body, and wait
@@ -223,7 +200,7 @@ def test_the_stack_starts_moves_files_to_minio_and_runs_a_producer_day_over_tls(
         ready = all(v == "exited 0" if s in one_shot else v == "healthy" for s, v in states.items())
         return states if ready and len(states) >= 17 else None
 
-    states = until("every service healthy", healthy, 900, every=5)
+    states = until("every service healthy", healthy, 900, every=5, logs=lambda: json.dumps(stack.states()))
     assert set(states) >= {"airflow-apiserver", "airflow-worker", "airflow-producer-worker", "minio", "kafka"}
     published = stack.compose("ps")
     assert "0.0.0.0:" not in published and "127.0.0.1:8080->8080" in published, published

@@ -29,6 +29,28 @@ REPO = Path(__file__).resolve().parent.parent.parent
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
+def rest(base: str, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+    """The JSON answer of an Airflow api-server at `base` (http://host:port) to `method` `path`, as `token`'s user."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}", method=method, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        return json.loads(reply.read() or b"null")
+
+
+def until(
+    what: str, check: Callable[[], Any], timeout: float, every: float = 1.0, logs: Callable[[], str] = str
+) -> Any:
+    """The first true value of `check()`, asked every `every` seconds; after `timeout`, TimeoutError with `logs()`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise TimeoutError(f"{what} did not happen within {timeout:.0f}s\n{logs()}")
+
+
 @dataclass
 class AirflowCluster:
     postgres: PostgresServer
@@ -168,14 +190,7 @@ class AirflowCluster:
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A call to the REST API the UI uses, as an admin."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v2/{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return json.loads(reply.read() or b"null")
+        return rest(f"http://127.0.0.1:{self.port}", method, f"/api/v2/{path}", self._token(), body)
 
     def _token(self) -> str:
         if self.admin_token is None:
@@ -191,14 +206,8 @@ class AirflowCluster:
 
     def token(self, user: str) -> str:
         """A JWT for one of `users`, as the UI's login gets it."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/auth/token",
-            method="POST",
-            data=json.dumps({"username": user, "password": f"pw-{user}"}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return str(json.loads(reply.read())["access_token"])
+        body = {"username": user, "password": f"pw-{user}"}
+        return str(rest(f"http://127.0.0.1:{self.port}", "POST", "/auth/token", body=body)["access_token"])
 
     def call(
         self, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None
@@ -228,16 +237,9 @@ class AirflowCluster:
         raise TimeoutError(f"{dag_id} was not parsed within {timeout}s:\n{self.logs()}")
 
     def until(self, what: str, check: Callable[[], Any], timeout: float = 300, every: float = 1.0) -> Any:
-        """The first true value of `check()`, asked every `every` seconds; after `timeout`, TimeoutError with
-        the deployment's logs. A check is a request or two to the api-server: asked five times a second, the
-        polls of a long wait cost the api-server about as much CPU as the tasks' own calls."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = check()
-            if found:
-                return found
-            time.sleep(every)
-        raise TimeoutError(f"{what} did not happen within {timeout}s\n{self.logs()}")
+        """`until` with this deployment's logs. A check is a request or two to the api-server: asked five times a
+        second, the polls of a long wait cost the api-server about as much CPU as the tasks' own calls."""
+        return until(what, check, timeout, every, self.logs)
 
     def logs(self) -> str:
         """The tail of each component's log and of every task log, for a failing test's message."""

@@ -12,8 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +20,18 @@ import psycopg2
 import pytest
 
 from tests.helpers import REPO
+from tests.servers.airflow import rest, until
 from tests.servers.process import free_port
 
 pytestmark = pytest.mark.system
 
 
 def call(port: int, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        return json.loads(reply.read() or b"null")
+    return rest(f"http://127.0.0.1:{port}", method, path, token, body)
 
 
-def until(what: str, check: Any, log: Path, timeout: float = 240) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(1)
-    logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in log.glob("*.log"))
-    raise TimeoutError(f"{what} did not happen within {timeout}s\n{logs}")
+def logs_of(folder: Path) -> Callable[[], str]:
+    return lambda: "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in folder.glob("*.log"))
 
 
 def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on_ctrl_c() -> None:
@@ -81,7 +70,8 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
                     "filepool_producer_realtime",
                 }
             ),
-            home,
+            240,
+            logs=logs_of(home),
         )
         assert dags
 
@@ -130,7 +120,8 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
                     (s := call(port, "GET", f"/api/v2/dags/{d}/dagRuns/{r}", token)["state"]) in {"success", "failed"}
                     and s
                 ),
-                home,
+                240,
+                logs=logs_of(home),
             )
             assert state == "success", dag_id
         assert len(list((demo / "local" / "incoming").rglob("*.json"))) == 60  # the FTP samples, moved
@@ -146,7 +137,8 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
                 == 3
                 and r
             ),
-            home,
+            240,
+            logs=logs_of(home),
         )
         assert {r["state"] for r in runs_done} == {"success"}
         for r in runs_done:
@@ -168,7 +160,8 @@ def test_make_airflow_brings_up_a_ui_whose_dags_move_the_demo_files_and_stops_on
                 in {"success", "failed"}
                 and s
             ),
-            home,
+            240,
+            logs=logs_of(home),
         )
         assert state == "success"
 
